@@ -1,0 +1,232 @@
+"""Domain model: runs, findings, actions and the records kept beside them.
+
+These models are the shape of what the state store keeps and what ``--format json`` prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from enum import StrEnum
+from typing import Any
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    """Fixed-width UTC ISO 8601, so stored timestamps sort correctly as strings."""
+    return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# Every timestamp in stored documents: timezone-aware UTC, serialized fixed-width.
+Timestamp = Annotated[
+    dt.datetime, AfterValidator(_as_utc), PlainSerializer(format_timestamp, return_type=str, when_used="json")
+]
+
+TASK_NAMES: tuple[str, ...] = (
+    "performance",
+    "workspace",
+    "deployment",
+    "testing",
+    "ai-services",
+    "cost",
+    "infrastructure",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TriggerKind(StrEnum):
+    manual = "manual"
+    scheduled = "scheduled"
+    event = "event"
+    alert = "alert"
+    webhook = "webhook"
+    continuous = "continuous"
+    hook = "hook"
+
+
+class Mode(StrEnum):
+    analyze = "analyze"
+    apply = "apply"
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+    awaiting_approval = "awaiting_approval"
+    rolled_back = "rolled_back"
+
+
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.succeeded, RunStatus.failed, RunStatus.skipped, RunStatus.rolled_back}
+)
+
+
+class Severity(StrEnum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
+
+
+class Risk(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+RISK_ORDER = {Risk.low: 1, Risk.medium: 2, Risk.high: 3}
+
+
+class ActionStatus(StrEnum):
+    proposed = "proposed"
+    applied = "applied"
+    skipped = "skipped"
+    awaiting_approval = "awaiting_approval"
+    rolled_back = "rolled_back"
+    failed = "failed"
+
+
+class Finding(Strict):
+    id: str
+    severity: Severity
+    summary: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class Action(Strict):
+    id: str
+    description: str
+    risk: Risk
+    status: ActionStatus = ActionStatus.proposed
+    kind: str = Field(description="handler name inside the automation, e.g. 'set-concurrency'")
+    params: dict[str, Any] = Field(default_factory=dict)
+    # Written before apply so a crashed run can be rolled back by another process.
+    rollback: dict[str, Any] | None = None
+    applied_at: Timestamp | None = None
+    verified: bool | None = None
+    result: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+
+
+class Lease(Strict):
+    owner: str
+    expires_at: Timestamp
+    heartbeat_at: Timestamp
+
+
+class RunError(Strict):
+    type: str
+    message: str
+    transient: bool = False
+
+
+class Approval(Strict):
+    run_id: str
+    approver: str
+    approved_at: Timestamp
+    comment: str | None = None
+
+
+class RunPhase(StrEnum):
+    analyzing = "analyzing"
+    applying = "applying"
+    verifying = "verifying"
+    done = "done"
+
+
+class Run(Strict):
+    id: str
+    task: str
+    trigger_kind: TriggerKind
+    trigger_id: str
+    environment: str
+    mode: Mode
+    automation_level: int = Field(ge=0, le=3)
+    status: RunStatus = RunStatus.queued
+    phase: RunPhase = RunPhase.analyzing
+    attempts: int = 0
+    requested_by: str = "unknown"
+    params: dict[str, Any] = Field(default_factory=dict)
+    created_at: Timestamp
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    updated_at: Timestamp
+    findings: list[Finding] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    error: RunError | None = None
+    reason: str | None = Field(default=None, description="why skipped / awaiting / rolled back")
+    lease: Lease | None = None
+    approval: Approval | None = None
+    source_event: str | None = Field(default=None, description="id of the event that caused the run")
+    summary: dict[str, Any] = Field(default_factory=dict, description="automation-specific report")
+    expires_at: Timestamp | None = Field(default=None, description="TTL: deleted by retention")
+
+
+def run_id_for(task: str, trigger_id: str) -> str:
+    """Deterministic, Firestore-safe run id: the same trigger always maps to the same run."""
+    digest = hashlib.sha256(f"{task}\x00{trigger_id}".encode()).hexdigest()[:20]
+    return f"{task}-{digest}"
+
+
+def safe_doc_id(raw: str) -> str:
+    """Make any string usable as a Firestore document id (no '/', not '.', '..' or '__x__').
+
+    Readable ids stay readable; anything else becomes a stable hash.
+    """
+    cleaned = "".join(c if c.isalnum() or c in "-_.:@" else "_" for c in raw)
+    if (
+        cleaned == raw
+        and raw not in {".", ".."}
+        and not (raw.startswith("__") and raw.endswith("__"))
+        and 0 < len(raw.encode()) <= 200
+    ):
+        return raw
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+    return f"{cleaned[:80].strip('.') or 'id'}~{digest}"
+
+
+class EventRecord(Strict):
+    """An event as received: kept for tracing, dedupe and for rejected/ignored input."""
+
+    id: str
+    source: str = Field(description="scheduled, alerts, controller, webhooks, dead_letter, cli, ...")
+    event_id: str = Field(description="message id / delivery id / incident id + state")
+    kind: str
+    status: str = Field(description="accepted, rejected, ignored, duplicate")
+    reason: str | None = None
+    run_ids: list[str] = Field(default_factory=list)
+    received_at: Timestamp
+    payload: dict[str, Any] = Field(default_factory=dict)
+    expires_at: Timestamp | None = None
+
+
+class DeadLetter(Strict):
+    id: str
+    message_id: str
+    origin: str = Field(description="subscription or topic the message died on")
+    delivery_attempt: int | None = None
+    data: str | None = Field(default=None, description="the original message data (decoded text)")
+    attributes: dict[str, str] = Field(default_factory=dict)
+    received_at: Timestamp
+    replayed_run_ids: list[str] = Field(default_factory=list)
+    expires_at: Timestamp | None = None

@@ -1,0 +1,259 @@
+"""The ``StateStore`` port.
+
+Adapters implement a handful of document primitives (create-if-absent, get, put,
+compare-and-set, query, delete); the typed operations the runner uses are written once here on
+top of them, so SQLite and Firestore behave identically and one contract suite covers both.
+
+Documents are JSON-compatible dicts; timestamps are fixed-width UTC ISO strings (they sort as
+strings). Adapters may convert ``expires_at`` to a native timestamp (Firestore TTL needs one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..models import DeadLetter, EventRecord, Run, RunStatus, Timestamp, format_timestamp
+
+Op = Literal["==", "<", "<=", ">", ">=", "in"]
+Where = tuple[str, Op, Any]
+
+RUNS = "runs"
+EVENTS = "events"
+BREAKERS = "breakers"
+DEAD_LETTERS = "dead_letters"
+LOCKS = "locks"
+
+# Collections whose documents carry ``expires_at`` (Firestore TTL policies are set on these).
+TTL_COLLECTIONS = (RUNS, EVENTS, DEAD_LETTERS)
+
+
+class Lock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    owner: str
+    acquired_at: Timestamp
+    expires_at: Timestamp
+
+
+def lookup(doc: dict[str, Any], dotted: str) -> Any:
+    value: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def matches(doc: dict[str, Any], expect: dict[str, Any]) -> bool:
+    return all(lookup(doc, key) == value for key, value in expect.items())
+
+
+class StateStore(ABC):
+    """Port for run state, events, breakers, dead letters and locks."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self.ops: Counter[str] = Counter()
+
+    # ----- primitives (adapters implement the underscored versions) -----
+    def create(self, collection: str, doc_id: str, data: dict[str, Any]) -> bool:
+        """Write only if absent; atomic. Returns False when the document already exists."""
+        self.ops["write"] += 1
+        return self._create(collection, doc_id, data)
+
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        self.ops["read"] += 1
+        return self._get(collection, doc_id)
+
+    def put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        self.ops["write"] += 1
+        self._put(collection, doc_id, data)
+
+    def update_if(
+        self, collection: str, doc_id: str, data: dict[str, Any], *, expect: dict[str, Any]
+    ) -> bool:
+        """Replace the document only if it exists and every ``expect`` field (dotted path) equals
+        the given value; atomic. Returns False otherwise."""
+        self.ops["write"] += 1
+        return self._update_if(collection, doc_id, data, expect)
+
+    def query(
+        self,
+        collection: str,
+        *,
+        where: Sequence[Where] = (),
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        self.ops["query"] += 1
+        return self._query(collection, list(where), order_by, descending, limit)
+
+    def delete(self, collection: str, doc_id: str) -> bool:
+        self.ops["write"] += 1
+        return self._delete(collection, doc_id)
+
+    @abstractmethod
+    def _create(self, collection: str, doc_id: str, data: dict[str, Any]) -> bool: ...
+
+    @abstractmethod
+    def _get(self, collection: str, doc_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def _put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def _update_if(
+        self, collection: str, doc_id: str, data: dict[str, Any], expect: dict[str, Any]
+    ) -> bool: ...
+
+    @abstractmethod
+    def _query(
+        self,
+        collection: str,
+        where: list[Where],
+        order_by: str | None,
+        descending: bool,
+        limit: int | None,
+    ) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def _delete(self, collection: str, doc_id: str) -> bool: ...
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable if the store cannot be used right now."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    # ----- runs -----
+    def create_run(self, run: Run) -> bool:
+        return self.create(RUNS, run.id, run.model_dump(mode="json"))
+
+    def get_run(self, run_id: str) -> Run | None:
+        doc = self.get(RUNS, run_id)
+        return Run.model_validate(doc) if doc else None
+
+    def save_run(self, run: Run, *, expect_owner: str | None | Literal[False] = False) -> bool:
+        """Write a run. With ``expect_owner`` (a lease owner, or None for 'no lease'), only if the
+        stored run is still held by that owner: a run taken over by recovery is never clobbered."""
+        data = run.model_dump(mode="json")
+        if expect_owner is False:
+            self.put(RUNS, run.id, data)
+            return True
+        return self.update_if(RUNS, run.id, data, expect={"lease.owner": expect_owner})
+
+    def replace_run(self, run: Run, *, expect_updated_at: dt.datetime) -> bool:
+        """Compare-and-set on ``updated_at``: for changes made without holding a lease."""
+        return self.update_if(
+            RUNS,
+            run.id,
+            run.model_dump(mode="json"),
+            expect={"updated_at": format_timestamp(expect_updated_at)},
+        )
+
+    def list_runs(
+        self,
+        *,
+        task: str | None = None,
+        status: RunStatus | str | None = None,
+        trigger_id: str | None = None,
+        source_event: str | None = None,
+        limit: int | None = 50,
+    ) -> list[Run]:
+        where: list[Where] = []
+        if task:
+            where.append(("task", "==", task))
+        if status:
+            where.append(("status", "==", str(status)))
+        if trigger_id:
+            where.append(("trigger_id", "==", trigger_id))
+        if source_event:
+            where.append(("source_event", "==", source_event))
+        docs = self.query(RUNS, where=where, order_by="created_at", descending=True, limit=limit)
+        return [Run.model_validate(d) for d in docs]
+
+    # ----- events -----
+    def record_event(self, event: EventRecord) -> bool:
+        """Create the event record; False if one with this id exists (a redelivery)."""
+        return self.create(EVENTS, event.id, event.model_dump(mode="json"))
+
+    def save_event(self, event: EventRecord) -> None:
+        self.put(EVENTS, event.id, event.model_dump(mode="json"))
+
+    def get_event(self, event_id: str) -> EventRecord | None:
+        doc = self.get(EVENTS, event_id)
+        return EventRecord.model_validate(doc) if doc else None
+
+    def list_events(
+        self, *, status: str | None = None, source: str | None = None, limit: int | None = 50
+    ) -> list[EventRecord]:
+        where: list[Where] = []
+        if status:
+            where.append(("status", "==", status))
+        if source:
+            where.append(("source", "==", source))
+        docs = self.query(EVENTS, where=where, order_by="received_at", descending=True, limit=limit)
+        return [EventRecord.model_validate(d) for d in docs]
+
+    # ----- dead letters -----
+    def add_dead_letter(self, letter: DeadLetter) -> bool:
+        return self.create(DEAD_LETTERS, letter.id, letter.model_dump(mode="json"))
+
+    def save_dead_letter(self, letter: DeadLetter) -> None:
+        self.put(DEAD_LETTERS, letter.id, letter.model_dump(mode="json"))
+
+    def get_dead_letter(self, letter_id: str) -> DeadLetter | None:
+        doc = self.get(DEAD_LETTERS, letter_id)
+        return DeadLetter.model_validate(doc) if doc else None
+
+    def list_dead_letters(self, *, limit: int | None = 50) -> list[DeadLetter]:
+        docs = self.query(DEAD_LETTERS, order_by="received_at", descending=True, limit=limit)
+        return [DeadLetter.model_validate(d) for d in docs]
+
+    # ----- locks (leases on a name: deployment per environment, half-open probes) -----
+    def acquire_lock(self, name: str, owner: str, *, now: dt.datetime, ttl_seconds: float) -> bool:
+        lock = Lock(
+            name=name, owner=owner, acquired_at=now, expires_at=now + dt.timedelta(seconds=ttl_seconds)
+        )
+        data = lock.model_dump(mode="json")
+        if self.create(LOCKS, name, data):
+            return True
+        current = self.get(LOCKS, name)
+        if current is None:
+            return self.create(LOCKS, name, data)
+        held = Lock.model_validate(current)
+        if held.owner != owner and held.expires_at > now:
+            return False
+        # Expired, or ours to extend: compare-and-set against exactly what we read.
+        return self.update_if(LOCKS, name, data, expect={"owner": held.owner, "expires_at": current["expires_at"]})
+
+    def release_lock(self, name: str, owner: str) -> bool:
+        current = self.get(LOCKS, name)
+        if current is None or current.get("owner") != owner:
+            return False
+        return self.delete(LOCKS, name)
+
+    def get_lock(self, name: str) -> Lock | None:
+        doc = self.get(LOCKS, name)
+        return Lock.model_validate(doc) if doc else None
+
+    # ----- retention -----
+    def purge_expired(self, now: dt.datetime) -> int:
+        """Delete documents whose ``expires_at`` has passed (Firestore TTL does this in the cloud;
+        SQLite relies on this sweep)."""
+        removed = 0
+        for collection in TTL_COLLECTIONS:
+            for doc in self.query(collection, where=[("expires_at", "<", format_timestamp(now))]):
+                if self.delete(collection, doc["id"]):
+                    removed += 1
+        return removed
