@@ -88,3 +88,6 @@ class Automation(ABC):
 
     def rollback(self, ctx: RunContext, action: Action) -> None:
         """Undo ``apply`` using ``action.rollback``; must be safe to call twice."""
+
+    def render(self, run: Run, console: Any) -> None:
+        """Optional: print the automation-specific part of ``run.summary`` (a rich Console)."""
