@@ -29,7 +29,8 @@ class EnvironmentConfig(Section):
     automation_level: int = Field(1, ge=0, le=3, description="default level when a trigger gives none")
     max_automation_level: int = Field(3, ge=0, le=3, description="a trigger can never exceed this")
     approval_required_risk: Risk | None = Field(
-        None, description="actions at or above this risk wait for approval (high is always gated in production)"
+        None,
+        description="actions at or above this risk wait for approval (high is always gated in production)",
     )
     protected: bool = Field(False, description="production-like: high-risk actions always need approval")
 

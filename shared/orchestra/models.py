@@ -8,12 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from enum import StrEnum
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
-
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -177,6 +174,7 @@ class Run(Strict):
     reason: str | None = Field(default=None, description="why skipped / awaiting / rolled back")
     lease: Lease | None = None
     approval: Approval | None = None
+    approval_expires_at: Timestamp | None = None
     source_event: str | None = Field(default=None, description="id of the event that caused the run")
     summary: dict[str, Any] = Field(default_factory=dict, description="automation-specific report")
     expires_at: Timestamp | None = Field(default=None, description="TTL: deleted by retention")

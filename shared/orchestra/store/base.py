@@ -132,7 +132,7 @@ class StateStore(ABC):
     def ping(self) -> None:
         """Raise StoreUnavailable if the store cannot be used right now."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         pass
 
     # ----- runs -----
@@ -235,7 +235,9 @@ class StateStore(ABC):
         if held.owner != owner and held.expires_at > now:
             return False
         # Expired, or ours to extend: compare-and-set against exactly what we read.
-        return self.update_if(LOCKS, name, data, expect={"owner": held.owner, "expires_at": current["expires_at"]})
+        return self.update_if(
+            LOCKS, name, data, expect={"owner": held.owner, "expires_at": current["expires_at"]}
+        )
 
     def release_lock(self, name: str, owner: str) -> bool:
         current = self.get(LOCKS, name)

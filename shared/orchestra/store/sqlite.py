@@ -40,7 +40,9 @@ class SqliteStateStore(StateStore):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreConfigError(f"cannot create the store directory {self.path.parent}: {exc.strerror}") from None
+            raise StoreConfigError(
+                f"cannot create the store directory {self.path.parent}: {exc.strerror}"
+            ) from None
         if self.path.exists() and self.path.is_dir():
             raise StoreConfigError(f"store path {self.path} is a directory; give a file path")
         self._conn()  # fail early on an unreadable file
@@ -88,16 +90,16 @@ class SqliteStateStore(StateStore):
             (collection, doc_id, json.dumps(data)),
         )
 
-    def _update_if(
-        self, collection: str, doc_id: str, data: dict[str, Any], expect: dict[str, Any]
-    ) -> bool:
+    def _update_if(self, collection: str, doc_id: str, data: dict[str, Any], expect: dict[str, Any]) -> bool:
         # BEGIN IMMEDIATE takes the write lock up front, so read-compare-write is atomic
         # across processes.
         self._execute("BEGIN IMMEDIATE")
         try:
-            row = self._conn().execute(
-                "SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)
-            ).fetchone()
+            row = (
+                self._conn()
+                .execute("SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id))
+                .fetchone()
+            )
             if row is None or not matches(json.loads(row[0]), expect):
                 self._conn().execute("ROLLBACK")
                 return False

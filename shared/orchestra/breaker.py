@@ -1,0 +1,191 @@
+"""Circuit breakers whose state lives in the store, so every function instance sees the same one.
+
+Semantics (configurable under ``runner.breaker``):
+- CLOSED: calls pass. ``failure_threshold`` consecutive failures, the first no older than
+  ``window_seconds``, open the breaker. A success resets the count.
+- OPEN: calls are refused (runs are recorded as ``skipped`` with the reason) for ``open_seconds``.
+- HALF_OPEN: after ``open_seconds`` exactly one caller may probe; the probe is a lease on the
+  breaker document (``probe_owner`` / ``probe_expires_at``) taken by compare-and-set, so two
+  instances never probe at once, and a probe whose owner died expires. Probe success closes the
+  breaker; probe failure opens it again.
+
+The healthy path reads one document and writes nothing: state is written only on transitions
+and while failures accumulate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from .clock import Clock
+from .config import BreakerConfig
+from .models import Timestamp, format_timestamp, safe_doc_id
+from .store.base import BREAKERS, StateStore
+
+
+class BreakerState(StrEnum):
+    closed = "closed"
+    open = "open"
+    half_open = "half_open"
+
+
+class BreakerRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    state: BreakerState = BreakerState.closed
+    failures: int = 0
+    first_failure_at: Timestamp | None = None
+    opened_at: Timestamp | None = None
+    probe_owner: str | None = None
+    probe_expires_at: Timestamp | None = None
+    last_error: str | None = None
+    updated_at: Timestamp
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Permit:
+    allowed: bool
+    probe: bool = False
+    reason: str | None = None
+
+
+def automation_breaker_name(task: str, environment: str) -> str:
+    return f"automation:{task}:{environment}"
+
+
+def dependency_breaker_name(dependency: str) -> str:
+    return f"dependency:{dependency}"
+
+
+class CircuitBreaker:
+    def __init__(self, store: StateStore, name: str, config: BreakerConfig, clock: Clock) -> None:
+        self.store = store
+        self.name = name
+        self.doc_id = safe_doc_id(name)
+        self.config = config
+        self.clock = clock
+
+    def read(self) -> BreakerRecord | None:
+        doc = self.store.get(BREAKERS, self.doc_id)
+        return BreakerRecord.model_validate(doc) if doc else None
+
+    def _write(self, new: BreakerRecord, old: BreakerRecord | None) -> bool:
+        data = new.model_dump(mode="json")
+        if old is None:
+            return self.store.create(BREAKERS, self.doc_id, data)
+        return self.store.update_if(BREAKERS, self.doc_id, data, expect={"version": old.version})
+
+    def before_call(self, owner: str) -> Permit:
+        for _ in range(5):
+            now = self.clock.now()
+            record = self.read()
+            if record is None or record.state == BreakerState.closed:
+                return Permit(allowed=True)
+            if record.state == BreakerState.open:
+                assert record.opened_at is not None
+                retry_at = record.opened_at + dt.timedelta(seconds=self.config.open_seconds)
+                if now < retry_at:
+                    return Permit(
+                        allowed=False,
+                        reason=(
+                            f"circuit {self.name} open since {format_timestamp(record.opened_at)} after "
+                            f"{record.failures} failures (last: {record.last_error}); "
+                            f"next probe after {format_timestamp(retry_at)}"
+                        ),
+                    )
+            elif record.state == BreakerState.half_open:
+                if record.probe_owner == owner:
+                    return Permit(allowed=True, probe=True)
+                if record.probe_expires_at and record.probe_expires_at > now:
+                    return Permit(
+                        allowed=False,
+                        reason=f"circuit {self.name} half-open: probe in progress by {record.probe_owner}",
+                    )
+            probe = record.model_copy(
+                update={
+                    "state": BreakerState.half_open,
+                    "probe_owner": owner,
+                    "probe_expires_at": now + dt.timedelta(seconds=self.config.probe_lease_seconds),
+                    "updated_at": now,
+                    "version": record.version + 1,
+                }
+            )
+            if self._write(probe, record):
+                return Permit(allowed=True, probe=True)
+        return Permit(allowed=False, reason=f"circuit {self.name}: contention while taking the probe")
+
+    def record_success(self, permit: Permit | None = None) -> None:
+        for _ in range(5):
+            record = self.read()
+            if record is None or (record.state == BreakerState.closed and record.failures == 0):
+                return  # healthy path: nothing to write
+            if record.state == BreakerState.open:
+                return  # a late success from before the breaker opened does not close it
+            closed = record.model_copy(
+                update={
+                    "state": BreakerState.closed,
+                    "failures": 0,
+                    "first_failure_at": None,
+                    "opened_at": None,
+                    "probe_owner": None,
+                    "probe_expires_at": None,
+                    "updated_at": self.clock.now(),
+                    "version": record.version + 1,
+                }
+            )
+            if self._write(closed, record):
+                return
+
+    def record_failure(self, error: str, permit: Permit | None = None) -> BreakerState:
+        for _ in range(5):
+            now = self.clock.now()
+            record = self.read()
+            base = record or BreakerRecord(id=self.doc_id, name=self.name, updated_at=now)
+            update: dict[str, object] = {
+                "last_error": error[:500],
+                "updated_at": now,
+                "version": base.version + 1,
+            }
+            if base.state == BreakerState.half_open or base.state == BreakerState.open:
+                update |= {
+                    "state": BreakerState.open,
+                    "opened_at": now,
+                    "failures": base.failures + 1,
+                    "probe_owner": None,
+                    "probe_expires_at": None,
+                }
+            else:
+                window_start = now - dt.timedelta(seconds=self.config.window_seconds)
+                fresh = base.first_failure_at is None or base.first_failure_at < window_start
+                failures = 1 if fresh else base.failures + 1
+                update |= {"failures": failures, "first_failure_at": now if fresh else base.first_failure_at}
+                if failures >= self.config.failure_threshold:
+                    update |= {"state": BreakerState.open, "opened_at": now}
+            new = base.model_copy(update=update)
+            if self._write(new, record):
+                return new.state
+        raise RuntimeError(f"circuit {self.name}: could not record a failure under contention")
+
+    def reset(self) -> None:
+        now = self.clock.now()
+        record = self.read()
+        fresh = BreakerRecord(
+            id=self.doc_id, name=self.name, updated_at=now, version=(record.version + 1) if record else 0
+        )
+        self.store.put(BREAKERS, self.doc_id, fresh.model_dump(mode="json"))
+
+
+def list_breakers(store: StateStore) -> list[BreakerRecord]:
+    return [BreakerRecord.model_validate(d) for d in store.query(BREAKERS, order_by="name")]
+
+
+def find_breaker(store: StateStore, name: str) -> BreakerRecord | None:
+    doc = store.get(BREAKERS, safe_doc_id(name))
+    return BreakerRecord.model_validate(doc) if doc else None

@@ -1,0 +1,615 @@
+"""The runner: every trigger (CLI, functions, hooks, continuous mode) goes through here.
+
+It makes automations safe on an at-least-once, crash-prone platform:
+- dedupe: a run's id is derived from (task, trigger id) and claimed with an atomic create, so a
+  redelivered trigger returns the existing run instead of executing again;
+- leases: a running run holds a lease renewed by a heartbeat; a run whose lease expired is taken
+  over by compare-and-set and retried, failed, or (if it was applying) verified or rolled back;
+- retries: transient errors are retried in-process with full-jitter exponential backoff, then
+  surfaced (``TransientError``) so the platform redelivers; permanent errors are recorded;
+- breakers: one per (automation, environment); while open, runs are recorded as skipped;
+- gates: automation level and environment decide which actions apply, wait, or are skipped;
+- rollback: rollback data is stored before apply; failed apply or verification rolls back.
+
+Happy path store traffic: one breaker read, one create (the dedupe claim, already ``running``),
+one final write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from .automation import Automation, RunContext, Verification
+from .breaker import CircuitBreaker, Permit, automation_breaker_name
+from .clock import Clock, IdSource, RandomIds, SystemClock, process_owner
+from .config import Config, automation_settings, format_errors
+from .errors import (
+    ApprovalRefused,
+    IllegalTransition,
+    InputError,
+    NotFound,
+    OrchestraError,
+    TransientError,
+    is_transient,
+)
+from .gates import Verdict, decide
+from .models import (
+    Action,
+    ActionStatus,
+    Approval,
+    Lease,
+    Mode,
+    Run,
+    RunError,
+    RunPhase,
+    RunStatus,
+    TriggerKind,
+    run_id_for,
+)
+from .registry import Registry
+from .registry import registry as default_registry
+from .store.base import StateStore
+
+log = logging.getLogger("orchestra.runner")
+T = TypeVar("T")
+
+
+@dataclass
+class RunRequest:
+    task: str
+    environment: str | None = None
+    mode: Mode = Mode.analyze
+    automation_level: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    trigger_kind: TriggerKind = TriggerKind.manual
+    trigger_id: str | None = None
+    requested_by: str = "unknown"
+    source_event: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    run: Run
+    duplicate: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.run.status == RunStatus.failed
+
+
+class _Heartbeat:
+    """Renews a run's lease from a background thread while the automation works."""
+
+    def __init__(self, runner: Runner, run: Run) -> None:
+        self.runner = runner
+        self.run = run
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run.id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if self.runner.heartbeat_in_background:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        interval = self.runner.config.runner.lease.heartbeat_seconds
+        while not self._stop.wait(interval):
+            try:
+                if not self.runner.renew_lease(self.run):
+                    self.lost = True
+                    log.warning("lease on run %s was taken over by another owner", self.run.id)
+                    return
+            except OrchestraError as exc:
+                log.warning("heartbeat for run %s failed: %s", self.run.id, exc)
+
+
+class Runner:
+    def __init__(
+        self,
+        config: Config,
+        store: StateStore,
+        *,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        owner: str | None = None,
+        registry: Registry | None = None,
+        heartbeat_in_background: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.ids = ids or RandomIds()
+        self.owner = owner or process_owner()
+        self.registry = registry or default_registry
+        self.heartbeat_in_background = heartbeat_in_background
+        self.progress = progress or (lambda message: None)
+        self._save_lock = threading.RLock()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, request: RunRequest) -> tuple[Automation, str, int, Any]:
+        """Check a request before anything is stored; raises InputError with the field at fault."""
+        automation = self.registry.create(request.task)
+        env_name = request.environment or self.config.default_environment
+        if env_name not in self.config.environments:
+            raise InputError(
+                f"unknown environment {env_name!r}; accepted: {', '.join(self.config.environments)}",
+                where="environment",
+            )
+        env = self.config.environments[env_name]
+        level = env.automation_level if request.automation_level is None else request.automation_level
+        if not 0 <= level <= 3:
+            raise InputError(f"must be 0-3, got {level}", where="automation_level")
+        if level > env.max_automation_level:
+            raise InputError(
+                f"{level} exceeds the maximum {env.max_automation_level} configured for {env_name}",
+                where="automation_level",
+            )
+        try:
+            params = automation.Params.model_validate(request.params)
+        except ValidationError as exc:
+            raise InputError("; ".join(format_errors(exc, prefix="params")), where=request.task) from None
+        return automation, env_name, level, params
+
+    # ------------------------------------------------------------------ submit
+    def submit(self, request: RunRequest) -> RunOutcome:
+        automation, env_name, level, _ = self.validate(request)
+        trigger_id = request.trigger_id or self.ids.new_id(f"{request.trigger_kind}-")
+        now = self.clock.now()
+        permit = self._breaker(request.task, env_name).before_call(self.owner)
+        run = Run(
+            id=run_id_for(request.task, trigger_id),
+            task=request.task,
+            trigger_kind=request.trigger_kind,
+            trigger_id=trigger_id,
+            environment=env_name,
+            mode=request.mode,
+            automation_level=level,
+            requested_by=request.requested_by,
+            params=request.params,
+            source_event=request.source_event,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + dt.timedelta(days=self.config.runner.retention.runs_days),
+        )
+        if permit.allowed:
+            run.status = RunStatus.running
+            run.started_at = now
+            run.attempts = 1
+            run.lease = self._new_lease(now)
+        else:
+            run.status = RunStatus.skipped
+            run.finished_at = now
+            run.phase = RunPhase.done
+            run.reason = permit.reason
+        if not self.store.create_run(run):
+            return self._handle_existing(run.id, automation, permit)
+        if not permit.allowed:
+            log.info("run %s skipped: %s", run.id, permit.reason, extra={"run_id": run.id, "task": run.task})
+            return RunOutcome(run)
+        return RunOutcome(self._execute(run, automation, permit))
+
+    def _handle_existing(self, run_id: str, automation: Automation, permit: Permit) -> RunOutcome:
+        existing = self.store.get_run(run_id)
+        if existing is None:  # deleted by retention between create and get
+            raise TransientError(f"run {run_id} vanished while being claimed")
+        now = self.clock.now()
+        retry_cfg = self.config.runner.retry
+        if existing.status == RunStatus.running and existing.lease and existing.lease.expires_at <= now:
+            if not permit.allowed:
+                return RunOutcome(existing, duplicate=True)
+            taken = self._take_over(existing)
+            if taken is not None:
+                return RunOutcome(self._resume(taken, automation, permit))
+        elif (
+            permit.allowed
+            and existing.status in (RunStatus.failed, RunStatus.queued)
+            and (existing.status == RunStatus.queued or (existing.error and existing.error.transient))
+            and existing.attempts < retry_cfg.max_deliveries
+        ):
+            # A redelivery after a transient failure: this is the platform's retry.
+            claimed = self._claim_released(existing)
+            if claimed is not None:
+                return RunOutcome(self._execute(claimed, automation, permit))
+        return RunOutcome(existing, duplicate=True)
+
+    # ------------------------------------------------------------------ leases
+    def _new_lease(self, now: dt.datetime) -> Lease:
+        return Lease(
+            owner=self.owner,
+            expires_at=now + dt.timedelta(seconds=self.config.runner.lease.seconds),
+            heartbeat_at=now,
+        )
+
+    def renew_lease(self, run: Run) -> bool:
+        with self._save_lock:
+            now = self.clock.now()
+            run.lease = self._new_lease(now)
+            run.updated_at = now
+            return self.store.save_run(run, expect_owner=self.owner)
+
+    def _checkpoint(self, run: Run) -> None:
+        with self._save_lock:
+            run.updated_at = self.clock.now()
+            if not self.store.save_run(run, expect_owner=self.owner):
+                raise IllegalTransition(f"run {run.id}: lease lost to another owner", where="lease")
+
+    def _take_over(self, stale: Run) -> Run | None:
+        previous_owner = stale.lease.owner if stale.lease else None
+        now = self.clock.now()
+        taken = stale.model_copy(deep=True)
+        taken.lease = self._new_lease(now)
+        taken.updated_at = now
+        if self.store.save_run(taken, expect_owner=previous_owner):
+            log.warning(
+                "took over run %s from %s (lease expired)",
+                stale.id,
+                previous_owner,
+                extra={"run_id": stale.id},
+            )
+            taken.reason = f"lease of {previous_owner} expired; recovered by {self.owner}"
+            return taken
+        return None
+
+    def _claim_released(self, run: Run) -> Run | None:
+        now = self.clock.now()
+        claimed = run.model_copy(deep=True)
+        claimed.status = RunStatus.running
+        claimed.phase = RunPhase.analyzing
+        claimed.attempts += 1
+        claimed.lease = self._new_lease(now)
+        claimed.error = None
+        claimed.updated_at = now
+        return claimed if self.store.replace_run(claimed, expect_updated_at=run.updated_at) else None
+
+    # ------------------------------------------------------------------ execution
+    def _breaker(self, task: str, environment: str) -> CircuitBreaker:
+        return CircuitBreaker(
+            self.store, automation_breaker_name(task, environment), self.config.runner.breaker, self.clock
+        )
+
+    def context(
+        self, run: Run, automation: Automation, heartbeat: Callable[[], None] | None = None
+    ) -> RunContext:
+        return RunContext(
+            run=run,
+            config=self.config,
+            environment=self.config.environment(run.environment),
+            settings=automation_settings(self.config, automation.name)
+            if self.registry.get_class(automation.name) is not None
+            else automation.Settings(),
+            params=automation.Params.model_validate(run.params),
+            store=self.store,
+            clock=self.clock,
+            ids=self.ids,
+            log=logging.LoggerAdapter(log, {"run_id": run.id, "task": run.task}),
+            heartbeat=heartbeat or (lambda: None),
+            progress=self.progress,
+        )
+
+    def _with_retries(self, run: Run, fn: Callable[[], T]) -> T:
+        cfg = self.config.runner.retry
+
+        def count_attempt(state: RetryCallState) -> None:
+            run.attempts += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("run %s: transient error, retrying: %s", run.id, exc, extra={"run_id": run.id})
+
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(cfg.attempts),
+            wait=wait_random_exponential(multiplier=cfg.initial_seconds, max=cfg.max_seconds),
+            sleep=self.clock.sleep,
+            before_sleep=count_attempt,
+            reraise=True,
+        )
+        return retrying(fn)
+
+    def _execute(self, run: Run, automation: Automation, permit: Permit) -> Run:
+        breaker = self._breaker(run.task, run.environment)
+        with _Heartbeat(self, run) as heartbeat:
+            try:
+                ctx = self.context(run, automation, heartbeat=lambda: self.renew_lease(run))
+                analysis = self._with_retries(run, lambda: automation.analyze(ctx))
+                run.findings = analysis.findings
+                run.actions = analysis.actions
+                run.summary = analysis.summary
+                if run.mode == Mode.apply and run.actions:
+                    self._gate_and_apply(run, automation, ctx)
+                else:
+                    run.status = RunStatus.succeeded
+            except Exception as exc:
+                transient = is_transient(exc)
+                run.status = RunStatus.failed
+                run.error = RunError(type=type(exc).__name__, message=str(exc)[:2000], transient=transient)
+                self._finish(run, heartbeat.lost)
+                if not isinstance(exc, InputError):
+                    breaker.record_failure(f"{type(exc).__name__}: {exc}", permit)
+                if transient:
+                    raise TransientError(
+                        f"run {run.id} ({run.task}) failed after {run.attempts} attempts: {exc}"
+                    ) from exc
+                return run
+        self._finish(run, heartbeat.lost)
+        if run.status == RunStatus.rolled_back:
+            breaker.record_failure(run.reason or "rolled back", permit)
+        else:
+            breaker.record_success(permit)
+        return run
+
+    def _finish(self, run: Run, lease_lost: bool) -> None:
+        with self._save_lock:
+            now = self.clock.now()
+            if run.status not in (RunStatus.awaiting_approval,):
+                run.phase = RunPhase.done
+            if run.status != RunStatus.awaiting_approval:
+                run.finished_at = now
+            run.lease = None
+            run.updated_at = now
+            if lease_lost or not self.store.save_run(run, expect_owner=self.owner):
+                log.error(
+                    "run %s: lease lost before the result could be recorded; the new owner decides",
+                    run.id,
+                    extra={"run_id": run.id},
+                )
+                stored = self.store.get_run(run.id)
+                if stored is not None:
+                    run.__dict__.update(stored.__dict__)
+
+    def _gate_and_apply(self, run: Run, automation: Automation, ctx: RunContext) -> None:
+        env = self.config.environment(run.environment)
+        to_apply: list[Action] = []
+        for action in run.actions:
+            decision = decide(action, run.automation_level, run.environment, env)
+            action.reason = decision.reason
+            if decision.verdict == Verdict.apply:
+                to_apply.append(action)
+            elif decision.verdict == Verdict.await_approval:
+                action.status = ActionStatus.awaiting_approval
+            else:
+                action.status = ActionStatus.skipped
+        if to_apply and not self._apply_and_verify(run, automation, ctx, to_apply):
+            return
+        self._settle_status(run)
+
+    def _settle_status(self, run: Run) -> None:
+        waiting = [a for a in run.actions if a.status == ActionStatus.awaiting_approval]
+        if waiting:
+            run.status = RunStatus.awaiting_approval
+            run.approval_expires_at = self.clock.now() + dt.timedelta(
+                hours=self.config.runner.approval_ttl_hours
+            )
+            run.reason = f"{len(waiting)} action(s) await approval: " + "; ".join(
+                a.reason or "" for a in waiting
+            )
+        else:
+            run.status = RunStatus.succeeded
+
+    def _apply_and_verify(
+        self, run: Run, automation: Automation, ctx: RunContext, actions: list[Action]
+    ) -> bool:
+        run.phase = RunPhase.applying
+        applied: list[Action] = []
+        for action in actions:
+            action.rollback = automation.prepare(ctx, action) or {}
+            self._checkpoint(run)  # rollback data is durable before anything changes
+            try:
+                action.result = automation.apply(ctx, action) or {}
+            except Exception as exc:  # noqa: BLE001 - a failed apply is rolled back and recorded
+                action.status = ActionStatus.failed
+                action.reason = f"apply failed: {type(exc).__name__}: {exc}"
+                self._rollback(run, automation, ctx, [*applied, action])
+                run.reason = f"action {action.id} failed to apply ({exc}); rolled back"
+                return False
+            action.status = ActionStatus.applied
+            action.applied_at = self.clock.now()
+            applied.append(action)
+        run.phase = RunPhase.verifying
+        self._checkpoint(run)
+        return self._verify(run, automation, ctx, applied)
+
+    def _verify(self, run: Run, automation: Automation, ctx: RunContext, applied: list[Action]) -> bool:
+        for action in applied:
+            try:
+                verification = automation.verify(ctx, action)
+            except Exception as exc:  # noqa: BLE001 - an unverifiable change is treated as failed
+                verification = Verification(ok=False, evidence={"error": f"{type(exc).__name__}: {exc}"})
+            action.verified = verification.ok
+            action.result = {**action.result, "verification": verification.evidence}
+            if not verification.ok:
+                self._rollback(run, automation, ctx, applied)
+                run.reason = f"verification of {action.id} failed; rolled back: {verification.evidence}"
+                return False
+        return True
+
+    def _rollback(self, run: Run, automation: Automation, ctx: RunContext, actions: list[Action]) -> None:
+        run.status = RunStatus.rolled_back
+        for action in reversed(actions):
+            if action.rollback is None:
+                continue
+            try:
+                automation.rollback(ctx, action)
+                if action.status != ActionStatus.failed:
+                    action.status = ActionStatus.rolled_back
+            except Exception as exc:  # noqa: BLE001 - keep undoing the rest, record the failure
+                action.status = ActionStatus.failed
+                action.reason = f"rollback failed: {type(exc).__name__}: {exc}"
+                run.error = RunError(
+                    type=type(exc).__name__, message=f"rollback of {action.id} failed: {exc}"
+                )
+                run.status = RunStatus.failed
+
+    # ------------------------------------------------------------------ recovery
+    def _resume(self, run: Run, automation: Automation, permit: Permit) -> Run:
+        """Continue a run whose previous owner died."""
+        policy = self.config.runner.lease.on_expiry
+        if run.phase in (RunPhase.applying, RunPhase.verifying):
+            return self._recover_actions(run, automation, permit)
+        if policy == "retry" and run.attempts < self.config.runner.retry.max_deliveries:
+            run.attempts += 1
+            run.findings, run.actions, run.summary = [], [], {}
+            run.phase = RunPhase.analyzing
+            return self._execute(run, automation, permit)
+        run.status = RunStatus.failed
+        run.error = RunError(type="LeaseExpired", message=run.reason or "owner died", transient=False)
+        self._finish(run, lease_lost=False)
+        self._breaker(run.task, run.environment).record_failure("lease expired", permit)
+        return run
+
+    def _recover_actions(self, run: Run, automation: Automation, permit: Permit) -> Run:
+        """A crash between apply and verify: verify what was touched, roll back if needed.
+        Never applies again."""
+        ctx = self.context(run, automation)
+        touched = [
+            a
+            for a in run.actions
+            if a.rollback is not None and a.status in (ActionStatus.proposed, ActionStatus.applied)
+        ]
+        # Actions that never reached prepare() were not started: they are not applied now.
+        for action in run.actions:
+            if action.rollback is None and action.status == ActionStatus.proposed:
+                action.status = ActionStatus.skipped
+                action.reason = "not started before the previous owner died; not applied by recovery"
+        ok = self._verify(run, automation, ctx, touched)
+        if ok:
+            for action in touched:
+                action.status = ActionStatus.applied
+            self._settle_status(run)
+        self._finish(run, lease_lost=False)
+        breaker = self._breaker(run.task, run.environment)
+        if run.status in (RunStatus.rolled_back, RunStatus.failed):
+            breaker.record_failure(run.reason or "recovery rolled back", permit)
+        else:
+            breaker.record_success(permit)
+        return run
+
+    def stale_runs(self) -> list[Run]:
+        now = self.clock.now()
+        return [
+            r
+            for r in self.store.list_runs(status=RunStatus.running, limit=None)
+            if r.lease is None or r.lease.expires_at <= now
+        ]
+
+    def recover(self) -> list[Run]:
+        """Find runs whose owner died and retry, fail, verify or roll them back."""
+        recovered: list[Run] = []
+        for stale in self.stale_runs():
+            try:
+                automation = self.registry.create(stale.task)
+            except InputError as exc:
+                taken = self._take_over(stale)
+                if taken is not None:
+                    taken.status = RunStatus.failed
+                    taken.error = RunError(type="UnknownTask", message=str(exc))
+                    self._finish(taken, lease_lost=False)
+                    recovered.append(taken)
+                continue
+            permit = Permit(allowed=True)
+            taken = self._take_over(stale)
+            if taken is None:
+                continue
+            try:
+                recovered.append(self._resume(taken, automation, permit))
+            except TransientError as exc:
+                log.warning("recovery of %s failed transiently: %s", stale.id, exc)
+                stored = self.store.get_run(stale.id)
+                if stored:
+                    recovered.append(stored)
+        recovered.extend(self.expire_approvals())
+        return recovered
+
+    # ------------------------------------------------------------------ approvals
+    def expire_approvals(self) -> list[Run]:
+        now = self.clock.now()
+        expired = []
+        for run in self.store.list_runs(status=RunStatus.awaiting_approval, limit=None):
+            if run.approval_expires_at and run.approval_expires_at <= now:
+                old_updated = run.updated_at
+                self._close_waiting(run, ActionStatus.skipped, "approval expired")
+                run.status = RunStatus.skipped
+                run.reason = f"approval expired at {run.approval_expires_at.isoformat()}"
+                run.finished_at = now
+                run.phase = RunPhase.done
+                run.updated_at = now
+                if self.store.replace_run(run, expect_updated_at=old_updated):
+                    expired.append(run)
+        return expired
+
+    @staticmethod
+    def _close_waiting(run: Run, status: ActionStatus, reason: str) -> None:
+        for action in run.actions:
+            if action.status == ActionStatus.awaiting_approval:
+                action.status = status
+                action.reason = reason
+
+    def _awaiting(self, run_id: str) -> Run:
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise NotFound(f"no run with id {run_id!r}", where="run_id")
+        if run.status != RunStatus.awaiting_approval:
+            raise IllegalTransition(f"run {run_id} is {run.status}, not awaiting_approval", where="run_id")
+        return run
+
+    def approve(self, run_id: str, identity: str, comment: str | None = None) -> Run:
+        run = self._awaiting(run_id)
+        if not identity or identity == run.requested_by:
+            raise ApprovalRefused(
+                f"{identity!r} requested run {run_id}; approval must come from another identity",
+                where="approver",
+            )
+        now = self.clock.now()
+        if run.approval_expires_at and run.approval_expires_at <= now:
+            self.expire_approvals()
+            raise ApprovalRefused(
+                f"approval window of run {run_id} ended at {run.approval_expires_at}", where="run_id"
+            )
+        automation = self.registry.create(run.task)
+        old_updated = run.updated_at
+        run.approval = Approval(run_id=run.id, approver=identity, approved_at=now, comment=comment)
+        run.status = RunStatus.running
+        run.lease = self._new_lease(now)
+        run.updated_at = now
+        if not self.store.replace_run(run, expect_updated_at=old_updated):
+            raise IllegalTransition(f"run {run_id} changed while being approved; try again", where="run_id")
+        waiting = [a for a in run.actions if a.status == ActionStatus.awaiting_approval]
+        for action in waiting:
+            action.status = ActionStatus.proposed
+            action.reason = f"approved by {identity}"
+        ctx = self.context(run, automation)
+        permit = Permit(allowed=True)
+        if self._apply_and_verify(run, automation, ctx, waiting):
+            self._settle_status(run)
+        self._finish(run, lease_lost=False)
+        breaker = self._breaker(run.task, run.environment)
+        if run.status == RunStatus.rolled_back:
+            breaker.record_failure(run.reason or "rolled back", permit)
+        return run
+
+    def reject(self, run_id: str, identity: str, reason: str | None = None) -> Run:
+        run = self._awaiting(run_id)
+        now = self.clock.now()
+        old_updated = run.updated_at
+        self._close_waiting(run, ActionStatus.skipped, f"rejected by {identity}")
+        run.status = RunStatus.skipped
+        run.reason = f"rejected by {identity}" + (f": {reason}" if reason else "")
+        run.phase = RunPhase.done
+        run.finished_at = now
+        run.updated_at = now
+        if not self.store.replace_run(run, expect_updated_at=old_updated):
+            raise IllegalTransition(f"run {run_id} changed while being rejected; try again", where="run_id")
+        return run
