@@ -1,0 +1,429 @@
+"""`orchestra`: run automations, inspect runs, breakers and health, approve changes."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+import yaml
+
+from ..breaker import CircuitBreaker, find_breaker, list_breakers
+from ..clock import SystemClock
+from ..health import Status, check_health
+from ..logs import configure_logging
+from ..models import TASK_NAMES, Mode, Run, RunStatus, TriggerKind
+from ..registry import registry
+from ..runner import Runner, RunRequest
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    config_option,
+    console,
+    current_identity,
+    err_console,
+    fail,
+    format_option,
+    handle_errors,
+    open_config,
+    open_configured_store,
+    print_json,
+    store_option,
+)
+from .render import print_run_details, runs_table
+
+METRIC_NAMES = ("cpu", "memory", "latency_p95", "error_rate", "request_count")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="orchestra-automation")
+def cli() -> None:
+    """Orchestra Automation: event-driven automation for Google Cloud."""
+    configure_logging()
+
+
+def _params_from_flags(
+    repo: str | None,
+    metrics: tuple[str, ...],
+    service: str | None,
+    billing: str | None,
+    usage: str | None,
+    params: tuple[str, ...],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if repo:
+        out["repo"] = repo
+    if metrics:
+        parsed: dict[str, str] = {}
+        for item in metrics:
+            name, sep, path = item.partition("=")
+            if not sep or not path:
+                fail(f"--metric {item!r}: expected NAME=PATH with NAME one of {', '.join(METRIC_NAMES)}")
+            if name not in METRIC_NAMES:
+                fail(f"--metric {item!r}: unknown metric {name!r}; accepted: {', '.join(METRIC_NAMES)}")
+            parsed[name] = path
+        out["metrics"] = parsed
+    if service:
+        out["service"] = service
+    if billing:
+        out["billing"] = billing
+    if usage:
+        out["usage"] = usage
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--param {item!r}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value) if value else ""
+    return out
+
+
+def _run_exit_code(runs: list[Run]) -> int:
+    bad = {RunStatus.failed, RunStatus.rolled_back}
+    return EXIT_FAILED if any(r.status in bad for r in runs) else EXIT_OK
+
+
+@cli.command("run")
+@click.argument("task")
+@click.option("--environment", help="development, staging, production (default from config).")
+@click.option("--mode", type=click.Choice([m.value for m in Mode]), default="analyze", show_default=True)
+@click.option("--automation-level", type=click.IntRange(0, 3), help="0 analyze only … 3 apply all risks.")
+@click.option("--trigger-id", help="Idempotency key: the same key never runs twice.")
+@click.option("--repo", help="Repository path (workspace).")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME=PATH", help="Metric CSV (repeatable).")
+@click.option("--service", help="Service name (performance, infrastructure).")
+@click.option("--billing", help="Billing export CSV/JSON lines (cost).")
+@click.option("--usage", help="AI request log JSON lines (ai-services).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Any other parameter.")
+@click.option("--as", "identity", help="Identity recorded as the requester (default user:$USER).")
+@config_option
+@store_option
+@format_option
+@handle_errors
+def run_cmd(
+    task: str,
+    environment: str | None,
+    mode: str,
+    automation_level: int | None,
+    trigger_id: str | None,
+    repo: str | None,
+    metrics: tuple[str, ...],
+    service: str | None,
+    billing: str | None,
+    usage: str | None,
+    params: tuple[str, ...],
+    identity: str | None,
+    config_path: str | None,
+    store_url_opt: str | None,
+    output_format: str,
+) -> None:
+    """Run TASK (one of the seven automations) or `all` registered ones."""
+    config = open_config(config_path)
+    run_params = _params_from_flags(repo, metrics, service, billing, usage, params)
+    tasks = registry.names() if task == "all" else [task]
+    requests = [
+        RunRequest(
+            task=name,
+            environment=environment,
+            mode=Mode(mode),
+            automation_level=automation_level,
+            params=run_params if task != "all" else {},
+            trigger_kind=TriggerKind.manual,
+            trigger_id=trigger_id,
+            requested_by=identity or current_identity(),
+        )
+        for name in tasks
+    ]
+    if task == "all" and run_params:
+        fail("`run all` takes no automation-specific flags; run one task to pass --repo, --metric, …")
+    store = open_configured_store(config, store_url_opt)
+    interactive = output_format == "text" and err_console.is_terminal
+    with err_console.status("starting…") if interactive else _nullcontext() as status:
+
+        def progress(message: str) -> None:
+            if status is not None:
+                status.update(message)
+
+        runner = Runner(config, store, progress=progress)
+        for request in requests:  # validate everything before running anything
+            runner.validate(request)
+        runs: list[Run] = []
+        duplicates: set[str] = set()
+        for request in requests:
+            progress(f"running {request.task}…")
+            outcome = runner.submit(request)
+            runs.append(outcome.run)
+            if outcome.duplicate:
+                duplicates.add(outcome.run.id)
+    if output_format == "json":
+        payload = [r.model_dump(mode="json") for r in runs]
+        print_json(payload if task == "all" else payload[0])
+    else:
+        console.print(runs_table(runs))
+        for run in runs:
+            console.print()
+            if run.id in duplicates:
+                console.print(f"[dim]{run.id}: trigger already handled; showing the existing run[/]")
+            print_run_details(console, run)
+            registry.create(run.task).render(run, console)
+        missing = registry.missing()
+        if task == "all" and missing:
+            console.print(f"\n[dim]Not yet available: {', '.join(missing)}.[/]")
+    sys.exit(_run_exit_code(runs))
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@cli.group("runs")
+def runs_group() -> None:
+    """Inspect and recover runs."""
+
+
+@runs_group.command("list")
+@click.option("--task", type=click.Choice(TASK_NAMES))
+@click.option("--status", type=click.Choice([s.value for s in RunStatus]))
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--trigger-id", help="Runs of this trigger / event id.")
+@config_option
+@store_option
+@format_option
+@handle_errors
+def runs_list(
+    task: str | None,
+    status: str | None,
+    limit: int,
+    trigger_id: str | None,
+    config_path: str | None,
+    store_url_opt: str | None,
+    output_format: str,
+) -> None:
+    """List recent runs, newest first."""
+    store = open_configured_store(open_config(config_path), store_url_opt)
+    runs = store.list_runs(task=task, status=status, trigger_id=trigger_id, limit=limit)
+    if trigger_id and not runs:
+        runs = store.list_runs(task=task, status=status, source_event=trigger_id, limit=limit)
+    if output_format == "json":
+        print_json([r.model_dump(mode="json") for r in runs])
+    else:
+        console.print(runs_table(runs, title=f"{len(runs)} run(s)"))
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@config_option
+@store_option
+@format_option
+@handle_errors
+def runs_show(run_id: str, config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
+    """Show one run with its findings and actions."""
+    store = open_configured_store(open_config(config_path), store_url_opt)
+    run = store.get_run(run_id)
+    if run is None:
+        fail(f"no run with id {run_id!r} (see `orchestra runs list`)")
+    if output_format == "json":
+        print_json(run.model_dump(mode="json"))
+    else:
+        console.print(runs_table([run]))
+        print_run_details(console, run, max_findings=1000)
+        try:
+            registry.create(run.task).render(run, console)
+        except Exception:  # noqa: BLE001 - rendering extras must never hide the run itself
+            pass
+
+
+@runs_group.command("recover")
+@config_option
+@store_option
+@format_option
+@handle_errors
+def runs_recover(config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
+    """Find runs whose owner died (expired lease) and retry, fail, verify or roll them back."""
+    config = open_config(config_path)
+    runner = Runner(config, open_configured_store(config, store_url_opt))
+    recovered = runner.recover()
+    if output_format == "json":
+        print_json([r.model_dump(mode="json") for r in recovered])
+    elif recovered:
+        console.print(runs_table(recovered, title=f"{len(recovered)} run(s) recovered"))
+    else:
+        console.print("No stale runs or expired approvals.")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Validate and show configuration."""
+
+
+@config_group.command("validate")
+@config_option
+@handle_errors
+def config_validate(config_path: str | None) -> None:
+    """Check a configuration file; every problem is listed as path.to.field: problem."""
+    config = open_config(config_path)
+    console.print(
+        f"configuration OK: {len(config.environments)} environments, {len(config.automations)} automations",
+        highlight=False,
+    )
+
+
+@config_group.command("show")
+@config_option
+@format_option
+@handle_errors
+def config_show(config_path: str | None, output_format: str) -> None:
+    """Print the effective configuration (defaults filled in)."""
+    data = open_config(config_path).model_dump(mode="json")
+    if output_format == "json":
+        print_json(data)
+    else:
+        click.echo(yaml.safe_dump(data, sort_keys=False))
+
+
+@cli.group("breakers", invoke_without_command=True)
+@config_option
+@store_option
+@format_option
+@click.pass_context
+@handle_errors
+def breakers_group(
+    ctx: click.Context, config_path: str | None, store_url_opt: str | None, output_format: str
+) -> None:
+    """List circuit breakers (or `reset NAME`)."""
+    ctx.obj = {"config_path": config_path, "store": store_url_opt}
+    if ctx.invoked_subcommand is not None:
+        return
+    store = open_configured_store(open_config(config_path), store_url_opt)
+    records = list_breakers(store)
+    if output_format == "json":
+        print_json([r.model_dump(mode="json") for r in records])
+        return
+    if not records:
+        console.print("No breaker has recorded a failure: all closed.")
+        return
+    from rich.table import Table
+
+    table = Table(title="Circuit breakers", title_justify="left")
+    for col in ("name", "state", "failures", "opened at", "last error"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.name, r.state, str(r.failures), str(r.opened_at or "-"), r.last_error or "")
+    console.print(table)
+
+
+@breakers_group.command("reset")
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def breakers_reset(ctx: click.Context, name: str) -> None:
+    """Close breaker NAME (e.g. automation:performance:production)."""
+    config = open_config(ctx.obj["config_path"])
+    store = open_configured_store(config, ctx.obj["store"])
+    if find_breaker(store, name) is None:
+        known = ", ".join(b.name for b in list_breakers(store)) or "none recorded"
+        fail(f"no breaker named {name!r}; known: {known}")
+    CircuitBreaker(store, name, config.runner.breaker, SystemClock()).reset()
+    console.print(f"breaker {name} closed")
+
+
+@cli.command("approve")
+@click.argument("run_id")
+@click.option("--as", "identity", required=True, help="Approver identity (must differ from the requester).")
+@click.option("--comment")
+@config_option
+@store_option
+@format_option
+@handle_errors
+def approve_cmd(
+    run_id: str,
+    identity: str,
+    comment: str | None,
+    config_path: str | None,
+    store_url_opt: str | None,
+    output_format: str,
+) -> None:
+    """Approve the waiting actions of RUN_ID and apply them."""
+    config = open_config(config_path)
+    run = Runner(config, open_configured_store(config, store_url_opt)).approve(run_id, identity, comment)
+    _print_one(run, output_format)
+    sys.exit(_run_exit_code([run]))
+
+
+@cli.command("reject")
+@click.argument("run_id")
+@click.option("--as", "identity", required=True)
+@click.option("--reason")
+@config_option
+@store_option
+@format_option
+@handle_errors
+def reject_cmd(
+    run_id: str,
+    identity: str,
+    reason: str | None,
+    config_path: str | None,
+    store_url_opt: str | None,
+    output_format: str,
+) -> None:
+    """Reject the waiting actions of RUN_ID."""
+    config = open_config(config_path)
+    run = Runner(config, open_configured_store(config, store_url_opt)).reject(run_id, identity, reason)
+    _print_one(run, output_format)
+
+
+def _print_one(run: Run, output_format: str) -> None:
+    if output_format == "json":
+        print_json(run.model_dump(mode="json"))
+    else:
+        console.print(runs_table([run]))
+        print_run_details(console, run)
+
+
+@cli.command("health")
+@config_option
+@store_option
+@format_option
+@handle_errors
+def health_cmd(config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
+    """Store reachable, breakers, stale leases, overdue schedules, approvals. Exit 0 healthy,
+    1 degraded, 2 unhealthy."""
+    config = open_config(config_path)
+    report = check_health(config, open_configured_store(config, store_url_opt), SystemClock(), registry)
+    if output_format == "json":
+        print_json(report.model_dump(mode="json"))
+    else:
+        style = {"healthy": "green", "degraded": "yellow", "unhealthy": "bold red"}[report.status]
+        console.print(f"[{style}]{report.status}[/]")
+        for check in report.checks:
+            mark = "[green]ok[/]" if check.ok else "[yellow]!![/]"
+            console.print(f"  {mark} {check.name}: {check.detail}", highlight=False)
+    sys.exit({Status.healthy: 0, Status.degraded: 1, Status.unhealthy: 2}[report.status])
+
+
+# Area command groups, mounted when their module is present.
+_AREA_GROUPS = {
+    "orchestra.cli.workspace": ("workspace_group", "hooks_group"),
+    "orchestra.cli.deployments": ("deployments_group",),
+    "orchestra.cli.dlq": ("dlq_group",),
+    "orchestra.cli.controller": ("controller_cmd",),
+}
+for _module, _names in _AREA_GROUPS.items():
+    if importlib.util.find_spec(_module) is not None:
+        _mod = importlib.import_module(_module)
+        for _name in _names:
+            if hasattr(_mod, _name):
+                cli.add_command(getattr(_mod, _name))
+
+
+def main() -> None:
+    cli(prog_name="orchestra")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Rich text output for runs."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from ..models import SEVERITY_ORDER, Run
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "awaiting_approval": "magenta",
+    "rolled_back": "red",
+    "running": "cyan",
+    "queued": "cyan",
+}
+SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+
+
+def _duration(run: Run) -> str:
+    if run.started_at and run.finished_at:
+        return f"{(run.finished_at - run.started_at).total_seconds():.2f}s"
+    return "-"
+
+
+def runs_table(runs: list[Run], title: str = "Runs") -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("run id", "task", "environment", "mode", "level", "status", "findings", "actions", "time"):
+        table.add_column(col, no_wrap=col in ("run id", "status"))
+    for run in runs:
+        style = STATUS_STYLE.get(run.status, "")
+        table.add_row(
+            run.id,
+            run.task,
+            run.environment,
+            run.mode,
+            str(run.automation_level),
+            f"[{style}]{run.status}[/]",
+            str(len(run.findings)),
+            str(len(run.actions)),
+            _duration(run),
+        )
+    return table
+
+
+def print_run_details(console: Console, run: Run, max_findings: int = 15) -> None:
+    head = f"[bold]{run.task}[/] — {run.status}"
+    if run.reason:
+        head += f" — {run.reason}"
+    console.print(head, highlight=False)
+    if run.error:
+        console.print(f"  [red]{run.error.type}: {run.error.message}[/]", highlight=False)
+    if run.findings:
+        table = Table(show_header=True, box=None, pad_edge=False)
+        table.add_column("severity")
+        table.add_column("finding")
+        ordered = sorted(run.findings, key=lambda f: -SEVERITY_ORDER[f.severity])
+        for finding in ordered[:max_findings]:
+            style = SEVERITY_STYLE.get(finding.severity, "")
+            table.add_row(f"[{style}]{finding.severity}[/]", finding.summary)
+        console.print(table)
+        if len(ordered) > max_findings:
+            console.print(f"  … and {len(ordered) - max_findings} more (use --format json)")
+    if run.actions:
+        table = Table(show_header=True, box=None, pad_edge=False)
+        for col in ("action", "risk", "status", "why"):
+            table.add_column(col)
+        for action in run.actions:
+            table.add_row(action.description, action.risk, action.status, action.reason or "")
+        console.print(table)
