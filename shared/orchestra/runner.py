@@ -30,7 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from .automation import Automation, RunContext, Verification
 from .breaker import CircuitBreaker, Permit, automation_breaker_name
 from .clock import Clock, IdSource, RandomIds, SystemClock, process_owner
-from .config import Config, automation_settings, format_errors
+from .config import Config, format_errors
 from .errors import (
     ApprovalRefused,
     IllegalTransition,
@@ -289,9 +289,7 @@ class Runner:
             run=run,
             config=self.config,
             environment=self.config.environment(run.environment),
-            settings=automation_settings(self.config, automation.name)
-            if self.registry.get_class(automation.name) is not None
-            else automation.Settings(),
+            settings=automation.Settings.model_validate(self.config.automation(automation.name).settings),
             params=automation.Params.model_validate(run.params),
             store=self.store,
             clock=self.clock,
