@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .models import TASK_NAMES, Risk
 
 CONFIG_ENV_VAR = "CONFIG_PATH"
+TaskName = Literal[TASK_NAMES]  # type: ignore[valid-type]
 
 
 class Section(BaseModel):
@@ -104,16 +105,8 @@ class Config(Section):
     default_environment: str = "development"
     environments: dict[str, EnvironmentConfig]
     thresholds: dict[str, ThresholdRule] = Field(default_factory=dict)
-    automations: dict[str, AutomationConfig] = Field(default_factory=dict)
+    automations: dict[TaskName, AutomationConfig] = Field(default_factory=dict)
     runner: RunnerConfig = RunnerConfig()
-
-    @field_validator("automations")
-    @classmethod
-    def _known_automations(cls, value: dict[str, AutomationConfig]) -> dict[str, AutomationConfig]:
-        for name in value:
-            if name not in TASK_NAMES:
-                raise ValueError(f"unknown automation {name!r}; accepted: {', '.join(TASK_NAMES)}")
-        return value
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -155,10 +148,14 @@ def default_config_path() -> Path:
 def format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after", "function-before"))
+        parts = [str(p) for p in err["loc"] if p not in ("function-after", "function-before")]
+        is_key = "[key]" in parts
+        loc = ".".join(p for p in parts if p != "[key]")
         path = ".".join(p for p in (prefix, loc) if p) or "(top level)"
         message = err["msg"]
-        if err["type"] == "extra_forbidden":
+        if is_key and err["type"] == "literal_error":
+            message = f"unknown name {err['input']!r}; accepted: {err['ctx']['expected']}"
+        elif err["type"] == "extra_forbidden":
             message = "unknown key (typo?)"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from ..config import Config, load_config
 from ..errors import ConfigError, InputError, OrchestraError, StoreConfigError, TransientError
@@ -49,7 +50,7 @@ def format_option(fn: F) -> F:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -61,9 +62,11 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
-            err_console.print(f"[bold red]error:[/] invalid configuration {exc.source}:", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] invalid configuration {escape(exc.source)}:", highlight=False
+            )
             for problem in exc.problems:
-                err_console.print(f"  {problem}", highlight=False, soft_wrap=True)
+                err_console.print(f"  {escape(problem)}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_USAGE)
         except (InputError, StoreConfigError) as exc:
             fail(str(exc), EXIT_USAGE)

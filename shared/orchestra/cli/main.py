@@ -9,12 +9,13 @@ from typing import Any
 
 import click
 import yaml
+from rich.markup import escape
 
 from ..breaker import CircuitBreaker, find_breaker, list_breakers
 from ..clock import SystemClock
 from ..health import Status, check_health
 from ..logs import configure_logging
-from ..models import TASK_NAMES, Mode, Run, RunStatus, TriggerKind
+from ..models import Mode, Run, RunStatus, TriggerKind
 from ..registry import registry
 from ..runner import Runner, RunRequest
 from .common import (
@@ -187,7 +188,7 @@ def runs_group() -> None:
 
 
 @runs_group.command("list")
-@click.option("--task", type=click.Choice(TASK_NAMES))
+@click.option("--task", help="Only runs of this automation.")
 @click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
 @click.option("--trigger-id", help="Runs of this trigger / event id.")
@@ -402,7 +403,7 @@ def health_cmd(config_path: str | None, store_url_opt: str | None, output_format
         console.print(f"[{style}]{report.status}[/]")
         for check in report.checks:
             mark = "[green]ok[/]" if check.ok else "[yellow]!![/]"
-            console.print(f"  {mark} {check.name}: {check.detail}", highlight=False)
+            console.print(f"  {mark} {check.name}: {escape(check.detail)}", highlight=False)
     sys.exit({Status.healthy: 0, Status.degraded: 1, Status.unhealthy: 2}[report.status])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..models import SEVERITY_ORDER, Run
@@ -48,10 +49,10 @@ def runs_table(runs: list[Run], title: str = "Runs") -> Table:
 def print_run_details(console: Console, run: Run, max_findings: int = 15) -> None:
     head = f"[bold]{run.task}[/] — {run.status}"
     if run.reason:
-        head += f" — {run.reason}"
+        head += f" — {escape(run.reason)}"
     console.print(head, highlight=False)
     if run.error:
-        console.print(f"  [red]{run.error.type}: {run.error.message}[/]", highlight=False)
+        console.print(f"  [red]{run.error.type}: {escape(run.error.message)}[/]", highlight=False)
     if run.findings:
         table = Table(show_header=True, box=None, pad_edge=False)
         table.add_column("severity")
@@ -59,7 +60,7 @@ def print_run_details(console: Console, run: Run, max_findings: int = 15) -> Non
         ordered = sorted(run.findings, key=lambda f: -SEVERITY_ORDER[f.severity])
         for finding in ordered[:max_findings]:
             style = SEVERITY_STYLE.get(finding.severity, "")
-            table.add_row(f"[{style}]{finding.severity}[/]", finding.summary)
+            table.add_row(f"[{style}]{finding.severity}[/]", escape(finding.summary))
         console.print(table)
         if len(ordered) > max_findings:
             console.print(f"  … and {len(ordered) - max_findings} more (use --format json)")
@@ -68,5 +69,5 @@ def print_run_details(console: Console, run: Run, max_findings: int = 15) -> Non
         for col in ("action", "risk", "status", "why"):
             table.add_column(col)
         for action in run.actions:
-            table.add_row(action.description, action.risk, action.status, action.reason or "")
+            table.add_row(escape(action.description), action.risk, action.status, escape(action.reason or ""))
         console.print(table)

@@ -1,0 +1,214 @@
+"""The `orchestra` command line: exit codes, bad configuration, bad input, run records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from orchestra.cli.main import cli
+from orchestra.registry import registry
+
+from tests.runner.automations import Noop, Tuner
+
+
+@pytest.fixture(autouse=True)
+def test_automations() -> Iterator[None]:
+    registry.register(Noop)
+    registry.register(Tuner)
+    yield
+    registry.unregister("noop")
+    registry.unregister("tuner")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.delenv("CONFIG_PATH", raising=False)
+    store = f"sqlite:///{tmp_path}/nested/dir/state.db"
+    monkeypatch.setenv("ORCHESTRA_STORE", store)
+    return {"store": store}
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+GOOD = """
+environments:
+  development: {automation_level: 1}
+"""
+
+
+def test_default_config_is_valid(env):
+    code, out = invoke("config", "validate")
+    assert code == 0, out
+    assert "configuration OK" in out
+
+
+def test_config_show_prints_effective_defaults(env, tmp_path):
+    code, out = invoke("config", "show", "--config", write(tmp_path, GOOD), "--format", "json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["runner"]["retry"]["attempts"] == 3
+    assert shown["environments"]["development"]["automation_level"] == 1
+
+
+def test_invalid_yaml_names_the_line(env, tmp_path):
+    code, out = invoke("config", "validate", "--config", write(tmp_path, "environments:\n  dev: [1, 2\n"))
+    assert code == 2
+    assert "line 3" in out or "line 2" in out
+
+
+def test_every_problem_is_listed_with_its_path(env, tmp_path):
+    bad = """
+environments:
+  development: {automation_level: "high", levle: 2}
+automations:
+  perfomance: {schedule: "0 2 * * *"}
+  workspace: {schedule: "every sunday"}
+runner:
+  retry: {attempts: 7}
+"""
+    code, out = invoke("config", "validate", "--config", write(tmp_path, bad))
+    assert code == 2
+    assert "environments.development.automation_level:" in out
+    assert "environments.development.levle: unknown key (typo?)" in out
+    assert "automations.perfomance: unknown name 'perfomance'; accepted: 'performance'" in out
+    assert "not a valid cron expression" in out
+    assert "runner.retry.attempts:" in out
+
+
+def test_unknown_top_level_key_is_an_error(env, tmp_path):
+    code, out = invoke("config", "validate", "--config", write(tmp_path, GOOD + "thresholdz: {}\n"))
+    assert code == 2 and "thresholdz: unknown key" in out
+
+
+def test_missing_config_file(env, tmp_path):
+    code, out = invoke("config", "validate", "--config", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "not found" in out
+
+
+def test_bad_config_is_rejected_before_anything_runs(env, tmp_path):
+    code, _ = invoke("run", "noop", "--config", write(tmp_path, "environments: 3\n"))
+    assert code == 2
+    assert not (tmp_path / "nested").exists()
+
+
+def test_run_creates_missing_store_directory_and_records_run(env, tmp_path):
+    code, out = invoke("run", "noop", "--format", "json")
+    assert code == 0, out
+    run = json.loads(out)
+    assert run["status"] == "succeeded" and run["trigger_kind"] == "manual"
+    assert {
+        "id",
+        "task",
+        "trigger_id",
+        "environment",
+        "mode",
+        "automation_level",
+        "attempts",
+        "findings",
+        "actions",
+    } <= set(run)
+    assert (tmp_path / "nested" / "dir" / "state.db").exists()
+    code, out = invoke("runs", "show", run["id"], "--format", "json")
+    assert code == 0 and json.loads(out)["id"] == run["id"]
+    code, out = invoke("runs", "list", "--task", "noop", "--format", "json")
+    assert [r["id"] for r in json.loads(out)] == [run["id"]]
+
+
+def test_trigger_id_makes_cli_retries_safe(env, tmp_path):
+    counter = tmp_path / "calls.log"
+    for _ in range(3):
+        code, _ = invoke("run", "noop", "--trigger-id", "nightly-2026-11-28", "--param", f"counter={counter}")
+        assert code == 0
+    assert counter.read_text().count("analyze") == 1
+
+
+def test_run_all_runs_registered_and_names_missing(env, monkeypatch):
+    from orchestra.registry import Registry
+
+    only_noop = Registry({})
+    only_noop.register(Noop)
+    monkeypatch.setattr("orchestra.cli.main.registry", only_noop)
+    code, out = invoke("run", "all", "--environment", "development", "--mode", "analyze")
+    assert code == 0, out
+    assert "noop" in out
+    assert "Not yet available: performance, workspace, deployment" in " ".join(out.split())
+
+
+def test_unknown_task_and_bad_params_are_usage_errors(env):
+    code, out = invoke("run", "nosuch")
+    assert code == 2 and "unknown automation 'nosuch'" in out
+    code, out = invoke("run", "noop", "--param", "colour=blue")
+    assert code == 2 and "params.colour" in out
+    code, out = invoke("run", "noop", "--environment", "moon")
+    assert code == 2 and "unknown environment 'moon'" in out
+    code, out = invoke("run", "noop", "--metric", "cpu")
+    assert code == 2 and "NAME=PATH" in out
+
+
+def test_failed_run_exits_one(env):
+    code, out = invoke("run", "noop", "--param", "permanent_failure=true")
+    assert code == 1
+    assert "failed" in out
+
+
+def test_unreadable_store_is_a_clear_usage_error(env, tmp_path, monkeypatch):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 200)
+    monkeypatch.setenv("ORCHESTRA_STORE", f"sqlite:///{garbage}")
+    code, out = invoke("run", "noop")
+    assert code == 2 and "garbage.db" in out
+    monkeypatch.setenv("ORCHESTRA_STORE", "postgres://nope")
+    code, out = invoke("runs", "list")
+    assert code == 2 and "accepted: sqlite:///" in out
+
+
+def test_approve_through_cli_refuses_requester(env, tmp_path):
+    target, counter = tmp_path / "svc.json", tmp_path / "calls.log"
+    code, out = invoke(
+        "run",
+        "tuner",
+        "--environment",
+        "production",
+        "--mode",
+        "apply",
+        "--automation-level",
+        "3",
+        "--param",
+        f"target={target}",
+        "--param",
+        f"counter={counter}",
+        "--param",
+        "risks=[high]",
+        "--as",
+        "alice",
+        "--format",
+        "json",
+    )
+    run = json.loads(out)
+    assert run["status"] == "awaiting_approval"
+    code, out = invoke("approve", run["id"], "--as", "alice")
+    assert code == 2 and "approval must come from another identity" in out
+    code, out = invoke("approve", run["id"], "--as", "bob", "--format", "json")
+    assert code == 0 and json.loads(out)["status"] == "succeeded"
+
+
+def test_health_and_breakers_commands(env):
+    code, out = invoke("health", "--format", "json")
+    assert code in (0, 1)
+    assert json.loads(out)["status"] in ("healthy", "degraded")
+    code, out = invoke("breakers")
+    assert code == 0 and "all closed" in out
+    code, out = invoke("breakers", "reset", "automation:x:y")
+    assert code == 2 and "no breaker named" in out
