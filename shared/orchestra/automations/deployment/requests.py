@@ -1,0 +1,150 @@
+"""Creating deployment requests: from a push (the webhook) or by hand (the CLI).
+
+Light on purpose (pydantic and the store port only): the webhook function imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from ...config import format_errors
+from ...errors import ConfigError, InputError
+from .settings import DeploymentSettings
+from .state import (
+    PENDING,
+    Deployment,
+    DeploymentState,
+    Transition,
+    find_deployment,
+    pending_deployments,
+    save_new,
+    transition,
+)
+
+if TYPE_CHECKING:
+    from ...clock import Clock, IdSource
+    from ...config import Config
+    from ...store.base import StateStore
+
+__all__ = [
+    "Deployment",
+    "DeploymentState",
+    "deployment_settings",
+    "environment_for_ref",
+    "request_deployment",
+]
+
+BRANCH_PREFIX = "refs/heads/"
+
+
+def deployment_settings(config: Config) -> DeploymentSettings:
+    raw = config.automation("deployment").settings
+    try:
+        return DeploymentSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("automations.deployment.settings", format_errors(exc)) from None
+
+
+def environment_for_ref(config: Config, ref: str) -> str | None:
+    """The environment a push to ``ref`` deploys to, or None (tags, non-branch refs, unmapped
+    branches). Branch deletions are the caller's to detect (``deleted: true``)."""
+    if not ref.startswith(BRANCH_PREFIX):
+        return None
+    branch = ref[len(BRANCH_PREFIX) :]
+    if not branch:
+        return None
+    env = deployment_settings(config).environment_for_branch(branch)
+    if env is not None and env not in config.environments:
+        raise ConfigError(
+            "automations.deployment.settings.branches",
+            [f"{branch}: maps to unknown environment {env!r}; accepted: {', '.join(config.environments)}"],
+        )
+    return env
+
+
+def deployment_id_for_event(source_event: str, environment: str) -> str:
+    digest = hashlib.sha256(f"{source_event}\x00{environment}".encode()).hexdigest()[:20]
+    return f"dep-{digest}"
+
+
+def request_deployment(
+    store: StateStore,
+    clock: Clock,
+    ids: IdSource,
+    *,
+    environment: str,
+    ref: str | None,
+    revision: str,
+    repository: str,
+    requested_by: str,
+    source_event: str | None,
+) -> Deployment:
+    """Persist a deployment in state ``requested``.
+
+    With ``source_event`` (a webhook delivery id) the id is derived from it, so a redelivered
+    push returns the existing deployment instead of creating a second one. Older pending
+    deployments of the same environment are superseded: only the newest push goes out.
+    """
+    revision = revision.strip()
+    if not revision:
+        raise InputError("revision is empty; give a commit SHA", where="revision")
+    if not environment:
+        raise InputError("environment is empty", where="environment")
+    dep_id = deployment_id_for_event(source_event, environment) if source_event else ids.new_id("dep-")
+    now = clock.now()
+    deployment = Deployment(
+        id=dep_id,
+        environment=environment,
+        ref=ref,
+        revision=revision,
+        repository=repository,
+        requested_by=requested_by,
+        source_event=source_event,
+        state=DeploymentState.requested,
+        created_at=now,
+        updated_at=now,
+        history=[
+            Transition(
+                from_state=None,
+                to_state=DeploymentState.requested,
+                actor=requested_by,
+                at=now,
+                reason=f"push to {ref}" if source_event and ref else "manual request",
+            )
+        ],
+    )
+    if not save_new(store, deployment):
+        existing = find_deployment(store, dep_id)
+        if existing is not None:
+            return existing
+    supersede_older(store, clock, deployment)
+    return deployment
+
+
+def supersede_older(store: StateStore, clock: Clock, newest: Deployment) -> list[Deployment]:
+    """Mark pending deployments of ``newest.environment`` created before it as superseded."""
+    superseded = []
+    for older in pending_deployments(store, newest.environment):
+        if older.id == newest.id or (older.created_at, older.id) > (newest.created_at, newest.id):
+            continue
+        if older.state not in PENDING:
+            continue
+        try:
+            superseded.append(
+                transition(
+                    store,
+                    clock,
+                    older,
+                    DeploymentState.superseded,
+                    actor="automation:deployment",
+                    reason=f"newer request {newest.id} ({newest.revision[:12]}) for {newest.environment}",
+                    changes={"superseded_by": newest.id},
+                )
+            )
+        except InputError:
+            # Moved concurrently (approved-and-started, or cancelled): nothing to supersede.
+            continue
+    return superseded
