@@ -1,0 +1,432 @@
+"""Firestore adapter (Native mode).
+
+Uses the emulator automatically when ``FIRESTORE_EMULATOR_HOST`` is set (the client library
+reads it). Every call carries a short retry budget so a store that is down surfaces as
+:class:`StoreUnavailable` within seconds instead of blocking a function for minutes on the
+library's 60-300 s defaults.
+
+Documents are stored as given, except where Firestore cannot hold what the port accepts:
+
+- the top-level ``expires_at`` becomes a native timestamp (TTL policies only act on those) and
+  is read back as the fixed-width string ``models.format_timestamp`` produces;
+- arrays directly inside arrays, integers beyond int64, and map keys Firestore reserves or
+  rejects (empty, ``__x__``) are wrapped reversibly (see ``_encode``), so any JSON-compatible
+  document round-trips exactly as it does in SQLite;
+- document ids Firestore cannot use (``/``, ``.``, ``..``, ``__x__``, over 1500 bytes) are mapped
+  through ``models.safe_doc_id``; ids that are already valid are used unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..errors import OrchestraError, StoreConfigError, StoreUnavailable
+from ..models import format_timestamp, safe_doc_id
+from .base import StateStore, Where, matches
+
+if TYPE_CHECKING:
+    from google.api_core.retry import Retry
+    from google.cloud.firestore import Client, DocumentReference
+
+TTL_FIELD = "expires_at"
+DEFAULT_TIMEOUT_S = 5.0
+PING_TIMEOUT_S = 3.0
+
+# Escape marker for keys and wrapped values. A user key starting with it is itself escaped, so a
+# stored single-key map {"~list": ...} can only have come from _encode.
+_ESC = "~"
+_LIST = _ESC + "list"
+_BIGINT = _ESC + "int"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_FIELD_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OPS = frozenset({"==", "<", "<=", ">", ">=", "in"})
+_TRANSIENT_NAMES = frozenset(
+    {
+        "ServiceUnavailable",
+        "DeadlineExceeded",
+        "InternalServerError",
+        "Aborted",
+        "RetryError",
+        "ResourceExhausted",
+        "TooManyRequests",
+        "BadGateway",
+        "GatewayTimeout",
+        "Unknown",
+    }
+)
+
+
+class DocumentRejected(OrchestraError):
+    """Firestore refused a document (too large, invalid value): retrying cannot help."""
+
+
+# ----- value encoding ---------------------------------------------------------------------
+
+
+def _encode_key(key: Any) -> str:
+    if not isinstance(key, str):
+        # Same key conversion json.dumps applies, so SQLite and Firestore agree.
+        key = json.dumps(key)
+    if key == "" or key.startswith(_ESC) or (key.startswith("__") and key.endswith("__")):
+        return _ESC + key
+    return key
+
+
+def _decode_key(key: str) -> str:
+    return key[1:] if key.startswith(_ESC) else key
+
+
+def _encode(value: Any, *, in_array: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {_encode_key(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_encode(v, in_array=True) for v in value]
+        return {_LIST: items} if in_array else items
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX:
+        return {_BIGINT: str(value)}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1:
+            if _LIST in value:
+                return [_decode(v) for v in value[_LIST]]
+            if _BIGINT in value:
+                return int(value[_BIGINT])
+        return {_decode_key(k): _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return format_timestamp(value)
+    return value
+
+
+def _to_timestamp(value: Any) -> Any:
+    """ISO string -> aware datetime for the TTL field; anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return value
+
+
+def to_document(data: dict[str, Any]) -> dict[str, Any]:
+    doc = _encode(data)
+    if TTL_FIELD in doc:
+        doc[TTL_FIELD] = _to_timestamp(doc[TTL_FIELD])
+    return doc
+
+
+def from_document(doc: dict[str, Any]) -> dict[str, Any]:
+    return _decode(doc)
+
+
+def firestore_doc_id(doc_id: str) -> str:
+    """The id Firestore stores ``doc_id`` under: unchanged when valid, else ``safe_doc_id``."""
+    if (
+        doc_id
+        and "/" not in doc_id
+        and doc_id not in {".", ".."}
+        and not (doc_id.startswith("__") and doc_id.endswith("__"))
+        and len(doc_id.encode()) <= 1500
+    ):
+        return doc_id
+    return safe_doc_id(doc_id)
+
+
+def _check_field(field: str) -> str:
+    if not all(_FIELD_PART.match(part) for part in field.split(".")):
+        raise ValueError(f"unsupported field path {field!r}: use dotted identifiers such as 'lease.owner'")
+    return field
+
+
+# ----- error mapping ----------------------------------------------------------------------
+
+
+def _google_cause(exc: BaseException) -> BaseException:
+    """The Google/gRPC error behind ``exc``. The transaction helper wraps failures in
+    ValueError (retries exhausted, or a rollback attempted after a failed begin)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        module = type(current).__module__
+        if module.startswith(("google.", "grpc")):
+            return current
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def _grpc_code_name(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    if callable(code):
+        try:
+            value = code()
+        except Exception:  # noqa: BLE001 - a foreign object's code() must not mask the real error
+            return None
+        return getattr(value, "name", None)
+    return None
+
+
+class FirestoreStateStore(StateStore):
+    def __init__(
+        self,
+        project: str,
+        database: str = "(default)",
+        *,
+        prefix: str = "",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        client: Client | None = None,
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.database = database
+        self.prefix = prefix
+        self.url = f"firestore://{project}/{database}"
+        self.timeout_s = timeout_s
+        # Imported here: google.cloud.firestore costs ~0.6 s, paid only by processes that use it.
+        from google.api_core import exceptions as gexc
+        from google.api_core import retry as gretry
+
+        self._gexc = gexc
+        transient = (
+            gexc.ServiceUnavailable,
+            gexc.ResourceExhausted,
+            gexc.InternalServerError,
+            gexc.DeadlineExceeded,
+        )
+        # Reads and blind overwrites are idempotent: retry anything transient. Conditional writes
+        # (create, delete-if-exists, commit) retry only errors raised before the server acted,
+        # so a retried create never reports "already exists" for its own first attempt.
+        self._read_retry = self._make_retry(gretry, transient)
+        self._write_retry = self._make_retry(gretry, (gexc.ServiceUnavailable, gexc.ResourceExhausted))
+        self._ping_retry = self._make_retry(gretry, transient, budget=min(timeout_s, PING_TIMEOUT_S))
+        if client is None:
+            client = self._new_client()
+        self._client = client
+        self._bound_transaction_calls()
+
+    def _make_retry(
+        self, gretry: Any, errors: tuple[type[Exception], ...], budget: float | None = None
+    ) -> Retry:
+        return gretry.Retry(
+            initial=0.1,
+            maximum=1.0,
+            multiplier=2.0,
+            predicate=gretry.if_exception_type(*errors),
+            timeout=budget if budget is not None else self.timeout_s,
+        )
+
+    def _new_client(self) -> Client:
+        import google.auth.exceptions
+        from google.cloud import firestore
+
+        try:
+            return firestore.Client(project=self.project, database=self.database)
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            raise StoreConfigError(
+                f"no Google credentials for Firestore project {self.project!r} database "
+                f"{self.database!r}: set GOOGLE_APPLICATION_CREDENTIALS, run "
+                "`gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST for the "
+                f"emulator ({exc})"
+            ) from None
+
+    def _bound_transaction_calls(self) -> None:
+        """Give the RPCs the transaction helper makes (begin, commit, rollback) our retry budget.
+
+        ``Transaction`` calls them without retry/timeout arguments, so they would otherwise run
+        on the generated defaults (retry UNAVAILABLE for 60 s). The generated client looks each
+        call up in its transport's ``_wrapped_methods``; re-wrapping those entries is the only
+        hook it offers.
+        """
+        from google.api_core import gapic_v1
+
+        transport = self._client._firestore_api._transport
+        wrapped = getattr(transport, "_wrapped_methods", None)
+        if not isinstance(wrapped, dict):
+            raise RuntimeError(
+                "google-cloud-firestore transport layout changed: cannot bound transaction "
+                "timeouts (expected transport._wrapped_methods); check the pinned version"
+            )
+        for name, retry in (
+            ("begin_transaction", self._read_retry),
+            ("rollback", self._read_retry),
+            ("commit", self._write_retry),
+        ):
+            method = getattr(transport, name)
+            wrapped[method] = gapic_v1.method.wrap_method(
+                method, default_retry=retry, default_timeout=self.timeout_s
+            )
+
+    # ----- helpers ------------------------------------------------------------------------
+
+    def _ref(self, collection: str, doc_id: str) -> DocumentReference:
+        return self._client.collection(self.prefix + collection).document(firestore_doc_id(doc_id))
+
+    @contextmanager
+    def _call(self, operation: str, collection: str, doc_id: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except OrchestraError:
+            raise
+        except Exception as exc:  # classified below; re-raised as is when not ours
+            translated = self._translate(exc, operation, collection, doc_id)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    def _translate(
+        self, exc: Exception, operation: str, collection: str, doc_id: str | None
+    ) -> BaseException:
+        cause = _google_cause(exc)
+        where = (
+            f"Firestore {operation} on {self.prefix + collection}"
+            f"{'/' + doc_id if doc_id is not None else ''} "
+            f"(project {self.project!r}, database {self.database!r})"
+        )
+        gexc = self._gexc
+        name = type(cause).__name__
+        if isinstance(cause, gexc.RetryError) and cause.cause is not None:
+            return StoreUnavailable(f"{where}: gave up after {self.timeout_s:g} s: {cause.cause}")
+        if name in _TRANSIENT_NAMES or _grpc_code_name(cause) in {"UNAVAILABLE", "DEADLINE_EXCEEDED"}:
+            return StoreUnavailable(f"{where}: {cause}")
+        if isinstance(cause, gexc.FailedPrecondition) and "index" in str(cause).lower():
+            return StoreConfigError(f"{where}: the query needs a composite index: {cause}")
+        if isinstance(cause, gexc.PermissionDenied | gexc.Unauthenticated):
+            return StoreConfigError(
+                f"{where}: access denied ({cause}); the service account needs roles/datastore.user"
+            )
+        if isinstance(cause, gexc.NotFound):
+            return StoreConfigError(f"{where}: {cause} (does the database exist?)")
+        if isinstance(cause, gexc.InvalidArgument):
+            return DocumentRejected(f"{where}: document rejected: {cause}")
+        try:
+            import google.auth.exceptions as gauth
+        except ImportError:  # pragma: no cover - google-auth ships with the client
+            return exc
+        if isinstance(cause, gauth.TransportError):
+            return StoreUnavailable(f"{where}: cannot reach the token endpoint: {cause}")
+        if isinstance(cause, gauth.RefreshError):
+            if getattr(cause, "retryable", False):
+                return StoreUnavailable(f"{where}: credential refresh failed: {cause}")
+            return StoreConfigError(f"{where}: credential refresh failed: {cause}")
+        if isinstance(cause, gauth.DefaultCredentialsError):
+            return StoreConfigError(f"{where}: no Google credentials: {cause}")
+        if isinstance(exc, ValueError) and cause is exc:
+            # The client validates values locally (e.g. an unsupported type).
+            return DocumentRejected(f"{where}: {exc}")
+        return exc
+
+    def _where_value(self, field: str, value: Any) -> Any:
+        if field != TTL_FIELD:
+            return value
+        if isinstance(value, list | tuple | set | frozenset):
+            return [_to_timestamp(v) for v in value]
+        return _to_timestamp(value)
+
+    # ----- primitives ---------------------------------------------------------------------
+
+    def _create(self, collection: str, doc_id: str, data: dict[str, Any]) -> bool:
+        gexc = self._gexc
+        ref = self._ref(collection, doc_id)
+        with self._call("create", collection, doc_id):
+            try:
+                ref.create(to_document(data), retry=self._write_retry, timeout=self.timeout_s)
+            except gexc.Conflict as exc:
+                # Aborted is a Conflict subclass too, but means contention, not existence.
+                if isinstance(exc, gexc.Aborted):
+                    raise
+                return False
+        return True
+
+    def _get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        with self._call("get", collection, doc_id):
+            snap = self._ref(collection, doc_id).get(retry=self._read_retry, timeout=self.timeout_s)
+            doc = snap.to_dict() if snap.exists else None
+        return from_document(doc) if doc is not None else None
+
+    def _put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        with self._call("put", collection, doc_id):
+            self._ref(collection, doc_id).set(
+                to_document(data), retry=self._read_retry, timeout=self.timeout_s
+            )
+
+    def _update_if(self, collection: str, doc_id: str, data: dict[str, Any], expect: dict[str, Any]) -> bool:
+        from google.cloud import firestore
+
+        ref = self._ref(collection, doc_id)
+        new_doc = to_document(data)
+
+        def compare_and_set(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction, retry=self._read_retry, timeout=self.timeout_s)
+            if not snap.exists or not matches(from_document(snap.to_dict() or {}), expect):
+                return False
+            transaction.set(ref, new_doc)
+            return True
+
+        with self._call("update_if", collection, doc_id):
+            run: Callable[[Any], bool] = firestore.transactional(compare_and_set)
+            return run(self._client.transaction())
+
+    def _query(
+        self,
+        collection: str,
+        where: list[Where],
+        order_by: str | None,
+        descending: bool,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query: Any = self._client.collection(self.prefix + collection)
+        for field, op, value in where:
+            if op not in _OPS:
+                raise ValueError(f"unsupported query operator {op!r}; accepted: {sorted(_OPS)}")
+            value = self._where_value(field, value)
+            if op == "in":
+                value = list(value)
+                if not value:
+                    # Firestore rejects an empty IN; it matches nothing anyway.
+                    return []
+            query = query.where(filter=FieldFilter(_check_field(field), op, value))
+        if order_by:
+            direction = firestore.Query.DESCENDING if descending else firestore.Query.ASCENDING
+            query = query.order_by(_check_field(order_by), direction=direction)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._call("query", collection):
+            snaps = query.get(retry=self._read_retry, timeout=self.timeout_s)
+            return [from_document(s.to_dict() or {}) for s in snaps]
+
+    def _delete(self, collection: str, doc_id: str) -> bool:
+        gexc = self._gexc
+        ref = self._ref(collection, doc_id)
+        with self._call("delete", collection, doc_id):
+            try:
+                # One RPC: the precondition makes Firestore tell us whether it existed.
+                ref.delete(
+                    option=self._client.write_option(exists=True),
+                    retry=self._write_retry,
+                    timeout=self.timeout_s,
+                )
+            except gexc.NotFound:
+                return False
+        return True
+
+    def ping(self) -> None:
+        with self._call("ping", "_health", "ping"):
+            self._ref("_health", "ping").get(
+                retry=self._ping_retry, timeout=min(self.timeout_s, PING_TIMEOUT_S)
+            )
+
+    def close(self) -> None:
+        self._client.close()
