@@ -28,11 +28,3 @@ def runner_config() -> Config:
 def clock() -> Iterator[FakeClock]:
     yield FakeClock()
 
-
-@pytest.fixture
-def store(tmp_path):  # replaced by the root parametrized fixture (sqlite + firestore)
-    from orchestra.store.sqlite import SqliteStateStore
-
-    s = SqliteStateStore(tmp_path / "state.db")
-    yield s
-    s.close()
