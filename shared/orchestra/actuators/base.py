@@ -1,0 +1,201 @@
+"""Cloud Run service settings that the automations change, and the actuator port.
+
+``ServiceConfig`` is the slice of a Cloud Run service we reason about: vCPU and memory limits of
+the serving container, request concurrency, min/max instances and startup CPU boost. The
+validity rules are Cloud Run's (vCPU 1, 2, 4, 6, 8; memory caps 4/8/16/24/32 GiB and minimums
+2 GiB at 4 vCPU, 4 GiB at 6 and 8 vCPU; concurrency 1..1000; min <= max instances).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InputError
+
+VCPU_STEPS: tuple[int, ...] = (1, 2, 4, 6, 8)
+MEMORY_CAP_MIB: dict[int, int] = {1: 4096, 2: 8192, 4: 16384, 6: 24576, 8: 32768}
+MEMORY_FLOOR_MIB: dict[int, int] = {1: 128, 2: 128, 4: 2048, 6: 4096, 8: 4096}
+# Sizes recommendations choose from (second-generation minimum is 512 MiB).
+MEMORY_STEPS_MIB: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 12288, 16384, 24576, 32768)
+MAX_MEMORY_MIB = 32768
+CONCURRENCY_MAX = 1000
+DEFAULT_CONCURRENCY = 80
+DEFAULT_MAX_INSTANCES = 100
+
+CHANGE_FIELDS = ("cpu", "memory_mib", "concurrency", "min_instances", "max_instances", "startup_cpu_boost")
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: float = Field(1, description="vCPU limit of the serving container")
+    memory_mib: int = Field(512, description="memory limit of the serving container, MiB")
+    concurrency: int = Field(DEFAULT_CONCURRENCY, description="max concurrent requests per instance")
+    min_instances: int = 0
+    max_instances: int = DEFAULT_MAX_INSTANCES
+    startup_cpu_boost: bool = False
+
+    def with_changes(self, changes: dict[str, Any]) -> ServiceConfig:
+        unknown = set(changes) - set(CHANGE_FIELDS)
+        if unknown:
+            raise InputError(f"unknown setting(s) {sorted(unknown)}; accepted: {', '.join(CHANGE_FIELDS)}")
+        return ServiceConfig.model_validate({**self.model_dump(), **changes})
+
+    def diff(self, other: ServiceConfig) -> dict[str, Any]:
+        """Fields whose value in ``other`` differs from this one (other's values)."""
+        mine, theirs = self.model_dump(), other.model_dump()
+        return {k: theirs[k] for k in CHANGE_FIELDS if mine[k] != theirs[k]}
+
+
+def memory_cap(cpu: float) -> int:
+    for step in VCPU_STEPS:
+        if cpu <= step:
+            return MEMORY_CAP_MIB[step]
+    return MAX_MEMORY_MIB
+
+
+def min_cpu_for_memory(memory_mib: int) -> int | None:
+    for step in VCPU_STEPS:
+        if memory_mib <= MEMORY_CAP_MIB[step]:
+            return step
+    return None
+
+
+def problems(config: ServiceConfig) -> list[str]:
+    """Why a configuration would be rejected; empty when it is valid."""
+    out: list[str] = []
+    if config.cpu not in VCPU_STEPS:
+        out.append(f"cpu {config.cpu:g} is not one of {', '.join(map(str, VCPU_STEPS))} vCPU")
+    else:
+        step = int(config.cpu)
+        if config.memory_mib > MEMORY_CAP_MIB[step]:
+            out.append(f"memory {format_memory(config.memory_mib)} exceeds the {step} vCPU cap of {format_memory(MEMORY_CAP_MIB[step])}")
+        if config.memory_mib < MEMORY_FLOOR_MIB[step]:
+            out.append(f"memory {format_memory(config.memory_mib)} is below the {step} vCPU minimum of {format_memory(MEMORY_FLOOR_MIB[step])}")
+    if not 128 <= config.memory_mib <= MAX_MEMORY_MIB:
+        out.append(f"memory {format_memory(config.memory_mib)} outside 128Mi..32Gi")
+    if not 1 <= config.concurrency <= CONCURRENCY_MAX:
+        out.append(f"concurrency {config.concurrency} outside 1..{CONCURRENCY_MAX}")
+    if config.min_instances < 0:
+        out.append(f"min instances {config.min_instances} is negative")
+    if config.max_instances < 1:
+        out.append(f"max instances {config.max_instances} must be at least 1")
+    if config.min_instances > config.max_instances:
+        out.append(f"min instances {config.min_instances} exceeds max instances {config.max_instances}")
+    return out
+
+
+def make_valid(config: ServiceConfig) -> ServiceConfig:
+    """The nearest valid configuration that never lowers capacity: round vCPU up to a step, raise
+    vCPU (or memory) to satisfy the pairing rules, clamp concurrency, raise max to min."""
+    memory = max(512 if config.memory_mib >= 512 else 128, min(config.memory_mib, MAX_MEMORY_MIB))
+    cpu = next((s for s in VCPU_STEPS if s >= config.cpu), VCPU_STEPS[-1])
+    needed = min_cpu_for_memory(memory) or VCPU_STEPS[-1]
+    cpu = max(cpu, needed)
+    memory = max(memory, MEMORY_FLOOR_MIB[cpu])
+    concurrency = min(CONCURRENCY_MAX, max(1, config.concurrency))
+    min_instances = max(0, config.min_instances)
+    max_instances = max(1, config.max_instances, min_instances)
+    return ServiceConfig(
+        cpu=cpu,
+        memory_mib=memory,
+        concurrency=concurrency,
+        min_instances=min_instances,
+        max_instances=max_instances,
+        startup_cpu_boost=config.startup_cpu_boost,
+    )
+
+
+_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+_MEMORY_UNITS = {
+    "": 1 / (1024 * 1024),
+    "k": 1000 / 1024**2,
+    "K": 1000 / 1024**2,
+    "Ki": 1 / 1024,
+    "M": 1000**2 / 1024**2,
+    "Mi": 1,
+    "G": 1000**3 / 1024**2,
+    "Gi": 1024,
+    "T": 1000**4 / 1024**2,
+    "Ti": 1024**2,
+}
+
+
+def parse_cpu(text: str | int | float, where: str) -> float:
+    """Kubernetes CPU quantity: '1', '2', '1000m', '0.5'."""
+    match = _QUANTITY.match(str(text))
+    if not match or match.group(2) not in ("", "m"):
+        raise InputError(f"bad CPU quantity {text!r}; accepted: '1', '2', '4', '1000m'", where=where)
+    value = float(match.group(1))
+    return value / 1000 if match.group(2) == "m" else value
+
+
+def format_cpu(cpu: float) -> str:
+    return str(int(cpu)) if float(cpu).is_integer() else f"{int(round(cpu * 1000))}m"
+
+
+def parse_memory(text: str | int, where: str) -> int:
+    """Kubernetes memory quantity to MiB: '512Mi', '1Gi', '2G', '536870912'."""
+    match = _QUANTITY.match(str(text))
+    if not match or match.group(2) not in _MEMORY_UNITS:
+        raise InputError(f"bad memory quantity {text!r}; accepted e.g. '512Mi', '2Gi', '1G'", where=where)
+    return int(math.ceil(float(match.group(1)) * _MEMORY_UNITS[match.group(2)] - 1e-9))
+
+
+def format_memory(mib: int) -> str:
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
+class Actuator(ABC):
+    """Reads and changes one Cloud Run service's settings. Rollback data is plain JSON."""
+
+    @abstractmethod
+    def target(self) -> dict[str, Any]:
+        """JSON that ``actuator_from_target`` turns back into this actuator."""
+
+    @abstractmethod
+    def describe(self) -> str: ...
+
+    @abstractmethod
+    def read(self) -> ServiceConfig: ...
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to restore the current state (stored before apply)."""
+
+    @abstractmethod
+    def apply(self, changes: dict[str, Any]) -> ServiceConfig:
+        """Set absolute values (idempotent); refuses to produce an invalid configuration."""
+
+    @abstractmethod
+    def restore(self, snapshot: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """Undo ``apply(changes)`` from ``snapshot``; safe to call twice. Returns evidence."""
+
+
+def check_changes(current: ServiceConfig, changes: dict[str, Any], where: str) -> ServiceConfig:
+    updated = current.with_changes(changes)
+    # A setting the platform already runs with (e.g. a fractional vCPU) is not ours to reject;
+    # only problems this change would introduce are.
+    before = set(problems(current))
+    found = [p for p in problems(updated) if p not in before]
+    if found:
+        raise InputError(f"refusing to write an invalid Cloud Run configuration: {'; '.join(found)}", where=where)
+    return updated
+
+
+def actuator_from_target(target: dict[str, Any], *, run_client: Any = None) -> Actuator:
+    kind = target.get("type")
+    if kind == "cloud-run-yaml":
+        from .cloud_run_yaml import CloudRunYamlActuator
+
+        return CloudRunYamlActuator(target["path"])
+    if kind == "cloud-run-admin":
+        from .cloud_run_admin import CloudRunAdminActuator
+
+        return CloudRunAdminActuator(target["name"], client=run_client)
+    raise InputError(f"unknown actuator type {kind!r}; accepted: cloud-run-yaml, cloud-run-admin", where="target")
