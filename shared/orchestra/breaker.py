@@ -54,6 +54,8 @@ class Permit:
     allowed: bool
     probe: bool = False
     reason: str | None = None
+    # The breaker had no failures on record when the call started: a success changes nothing.
+    clean: bool = False
 
 
 def automation_breaker_name(task: str, environment: str) -> str:
@@ -87,7 +89,7 @@ class CircuitBreaker:
             now = self.clock.now()
             record = self.read()
             if record is None or record.state == BreakerState.closed:
-                return Permit(allowed=True)
+                return Permit(allowed=True, clean=record is None or record.failures == 0)
             if record.state == BreakerState.open:
                 assert record.opened_at is not None
                 retry_at = record.opened_at + dt.timedelta(seconds=self.config.open_seconds)
@@ -122,6 +124,8 @@ class CircuitBreaker:
         return Permit(allowed=False, reason=f"circuit {self.name}: contention while taking the probe")
 
     def record_success(self, permit: Permit | None = None) -> None:
+        if permit is not None and permit.clean:
+            return  # healthy path: no read, no write
         for _ in range(5):
             record = self.read()
             if record is None or (record.state == BreakerState.closed and record.failures == 0):
