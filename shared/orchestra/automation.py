@@ -15,7 +15,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from .config import Config, EnvironmentConfig
     from .models import Run
     from .store.base import StateStore
+
+
+T = TypeVar("T")
 
 
 class NoSettings(BaseModel):
@@ -64,6 +67,13 @@ class RunContext:
     log: logging.LoggerAdapter[logging.Logger]
     heartbeat: Callable[[], None] = field(default=lambda: None)
     progress: Callable[[str], None] = field(default=lambda message: None)
+    owner: str = "unknown"
+
+    def call_dependency(self, dependency: str, fn: Callable[[], T]) -> T:
+        """Call an external API or tool behind its circuit breaker (``dependency:<name>``)."""
+        from .breaker import call_dependency
+
+        return call_dependency(self.store, self.config.runner.breaker, self.clock, self.owner, dependency, fn)
 
 
 class Automation(ABC):

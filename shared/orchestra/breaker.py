@@ -16,13 +16,16 @@ and while failures accumulate.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from .clock import Clock
 from .config import BreakerConfig
+from .errors import InputError, TransientError
 from .models import Timestamp, format_timestamp, safe_doc_id
 from .store.base import BREAKERS, StateStore
 
@@ -56,6 +59,13 @@ class Permit:
     reason: str | None = None
     # The breaker had no failures on record when the call started: a success changes nothing.
     clean: bool = False
+
+
+T = TypeVar("T")
+
+
+class DependencyUnavailable(TransientError):
+    """A dependency's breaker is open: the call was not attempted."""
 
 
 def automation_breaker_name(task: str, environment: str) -> str:
@@ -193,3 +203,26 @@ def list_breakers(store: StateStore) -> list[BreakerRecord]:
 def find_breaker(store: StateStore, name: str) -> BreakerRecord | None:
     doc = store.get(BREAKERS, safe_doc_id(name))
     return BreakerRecord.model_validate(doc) if doc else None
+
+
+def call_dependency(
+    store: StateStore, config: BreakerConfig, clock: Clock, owner: str, dependency: str, fn: Callable[[], T]
+) -> T:
+    """Call an external dependency (an API, a deployer) behind its own breaker.
+
+    Failures other than bad input count against the dependency; while its breaker is open the
+    call is refused with ``DependencyUnavailable`` (transient: the trigger is retried later).
+    """
+    breaker = CircuitBreaker(store, dependency_breaker_name(dependency), config, clock)
+    permit = breaker.before_call(owner)
+    if not permit.allowed:
+        raise DependencyUnavailable(permit.reason or f"dependency {dependency} unavailable")
+    try:
+        result = fn()
+    except InputError:
+        raise
+    except Exception as exc:
+        breaker.record_failure(f"{type(exc).__name__}: {exc}", permit)
+        raise
+    breaker.record_success(permit)
+    return result

@@ -297,6 +297,7 @@ class Runner:
             log=logging.LoggerAdapter(log, {"run_id": run.id, "task": run.task}),
             heartbeat=heartbeat or (lambda: None),
             progress=self.progress,
+            owner=self.owner,
         )
 
     def _with_retries(self, run: Run, fn: Callable[[], T]) -> T:

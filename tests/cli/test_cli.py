@@ -212,3 +212,19 @@ def test_health_and_breakers_commands(env):
     assert code == 0 and "all closed" in out
     code, out = invoke("breakers", "reset", "automation:x:y")
     assert code == 2 and "no breaker named" in out
+
+
+def test_purge_removes_only_expired_runs(env, tmp_path):
+    import datetime as dt
+
+    from orchestra.store import open_store
+
+    code, out = invoke("run", "noop", "--format", "json")
+    kept = json.loads(out)["id"]
+    store = open_store(env["store"])
+    old = store.get_run(kept).model_copy(update={"id": "old-run"})
+    old.expires_at = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    store.create_run(old)
+    code, out = invoke("runs", "purge")
+    assert code == 0 and "removed 1" in out
+    assert store.get_run("old-run") is None and store.get_run(kept) is not None

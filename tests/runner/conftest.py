@@ -27,4 +27,3 @@ def runner_config() -> Config:
 @pytest.fixture
 def clock() -> Iterator[FakeClock]:
     yield FakeClock()
-

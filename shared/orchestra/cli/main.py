@@ -257,6 +257,18 @@ def runs_recover(config_path: str | None, store_url_opt: str | None, output_form
         console.print("No stale runs or expired approvals.")
 
 
+@runs_group.command("purge")
+@config_option
+@store_option
+@handle_errors
+def runs_purge(config_path: str | None, store_url_opt: str | None) -> None:
+    """Delete runs, events and dead letters past their retention (`expires_at`). Firestore's TTL
+    policy does this in the cloud; the SQLite store relies on this sweep."""
+    store = open_configured_store(open_config(config_path), store_url_opt)
+    removed = store.purge_expired(SystemClock().now())
+    console.print(f"removed {removed} expired record(s)")
+
+
 @cli.group("config")
 def config_group() -> None:
     """Validate and show configuration."""
