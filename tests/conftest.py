@@ -15,7 +15,7 @@ Fixtures:
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ if _TESTS_DIR not in sys.path:
 from emulators import (  # noqa: E402
     EmulatorError,
     EmulatorInfo,
+    EmulatorProcess,
     clear_firestore,
     firestore_argv,
     pubsub_argv,
@@ -39,6 +40,15 @@ from orchestra.store.base import StateStore  # noqa: E402
 EMULATOR_PROJECT = "orchestra-test"
 
 
+def _start_or_fail(name: str, argv: Callable[[str], list[str]], log_dir: Path) -> EmulatorProcess:
+    try:
+        return start_emulator(name, argv, project=EMULATOR_PROJECT, log_dir=log_dir)
+    except EmulatorError as exc:
+        failure = str(exc)
+    # Outside the except block, so the report shows the emulator log, not a chained traceback.
+    pytest.fail(f"the {name} emulator did not start: {failure}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def emulator_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("emulators")
@@ -46,12 +56,7 @@ def emulator_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def firestore_emulator(emulator_log_dir: Path) -> Iterator[EmulatorInfo]:
-    try:
-        emulator = start_emulator(
-            "firestore", firestore_argv, project=EMULATOR_PROJECT, log_dir=emulator_log_dir
-        )
-    except EmulatorError as exc:
-        pytest.fail(f"Firestore emulator did not start: {exc}", pytrace=False)
+    emulator = _start_or_fail("firestore", firestore_argv, emulator_log_dir)
     env = pytest.MonkeyPatch()
     env.setenv("FIRESTORE_EMULATOR_HOST", emulator.info.host_port)
     try:
@@ -63,12 +68,7 @@ def firestore_emulator(emulator_log_dir: Path) -> Iterator[EmulatorInfo]:
 
 @pytest.fixture(scope="session")
 def pubsub_emulator(emulator_log_dir: Path) -> Iterator[EmulatorInfo]:
-    try:
-        emulator = start_emulator(
-            "pubsub", pubsub_argv(EMULATOR_PROJECT), project=EMULATOR_PROJECT, log_dir=emulator_log_dir
-        )
-    except EmulatorError as exc:
-        pytest.fail(f"Pub/Sub emulator did not start: {exc}", pytrace=False)
+    emulator = _start_or_fail("pubsub", pubsub_argv(EMULATOR_PROJECT), emulator_log_dir)
     env = pytest.MonkeyPatch()
     env.setenv("PUBSUB_EMULATOR_HOST", emulator.info.host_port)
     env.setenv("PUBSUB_PROJECT_ID", EMULATOR_PROJECT)

@@ -70,8 +70,19 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 class EmulatorProcess:
-    def __init__(self, name: str, argv: list[str], *, host: str, port: int, project: str, log: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        host: str,
+        port: int,
+        project: str,
+        log: Path,
+        stop_grace_s: float = STOP_GRACE_S,
+    ) -> None:
         self.name = name
+        self.stop_grace_s = stop_grace_s
         self.argv = argv
         self.host = host
         self.port = port
@@ -134,7 +145,9 @@ class EmulatorProcess:
                 )
             time.sleep(0.2)
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float | None = None) -> None:
+        """SIGTERM the process group, SIGKILL whatever is left after ``grace_s``."""
+        grace_s = self.stop_grace_s if grace_s is None else grace_s
         proc = self.proc
         if proc is None:
             return
@@ -145,7 +158,7 @@ class EmulatorProcess:
         pgid = proc.pid  # the leader of its own session: pgid == pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
+        deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and _group_alive(pgid):
             with contextlib.suppress(ChildProcessError):
                 proc.poll()
@@ -187,7 +200,14 @@ def _group_has_live_members(pgid: int) -> bool:
 
 
 def start_emulator(
-    name: str, build_argv: Callable[[str], list[str]], *, project: str, log_dir: Path, host: str = "127.0.0.1"
+    name: str,
+    build_argv: Callable[[str], list[str]],
+    *,
+    project: str,
+    log_dir: Path,
+    host: str = "127.0.0.1",
+    ready_timeout_s: float = READY_TIMEOUT_S,
+    stop_grace_s: float = STOP_GRACE_S,
 ) -> EmulatorProcess:
     """Start on a fresh free port; retry once on another port if the first start fails (a port
     picked as free can be taken before the JVM binds it)."""
@@ -196,10 +216,16 @@ def start_emulator(
         port = free_port(host)
         log = log_dir / f"{name}-{attempt}.log"
         emulator = EmulatorProcess(
-            name, build_argv(f"{host}:{port}"), host=host, port=port, project=project, log=log
+            name,
+            build_argv(f"{host}:{port}"),
+            host=host,
+            port=port,
+            project=project,
+            log=log,
+            stop_grace_s=stop_grace_s,
         )
         try:
-            emulator.start()
+            emulator.start(ready_timeout_s)
         except EmulatorError as exc:
             errors.append(str(exc))
             continue

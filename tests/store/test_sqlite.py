@@ -1,0 +1,140 @@
+"""SQLite-specific behaviour: store location problems and several processes on one file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from orchestra.errors import StoreConfigError
+from orchestra.store import open_store
+from orchestra.store.sqlite import SqliteStateStore
+
+
+def test_missing_directories_are_created(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "state.db"
+    store = SqliteStateStore(path)
+    try:
+        assert store.create("things", "x", {"id": "x"})
+        assert path.is_file()
+    finally:
+        store.close()
+
+
+def test_open_store_url_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///rel/state.db")
+    absolute = open_store(f"sqlite:///{tmp_path / 'abs' / 'state.db'}")
+    try:
+        assert isinstance(relative, SqliteStateStore) and isinstance(absolute, SqliteStateStore)
+        relative.put("things", "x", {"id": "x"})
+        absolute.put("things", "y", {"id": "y"})
+        assert (tmp_path / "rel" / "state.db").is_file()
+        assert (tmp_path / "abs" / "state.db").is_file()
+    finally:
+        relative.close()
+        absolute.close()
+
+
+def test_a_directory_as_store_path_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreConfigError, match="is a directory"):
+        SqliteStateStore(tmp_path)
+
+
+def test_a_garbage_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not an sqlite database, just bytes \x00\xff" * 200)
+    with pytest.raises(StoreConfigError) as info:
+        SqliteStateStore(path)
+    message = str(info.value)
+    assert str(path) in message and "not a database" in message
+
+
+def test_a_file_where_the_directory_should_be_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    with pytest.raises(StoreConfigError, match="cannot create the store directory"):
+        SqliteStateStore(blocker / "state.db")
+
+
+def test_store_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first = SqliteStateStore(path)
+    first.put("things", "x", {"id": "x", "v": 1})
+    first.close()
+    second = SqliteStateStore(path)
+    try:
+        assert second.get("things", "x") == {"id": "x", "v": 1}
+    finally:
+        second.close()
+
+
+_WRITER = textwrap.dedent(
+    """
+    import datetime as dt
+    import sys
+
+    from orchestra.models import Mode, Run, TriggerKind
+    from orchestra.store.sqlite import SqliteStateStore
+
+    path, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = SqliteStateStore(path)
+    t0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together with the other writer
+    created = 0
+    for i in range(count):
+        at = t0 + dt.timedelta(seconds=i)
+        run = Run(id=f"{name}-{i}", task="performance", trigger_kind=TriggerKind.manual,
+                  trigger_id=f"{name}-{i}", environment="development", mode=Mode.analyze,
+                  automation_level=1, created_at=at, updated_at=at)
+        created += store.create_run(run)
+        # Mix in compare-and-set writes, which take the write lock explicitly.
+        assert store.save_run(run.model_copy(update={"attempts": 1}), expect_owner=None)
+    store.close()
+    print("created", created, flush=True)
+    """
+)
+
+
+def test_two_processes_write_one_file_concurrently(tmp_path: Path) -> None:
+    path = tmp_path / "shared" / "state.db"
+    SqliteStateStore(path).close()  # create the schema once, as a deployed store would have it
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), name, "200"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("alpha", "beta")
+    ]
+    try:
+        for writer in writers:
+            assert writer.stdout is not None
+            assert writer.stdout.readline().strip() == "ready"
+        for writer in writers:
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+        outputs = [writer.communicate(timeout=120) for writer in writers]
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+    for writer, (out, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, err
+        assert "database is locked" not in err
+        assert out.strip() == "created 200"
+    store = SqliteStateStore(path)
+    try:
+        runs = store.list_runs(limit=None)
+        assert len(runs) == 400
+        assert {r.id for r in runs} == {f"{n}-{i}" for n in ("alpha", "beta") for i in range(200)}
+        assert all(r.attempts == 1 for r in runs)
+    finally:
+        store.close()
