@@ -148,7 +148,7 @@ class CloudRunAdminActuator(Actuator):
     def _get(self) -> Any:
         try:
             return self.client.get_service(name=self.name)
-        except Exception as exc:  # noqa: BLE001 - classified and re-raised with context
+        except Exception as exc:
             raise _classify(exc, f"Cloud Run get_service {self.name}") from exc
 
     def _update(self, service: Any) -> Any:
@@ -158,7 +158,7 @@ class CloudRunAdminActuator(Actuator):
         try:
             operation = self.client.update_service(request=run_v2.UpdateServiceRequest(service=service))
             return operation.result(timeout=self.operation_timeout)
-        except Exception as exc:  # noqa: BLE001 - classified and re-raised with context
+        except Exception as exc:
             raise _classify(exc, f"Cloud Run update_service {self.name}") from exc
 
     def read(self) -> ServiceConfig:

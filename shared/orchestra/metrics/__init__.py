@@ -1,47 +1,28 @@
-"""Metric series and the sources that read them (files, Cloud Monitoring, the bundled sample)."""
+"""Metric series and the sources that read them (files, Cloud Monitoring, the bundled sample).
+
+This package module stays light (settings models import the names); numpy comes in with
+``metrics.base`` and the sources.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from .base import (
-    ALL_METRICS,
-    FILE_METRICS,
-    UNITS,
-    MetricSeries,
-    MetricsQueryError,
-    MetricsSource,
-    MetricsUnavailable,
-    from_ms,
-    iso,
-    make_series,
-    to_ms,
-)
-from .files import FileMetricsSource, read_series
+from .names import ALL_METRICS, FILE_METRICS, PERCENT_METRICS, UNITS
 
-__all__ = [
-    "ALL_METRICS",
-    "FILE_METRICS",
-    "UNITS",
-    "FileMetricsSource",
-    "MetricSeries",
-    "MetricsQueryError",
-    "MetricsSource",
-    "MetricsUnavailable",
-    "from_ms",
-    "iso",
-    "make_series",
-    "read_series",
-    "source_from_spec",
-    "to_ms",
-]
+if TYPE_CHECKING:
+    from .base import MetricsSource
+
+__all__ = ["ALL_METRICS", "FILE_METRICS", "PERCENT_METRICS", "UNITS", "source_from_spec"]
 
 
 def source_from_spec(spec: dict[str, Any], *, monitoring_client: Any = None) -> MetricsSource:
     """Rebuild a source from ``MetricsSource.spec()`` (stored with an action for verification)."""
     kind = spec.get("type")
     if kind == "files":
+        from .files import FileMetricsSource
+
         return FileMetricsSource(spec["paths"], label=spec.get("label"))
     if kind == "cloud-monitoring":
         from .cloud_monitoring import CloudMonitoringSource

@@ -16,22 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import OrchestraError, TransientError, is_transient
-
-# Names a user can give with --metric NAME=PATH.
-FILE_METRICS: tuple[str, ...] = ("cpu", "memory", "latency_p95", "error_rate", "request_count")
-# Everything a source may produce (instance counts only come from Cloud Monitoring).
-ALL_METRICS: tuple[str, ...] = (*FILE_METRICS, "instance_count")
-
-UNITS: dict[str, str] = {
-    "cpu": "%",
-    "memory": "%",
-    "latency_p95": "ms",
-    "error_rate": "%",
-    "request_count": "requests/interval",
-    "instance_count": "instances",
-}
-
-PERCENT_METRICS = frozenset({"cpu", "memory", "error_rate"})
+from .names import ALL_METRICS, FILE_METRICS, PERCENT_METRICS, UNITS  # noqa: F401 - re-exported
 
 
 class MetricsQueryError(OrchestraError):

@@ -196,7 +196,7 @@ class CloudMonitoringSource(MetricsSource):
         try:
             # Iterating the pager fetches every page.
             return list(self.client.list_time_series(request=request))
-        except Exception as exc:  # noqa: BLE001 - classified and re-raised with context
+        except Exception as exc:
             raise backend_error(
                 exc, f"Cloud Monitoring list_time_series for {name} of service {service!r} ({request.filter})"
             ) from exc

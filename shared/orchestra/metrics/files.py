@@ -116,8 +116,11 @@ class FileMetricsSource(MetricsSource):
         self.label = label
 
     def describe(self) -> str:
+        if self.label:
+            files = ", ".join(f"{name}={Path(path).name}" for name, path in self.paths.items())
+            return f"{self.label}: {files}"
         files = ", ".join(f"{name}={path}" for name, path in self.paths.items())
-        return f"{self.label}: {files}" if self.label else f"metric files: {files}"
+        return f"metric files: {files}"
 
     def available(self) -> tuple[str, ...]:
         return tuple(self.paths)

@@ -1,0 +1,293 @@
+"""Infrastructure analysis and actions (imported when a run needs them)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ...actuators.base import ServiceConfig
+from ...automation import Analysis, RunContext, Verification
+from ...errors import InputError
+from ...metrics.base import MetricSeries, iso, to_ms
+from ...models import Action, Finding, Risk, Severity, format_timestamp, safe_doc_id
+from ..performance import engine as perf
+from ..performance.inputs import ServiceInput, resolve
+from ..performance.recommend import describe_change
+from .models import InfrastructureParams, InfrastructureSettings
+from .profile import HOURS_PER_WEEK, build_schedule, demand_profile, hour_of_week, slot_label, transitions
+
+COLLECTION = "infrastructure_schedules"
+
+
+def _capacity(settings: InfrastructureSettings, params: InfrastructureParams, item: ServiceInput) -> tuple[float, str]:
+    if params.instance_capacity_rps is not None:
+        return params.instance_capacity_rps, "--param instance_capacity_rps"
+    if settings.instance_capacity_rps is not None:
+        return settings.instance_capacity_rps, "settings.instance_capacity_rps"
+    if item.sample_capacity_rps is not None:
+        return item.sample_capacity_rps, "the bundled sample's manifest (an assumption for the sample)"
+    raise InputError(
+        "per-instance capacity unknown: set automations.infrastructure.settings.instance_capacity_rps "
+        "(requests per second one instance serves at target utilization) or pass --param instance_capacity_rps=N",
+        where="automations.infrastructure.settings.instance_capacity_rps",
+    )
+
+
+def analyze(ctx: RunContext, *, monitoring_client: Any = None, run_client: Any = None) -> Analysis:
+    settings: InfrastructureSettings = ctx.settings
+    params: InfrastructureParams = ctx.params
+    services = resolve(
+        settings=settings,
+        metrics=params.metrics,
+        service=params.service,
+        service_yaml=params.service_yaml,
+        cloud_run=params.cloud_run,
+        now=ctx.clock.now(),
+        lookback_hours=settings.lookback_days * 24,
+        monitoring_client=monitoring_client,
+        run_client=run_client,
+    )
+    findings: list[Finding] = []
+    actions: list[Action] = []
+    reports = []
+    for item in services:
+        ctx.progress(f"infrastructure: {item.service} from {item.source.describe()}")
+        report, item_findings, item_actions = _analyze_service(ctx, item, settings, params)
+        reports.append(report)
+        findings.extend(item_findings)
+        actions.extend(item_actions)
+        ctx.heartbeat()
+    summary = {
+        "source": "; ".join(sorted({item.source.describe() for item in services})),
+        "now": format_timestamp(ctx.clock.now()),
+        "services": reports,
+    }
+    return Analysis(findings=findings, actions=actions, summary=summary)
+
+
+def _stored(ctx: RunContext, service: str) -> dict[str, Any] | None:
+    return ctx.store.get(COLLECTION, safe_doc_id(service))
+
+
+def _analyze_service(
+    ctx: RunContext, item: ServiceInput, settings: InfrastructureSettings, params: InfrastructureParams
+) -> tuple[dict[str, Any], list[Finding], list[Action]]:
+    forecast_only = settings.forecast_only if params.forecast_only is None else params.forecast_only
+    now = ctx.clock.now()
+    slot_now = int(hour_of_week(np.asarray([to_ms(now)], dtype=np.int64))[0])
+    data = item.source.fetch(item.service, ["request_count"], start=item.start, end=item.end)
+    series: MetricSeries | None = data.get("request_count")
+    stored = _stored(ctx, item.service)
+    report: dict[str, Any] = {
+        "service": item.service,
+        "source": item.source.describe(),
+        "forecast_only": forecast_only,
+        "slot_now": slot_now,
+        "slot_now_label": slot_label(slot_now),
+        "notes": [],
+    }
+    findings: list[Finding] = []
+    actions: list[Action] = []
+    notes: list[str] = report["notes"]
+    schedule_doc: dict[str, Any] | None = None
+    recent_need: int | None = None
+    capacity, capacity_origin = _capacity(settings, params, item)
+    history_days = series.span_seconds / 86400 if series is not None and len(series) else 0.0
+    if series is not None and len(series) >= 2 and history_days >= settings.min_history_days:
+        profile = demand_profile(series, settings.percentile)
+        schedule = build_schedule(
+            profile,
+            capacity_rps=capacity,
+            floor=settings.floor_min_instances,
+            quiet_fraction=settings.quiet_fraction,
+            warm_ahead_hours=settings.warm_ahead_hours,
+            headroom_percent=settings.headroom_percent,
+            max_instances_cap=settings.max_instances_cap,
+        )
+        schedule_doc = {
+            "id": safe_doc_id(item.service),
+            "service": item.service,
+            "min_instances": schedule.min_instances,
+            "max_instances": schedule.max_instances,
+            "capacity_rps": capacity,
+            "percentile": settings.percentile,
+            "profile_rps": [round(float(v), 6) for v in profile.p_rps],
+            "history": {"from": iso(series.start_ms), "to": iso(series.end_ms), "samples": len(series)},
+            "computed_at": format_timestamp(now),
+            "run_id": ctx.run.id,
+            "source": item.source.describe(),
+        }
+        recent = series.last_minutes(settings.recent_minutes)
+        recent_rps = float((recent.values / profile.interval_s).max())
+        recent_need = math.ceil(recent_rps / capacity - 1e-9)
+        report.update(
+            {
+                "schedule_origin": "computed from this run's history",
+                "history_days": round(history_days, 2),
+                "interval_seconds": profile.interval_s,
+                "capacity_rps": capacity,
+                "capacity_origin": capacity_origin,
+                "peak_rps": round(profile.peak_rps, 6),
+                "profile": [
+                    {
+                        "slot": slot,
+                        "at": slot_label(slot),
+                        "p_rps": round(float(profile.p_rps[slot]), 6),
+                        "samples": int(profile.samples[slot]),
+                        "basis": profile.basis[slot],
+                        "quiet": schedule.quiet[slot],
+                        "min_instances": schedule.min_instances[slot],
+                    }
+                    for slot in range(HOURS_PER_WEEK)
+                ],
+                "recent": {"from": iso(recent.start_ms), "to": iso(recent.end_ms), "max_rps": round(recent_rps, 6), "instances_needed": recent_need},
+            }
+        )
+    elif stored is not None:
+        schedule_doc = stored
+        report["schedule_origin"] = f"stored schedule computed {stored.get('computed_at')} (run {stored.get('run_id')})"
+        notes.append(
+            f"request-count history too short here ({history_days:.1f} days < {settings.min_history_days:g}); "
+            "using the stored schedule"
+        )
+    else:
+        findings.append(
+            Finding(
+                id=f"infrastructure:{item.service}:history",
+                severity=Severity.low,
+                summary=f"{item.service}: {history_days:.1f} days of request-count history; a schedule needs "
+                f"{settings.min_history_days:g} (pass --metric request_count=PATH or use Cloud Monitoring)",
+                evidence={"history_days": round(history_days, 3), "required_days": settings.min_history_days},
+            )
+        )
+        report["schedule_origin"] = None
+        return report, findings, actions
+    report["schedule"] = schedule_doc["min_instances"]
+    report["max_instances"] = schedule_doc["max_instances"]
+    report["transitions"] = transitions(schedule_doc["min_instances"])
+    current, config_origin = item.current_config(ServiceConfig())
+    report["config"] = current.model_dump()
+    report["config_origin"] = config_origin
+    desired_min = int(schedule_doc["min_instances"][slot_now])
+    decision = {"scheduled_min": desired_min, "current_min": current.min_instances}
+    if desired_min < current.min_instances and recent_need is not None and recent_need > desired_min:
+        held = min(current.min_instances, recent_need)
+        decision["held_at"] = held
+        decision["reason"] = (
+            f"current demand needs {recent_need} instance(s): not lowering below {held} on a forecast alone"
+        )
+        desired_min = held
+    elif desired_min < current.min_instances and recent_need is None:
+        decision["held_at"] = current.min_instances
+        decision["reason"] = "no current demand data: not lowering on a forecast alone"
+        desired_min = current.min_instances
+    decision["min_instances"] = desired_min
+    report["decision"] = decision
+    max_needed = int(schedule_doc["max_instances"])
+    if current.max_instances < max_needed:
+        findings.append(
+            Finding(
+                id=f"infrastructure:{item.service}:max-instances",
+                severity=Severity.medium,
+                summary=f"{item.service}: max instances {current.max_instances} is below the {max_needed} that peak "
+                f"demand with headroom needs",
+                evidence={"current_max": current.max_instances, "needed_max": max_needed, "peak_rps": report.get("peak_rps")},
+            )
+        )
+    findings.append(
+        Finding(
+            id=f"infrastructure:{item.service}:schedule",
+            severity=Severity.info,
+            summary=f"{item.service}: min instances {min(schedule_doc['min_instances'])}..{max(schedule_doc['min_instances'])} "
+            f"over the week ({len(report['transitions'])} changes), max {max_needed}; now ({slot_label(slot_now)} UTC) "
+            f"{desired_min}",
+            evidence={"decision": decision, "transitions": report["transitions"][:50]},
+        )
+    )
+    if forecast_only:
+        notes.append("forecast-only: nothing is stored or changed")
+        return report, findings, actions
+    if "profile" in report and (stored is None or _differs(stored, schedule_doc)):
+        actions.append(
+            Action(
+                id=f"{item.service}:store-schedule",
+                description=f"{item.service}: store the min-instances schedule "
+                f"({len(report['transitions'])} changes per week, max {max_needed})",
+                risk=Risk.low,
+                kind="store-schedule",
+                params={"service": item.service, "doc": schedule_doc},
+            )
+        )
+    changes: dict[str, Any] = {}
+    if desired_min != current.min_instances:
+        changes["min_instances"] = desired_min
+    if max(current.max_instances, desired_min) < max_needed or desired_min > current.max_instances:
+        changes["max_instances"] = max(max_needed, desired_min)
+    if changes and item.actuator is None:
+        notes.append(
+            "no target to act on: pass --param service_yaml=PATH or --param cloud_run=projects/P/locations/R/services/S"
+        )
+    elif changes and item.actuator is not None:
+        previous = {k: current.model_dump()[k] for k in changes}
+        lowering = changes.get("min_instances", current.min_instances) < current.min_instances
+        actions.append(
+            Action(
+                id=f"{item.service}:set-scaling:{slot_now}",
+                description=f"{item.service}: for {slot_label(slot_now)} UTC "
+                + describe_change(changes, previous),
+                risk=Risk.medium if lowering else Risk.low,
+                kind="set-scaling",
+                params={
+                    "service": item.service,
+                    "target": item.actuator.target(),
+                    "changes": changes,
+                    "previous": previous,
+                    "checks": [],
+                    "slot": slot_now,
+                    "source": item.source.spec(),
+                },
+            )
+        )
+    return report, findings, actions
+
+
+def _differs(stored: dict[str, Any], fresh: dict[str, Any]) -> bool:
+    keys = ("min_instances", "max_instances", "capacity_rps", "percentile")
+    return any(stored.get(k) != fresh.get(k) for k in keys)
+
+
+def prepare(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
+    if action.kind == "store-schedule":
+        doc_id = safe_doc_id(action.params["service"])
+        return {"collection": COLLECTION, "id": doc_id, "previous": ctx.store.get(COLLECTION, doc_id)}
+    return perf.prepare(ctx, action, run_client)
+
+
+def apply(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
+    if action.kind == "store-schedule":
+        doc = action.params["doc"]
+        ctx.store.put(COLLECTION, doc["id"], doc)
+        return {"stored": f"{COLLECTION}/{doc['id']}"}
+    return perf.apply(ctx, action, run_client)
+
+
+def verify(ctx: RunContext, action: Action, run_client: Any) -> Verification:
+    if action.kind == "store-schedule":
+        doc = action.params["doc"]
+        stored = ctx.store.get(COLLECTION, doc["id"])
+        return Verification(ok=stored == doc, evidence={"stored": stored is not None})
+    return perf.verify(ctx, action, None, run_client)
+
+
+def rollback(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
+    if action.kind == "store-schedule":
+        data = action.rollback or {}
+        doc_id = data.get("id") or safe_doc_id(action.params["service"])
+        previous = data.get("previous")
+        if previous is None:
+            return {"deleted": ctx.store.delete(COLLECTION, doc_id)}
+        ctx.store.put(COLLECTION, doc_id, previous)
+        return {"restored": f"{COLLECTION}/{doc_id}"}
+    return perf.rollback(ctx, action, run_client)

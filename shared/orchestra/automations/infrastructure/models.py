@@ -1,0 +1,56 @@
+"""Settings and parameter models (cheap to import: pydantic only)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..performance.models import SourceSettings
+
+
+class InfrastructureSettings(SourceSettings):
+    settle_seconds: float = Field(60, ge=0, description="wait after a change before reading it back")
+    lookback_days: float = Field(14, gt=0, description="request-count history read from Cloud Monitoring")
+    min_history_days: float = Field(3, gt=0, description="history needed before forecasting (GCP: 3 days)")
+    percentile: float = Field(90, gt=0, le=100, description="demand percentile per hour of the week")
+    instance_capacity_rps: float | None = Field(
+        None, gt=0, description="requests per second one instance serves at target utilization (from a load test)"
+    )
+    floor_min_instances: int = Field(0, ge=0, description="min instances at quiet hours")
+    quiet_fraction: float = Field(
+        0.25, ge=0, lt=1, description="an hour is quiet when its demand is at most this fraction of the weekly peak"
+    )
+    warm_ahead_hours: int = Field(1, ge=0, le=24, description="raise min instances this many hours before a peak")
+    headroom_percent: float = Field(50, ge=0, description="max instances = peak demand / capacity x (1 + headroom)")
+    max_instances_cap: int = Field(1000, ge=1)
+    recent_minutes: float = Field(60, gt=0, description="window that counts as current demand")
+    forecast_only: bool = Field(False, description="compute and report the schedule, change nothing")
+
+
+class InfrastructureParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: dict[str, str] = Field(default_factory=dict, description="--metric request_count=PATH")
+    service: str | None = None
+    service_yaml: str | None = None
+    cloud_run: str | None = None
+    forecast_only: bool | None = None
+    instance_capacity_rps: float | None = Field(None, gt=0)
+
+    @field_validator("metrics")
+    @classmethod
+    def _request_count_only(cls, value: dict[str, str]) -> dict[str, str]:
+        extra = sorted(set(value) - {"request_count"})
+        if extra:
+            raise ValueError(f"infrastructure reads only request_count; got {', '.join(extra)}")
+        return value
+
+    @model_validator(mode="after")
+    def _files_readable(self) -> InfrastructureParams:
+        # Bad files are the caller's input error: reject them before a run is recorded, naming
+        # file and line (read_series raises InputError, which pydantic lets through).
+        from ...metrics.files import read_series
+
+        for name, path in self.metrics.items():
+            read_series(path, name)
+        return self
+

@@ -1,0 +1,103 @@
+"""Settings and parameter models (cheap to import: pydantic only)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ...actuators.base import ServiceConfig
+from ...metrics.names import FILE_METRICS
+
+FOCUSES = ("cpu", "memory", "latency", "errors")
+
+
+class SourceSettings(BaseModel):
+    """Where metrics come from when no files are given, and which services to act on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["sample", "cloud-monitoring"] = Field(
+        "sample",
+        description="with no --metric files: 'sample' analyses the bundled sample service; "
+        "'cloud-monitoring' queries Cloud Monitoring for `services` in `project`/`region`",
+    )
+    project: str | None = Field(None, description="Google Cloud project id (cloud-monitoring)")
+    region: str | None = Field(None, description="Cloud Run region, e.g. europe-west1 (cloud-monitoring)")
+    services: list[str] = Field(default_factory=list, description="Cloud Run services to analyse")
+    alignment_seconds: int = Field(60, ge=60, description="Cloud Monitoring alignment period")
+    actuator: Literal["none", "cloud-run-admin"] = Field(
+        "cloud-run-admin",
+        description="how actions reach services found through Cloud Monitoring (the Admin API on "
+        "projects/P/locations/R/services/S); --param service_yaml / cloud_run override it",
+    )
+    settle_seconds: float = Field(600, ge=0, description="wait after a change before verifying it")
+    operation_timeout_seconds: float = Field(600, gt=0, description="Admin API update wait")
+
+
+class PerformanceSettings(SourceSettings):
+    lookback_hours: float = Field(
+        192, gt=0, description="Cloud Monitoring history to read (8 days: enough for rightsizing)"
+    )
+    verify_tolerance_percent: float = Field(
+        5, ge=0, description="a targeted metric counts as worse when it rises more than this"
+    )
+    baseline_minutes: float = Field(60, gt=0, description="window before the change compared in verification")
+    cpu_target_percent: float = Field(
+        60, gt=0, lt=100, description="CPU utilization to size for (Cloud Run's autoscaling target)"
+    )
+    memory_target_percent: float = Field(60, gt=0, lt=100, description="memory utilization to size for")
+    rightsizing_days: float = Field(8, gt=0, description="history a downsizing needs (GCE and VPA use 8 days)")
+    rightsizing_percentile: float = Field(90, gt=0, le=100, description="usage percentile sized for (VPA: P90)")
+    rightsizing_margin_percent: float = Field(15, ge=0, description="safety margin on that usage (VPA: 15 %)")
+    max_instances_cap: int = Field(1000, ge=1, description="never propose more max instances than this")
+    single_threaded: bool = Field(
+        False,
+        description="the service handles requests on one thread (e.g. Node.js, a single Python worker): "
+        "CPU hot spots are fixed with lower concurrency, not more vCPU",
+    )
+    assumed_service: ServiceConfig = Field(
+        default_factory=ServiceConfig,
+        description="the service configuration assumed when none can be read (Cloud Run defaults)",
+    )
+
+
+class PerformanceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: dict[str, str] = Field(default_factory=dict, description="--metric NAME=PATH")
+    service: str | None = None
+    focus: str | None = Field(None, description="alert-focused run: cpu, memory, latency or errors")
+    service_yaml: str | None = Field(None, description="Cloud Run service YAML to act on")
+    cloud_run: str | None = Field(None, description="projects/P/locations/R/services/S to act on")
+    single_threaded: bool | None = None
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name not in FILE_METRICS:
+                raise ValueError(f"unknown metric {name!r}; accepted: {', '.join(FILE_METRICS)}")
+        return value
+
+    @field_validator("focus")
+    @classmethod
+    def _focus(cls, value: str | None) -> str | None:
+        if value is not None and value not in FOCUSES:
+            raise ValueError(f"unknown focus {value!r}; accepted: {', '.join(FOCUSES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _files_readable(self) -> PerformanceParams:
+        # Bad files are the caller's input error: reject them before a run is recorded, naming
+        # file and line (read_series raises InputError, which pydantic lets through).
+        from ...metrics.files import read_series
+
+        for name, path in self.metrics.items():
+            read_series(path, name)
+        return self
+
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
