@@ -13,7 +13,9 @@ from .errors import UnknownTaskError
 from .models import TASK_NAMES
 
 # name -> "module:Class". Only automations that really work are listed.
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "cost": "orchestra.automations.cost:CostAutomation",
+}
 
 
 class Registry:

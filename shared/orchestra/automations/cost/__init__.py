@@ -1,0 +1,190 @@
+"""Cost optimization: billing anomalies, budgets and month-end forecasts, Cloud Run waste.
+
+Input is the Cloud Billing export: the BigQuery standard usage cost table in the cloud
+(``settings.bigquery.table``), or a CSV / JSON-lines file with the export's columns
+(``--billing PATH``). With neither, the bundled sample export is analyzed (and the summary says so).
+
+Actions: lowering idle minimum instances and rightsizing over-provisioned services are proposed
+as actions only for services with a target: ``settings.services[].manifest`` (the service YAML,
+deployed with ``gcloud run services replace``) or ``resource_name`` (Cloud Run Admin API). Apply
+goes through ``orchestra.actuators``; verify re-reads the service; rollback restores the snapshot
+taken by prepare. Without a target the recommendation is a finding only.
+
+This module stays cheap to import: numpy and the Google clients load inside ``analyze``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ...automation import Analysis, Automation, RunContext, Verification
+from ...models import Action
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BigQuerySettings(Section):
+    table: str = Field(description="PROJECT.DATASET.gcp_billing_export_v1_ACCOUNT (standard export)")
+    job_project: str | None = Field(None, description="project that runs (and pays for) the query")
+    location: str | None = Field(None, description="dataset location, e.g. US or EU")
+    partition_slack_days: int = Field(
+        3, ge=0, le=31, description="late-arriving rows: partitions scanned early"
+    )
+    maximum_bytes_billed: int | None = Field(
+        50 * 1024**3, ge=1, description="the query fails instead of billing more than this"
+    )
+
+
+class SeverityAmounts(Section):
+    medium: float = Field(100, ge=0, description="delta (currency units) from which an anomaly is medium")
+    high: float = Field(500, ge=0)
+    critical: float = Field(2500, ge=0)
+
+
+class AnomalySettings(Section):
+    window_days: int = Field(28, ge=14, le=364, description="trailing baseline window (multiple of 7)")
+    weekday_aware: bool = Field(True, description="compare a day with the same weekday of past weeks")
+    relative_margin: float = Field(0.3, ge=0, description="flag only above expected x (1 + margin)")
+    absolute_margin: float = Field(25.0, ge=0, description="... and above expected + this amount")
+    noise_sigmas: float = Field(3.0, ge=0, description="... and above this many robust noise scales")
+    detect_days: int | None = Field(7, ge=1, description="report anomalies of the last N days (null: all)")
+    severity: SeverityAmounts = SeverityAmounts()
+    top_skus: int = Field(3, ge=1, le=20)
+    max_findings: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _weeks(self) -> AnomalySettings:
+        if self.window_days % 7:
+            raise ValueError("window_days must be a multiple of 7 (whole weeks keep weekdays balanced)")
+        return self
+
+
+class Budget(Section):
+    name: str
+    amount: float = Field(gt=0, description="monthly budget in the export's currency")
+    projects: list[str] | None = Field(None, description="project ids covered (null: all)")
+    services: list[str] | None = Field(None, description="service descriptions covered (null: all)")
+    alert_threshold: float = Field(1.0, gt=0, description="alert when forecast > amount x this")
+
+
+class CloudRunPrices(Section):
+    """Per-second list prices (USD, Tier 1 regions). Check current pricing and override."""
+
+    vcpu_second: float = Field(0.000024, ge=0, description="request-based billing, active")
+    gib_second: float = Field(0.0000025, ge=0)
+    idle_vcpu_second: float = Field(0.0000025, ge=0, description="request-based, idle min instances")
+    idle_gib_second: float = Field(0.0000025, ge=0)
+    instance_vcpu_second: float = Field(0.000018, ge=0, description="instance-based billing")
+    instance_gib_second: float = Field(0.000002, ge=0)
+
+
+class RunService(Section):
+    name: str
+    project: str | None = None
+    region: str | None = None
+    min_instances: int = Field(0, ge=0)
+    vcpu: float = Field(1.0, gt=0)
+    memory_gib: float = Field(0.5, gt=0)
+    billing: Literal["request", "instance"] = "request"
+    average_instances: float | None = Field(None, ge=0, description="billed instances on average")
+    prices: CloudRunPrices | None = Field(None, description="overrides cloud_run_prices")
+    manifest: str | None = Field(
+        None, description="service YAML that apply edits (gcloud run services replace)"
+    )
+    resource_name: str | None = Field(
+        None, description="projects/P/locations/R/services/S: apply through the Cloud Run Admin API"
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RunService:
+        if self.manifest and self.resource_name:
+            raise ValueError("set manifest or resource_name, not both")
+        return self
+
+    def target(self) -> dict[str, str] | None:
+        """The actuator target (orchestra.actuators) that applies changes to this service."""
+        if self.manifest:
+            return {"type": "cloud-run-yaml", "path": self.manifest}
+        if self.resource_name:
+            return {"type": "cloud-run-admin", "name": self.resource_name}
+        return None
+
+
+class WasteSettings(Section):
+    idle_requests_per_day: float = Field(10, ge=0, description="near-zero traffic at or below this")
+    min_traffic_days: float = Field(1, gt=0, description="traffic history needed to call a service idle")
+    cpu_percentile: float = Field(90, gt=0, le=100)
+    headroom: float = Field(0.15, ge=0)
+    cpu_target_utilization: float = Field(0.6, gt=0, le=1, description="Cloud Run autoscaling CPU target")
+    min_samples: int = Field(
+        288, ge=1, description="utilization samples needed to rightsize (a day at 5 min)"
+    )
+    min_monthly_savings: float = Field(5, ge=0)
+
+
+class Settings(Section):
+    bigquery: BigQuerySettings | None = None
+    history_days: int = Field(70, ge=15, description="days read from BigQuery (window + detection + month)")
+    max_bad_row_share: float = Field(0.01, ge=0, le=1, description="more malformed rows fail the run")
+    anomalies: AnomalySettings = AnomalySettings()
+    budgets: list[Budget] = Field(default_factory=list)
+    cloud_run_prices: CloudRunPrices = CloudRunPrices()
+    services: list[RunService] = Field(default_factory=list)
+    waste: WasteSettings = WasteSettings()
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    billing: str | None = Field(None, description="billing export file (CSV or JSON lines, .gz allowed)")
+    by_sku: bool = Field(False, description="series per project x service x SKU")
+    metrics: dict[str, str] = Field(
+        default_factory=dict,
+        description="request_count / cpu / memory CSVs; 'NAME' for --service, 'SERVICE.NAME' for any",
+    )
+    service: str | None = Field(None, description="limit waste analysis to this Cloud Run service")
+
+
+class CostAutomation(Automation):
+    name: ClassVar[str] = "cost"
+    description: ClassVar[str] = "Billing anomalies, budget forecasts and Cloud Run waste, ranked by savings"
+    Settings: ClassVar[type[BaseModel]] = Settings
+    Params: ClassVar[type[BaseModel]] = Params
+
+    def __init__(self, *, bigquery_client: Any = None, run_client: Any = None) -> None:
+        self.bigquery_client = bigquery_client
+        self.run_client = run_client
+
+    def analyze(self, ctx: RunContext) -> Analysis:
+        from .engine import analyze
+
+        return analyze(ctx, bigquery_client=self.bigquery_client)
+
+    def prepare(self, ctx: RunContext, action: Action) -> dict[str, Any]:
+        from .engine import prepare
+
+        return prepare(action, run_client=self.run_client)
+
+    def apply(self, ctx: RunContext, action: Action) -> dict[str, Any]:
+        from .engine import apply
+
+        return apply(action, run_client=self.run_client)
+
+    def verify(self, ctx: RunContext, action: Action) -> Verification:
+        from .engine import verify
+
+        return verify(action, run_client=self.run_client)
+
+    def rollback(self, ctx: RunContext, action: Action) -> None:
+        from .engine import rollback
+
+        rollback(action, run_client=self.run_client)
+
+    def render(self, run: Any, console: Any) -> None:
+        from .render import render
+
+        render(run, console)

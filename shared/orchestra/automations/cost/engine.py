@@ -1,0 +1,318 @@
+"""The cost automation's work: load, analyze, and the manifest actions' handlers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ...automation import Analysis, RunContext, Verification
+from ...errors import InputError
+from ...models import Action, Finding, Severity
+from . import Params, RunService, Settings
+from . import analysis as an
+from .billing import BillingData, read_bigquery, read_billing_file
+from .waste import WasteItem, idle_min_instances, over_provisioned
+
+WASTE_METRICS = ("request_count", "cpu", "memory")
+
+
+def sample_dir() -> Path:
+    return Path(str(resources.files("orchestra").joinpath("samples/cost")))
+
+
+def load_sample_settings() -> Settings:
+    path = sample_dir() / "settings.yaml"
+    return Settings.model_validate(yaml.safe_load(path.read_text()))
+
+
+def load_billing(
+    ctx: RunContext, settings: Settings, params: Params, bigquery_client: Any
+) -> tuple[BillingData, Settings]:
+    if params.billing:
+        return read_billing_file(params.billing, max_bad_share=settings.max_bad_row_share), settings
+    if settings.bigquery is not None:
+        end = ctx.clock.now().astimezone(dt.UTC).date()  # today is incomplete: stop before it
+        start = end - dt.timedelta(days=settings.history_days)
+        ctx.progress(f"querying {settings.bigquery.table} from {start} to {end}")
+        return read_bigquery(settings.bigquery, start=start, end=end, client=bigquery_client), settings
+    sample = sample_dir() / "billing.csv"
+    data = read_billing_file(sample, max_bad_share=1.0)
+    data.sample = True
+    data.source = "bundled sample export (orchestra/samples/cost/billing.csv)"
+    data.notes.append(
+        "no --billing file and no automations.cost.settings.bigquery table: analyzed the bundled "
+        "sample export with the sample's own budgets and services (samples/cost/settings.yaml)"
+    )
+    return data, load_sample_settings()
+
+
+def metric_paths(params: Params, services: list[RunService], sample: bool) -> dict[tuple[str, str], str]:
+    """(service, metric) -> CSV path, from params (or the sample bundle)."""
+    out: dict[tuple[str, str], str] = {}
+    if sample and not params.metrics:
+        base = sample_dir() / "metrics"
+        for service in services:
+            for name in WASTE_METRICS:
+                path = base / service.name / f"{name}.csv"
+                if path.is_file():
+                    out[(service.name, name)] = str(path)
+        return out
+    names = {s.name for s in services}
+    for key, path in params.metrics.items():
+        service, dot, metric = key.rpartition(".")
+        if not dot:
+            metric = key
+            if params.service:
+                service = params.service
+            elif len(names) == 1:
+                service = next(iter(names))
+            else:
+                raise InputError(
+                    f"metric {key!r} does not say which service it belongs to; use --service NAME "
+                    f"or name it SERVICE.{key} (configured services: {', '.join(sorted(names)) or 'none'})",
+                    where=f"--metric {key}",
+                )
+        if metric not in WASTE_METRICS:
+            raise InputError(
+                f"metric {metric!r} is not used by cost; accepted: {', '.join(WASTE_METRICS)}",
+                where=f"--metric {key}",
+            )
+        if service not in names:
+            raise InputError(
+                f"service {service!r} is not in automations.cost.settings.services "
+                f"({', '.join(sorted(names)) or 'none configured'})",
+                where=f"--metric {key}",
+            )
+        out[(service, metric)] = path
+    return out
+
+
+def find_waste(settings: Settings, params: Params, sample: bool) -> tuple[list[WasteItem], list[str]]:
+    from orchestra.metrics.files import read_series
+
+    services = [s for s in settings.services if params.service in (None, s.name)]
+    if params.service and not services:
+        raise InputError(
+            f"service {params.service!r} is not in automations.cost.settings.services", where="--service"
+        )
+    paths = metric_paths(params, services, sample)
+    items: list[WasteItem] = []
+    notes: list[str] = []
+    for service in services:
+        series = {m: read_series(p, m) for (s, m), p in paths.items() if s == service.name}
+        if not series:
+            notes.append(f"{service.name}: no request_count / cpu / memory series given; waste not assessed")
+            continue
+        idle = idle_min_instances(
+            service, series.get("request_count"), settings.cloud_run_prices, settings.waste
+        )
+        if idle is not None:
+            items.append(idle)
+            continue  # an idle service's utilization says nothing about its right size
+        sized = over_provisioned(
+            service, series.get("cpu"), series.get("memory"), settings.cloud_run_prices, settings.waste
+        )
+        if sized is not None:
+            items.append(sized)
+    items.sort(key=lambda w: -w.monthly_savings)
+    return items, notes
+
+
+def _anomaly_findings(
+    data: BillingData, series: an.DailySeries, settings: Settings, by_sku: bool
+) -> tuple[list[Finding], list[dict[str, Any]], int]:
+    a = settings.anomalies
+    found = an.detect(series, a, last_days=a.detect_days)
+    findings: list[Finding] = []
+    rows: list[dict[str, Any]] = []
+    for anomaly in found[: a.max_findings]:
+        key = series.keys[anomaly.series]
+        project, service = int(key[0]), int(key[1])
+        date = series.date(anomaly.column).isoformat()
+        evidence: dict[str, Any] = {
+            "date": date,
+            "project": data.project_names[project],
+            "service": data.service_names[service],
+            "actual": round(anomaly.actual, 2),
+            "expected": round(anomaly.expected, 2),
+            "delta": round(anomaly.delta, 2),
+            "ratio": round(anomaly.actual / anomaly.expected, 2) if anomaly.expected > 0 else None,
+            "noise_scale": round(anomaly.scale, 2),
+            "currency": data.currency,
+        }
+        if by_sku:
+            evidence["sku"] = data.sku_names[int(key[2])]
+        evidence["top_skus"] = an.top_skus(data, project, service, anomaly.column, series.first_day, a)
+        severity = an.severity_for(anomaly.delta, a)
+        label = f"{evidence['project']} / {evidence['service']}" + (f" / {evidence['sku']}" if by_sku else "")
+        summary = (
+            f"{label} cost {anomaly.actual:,.2f} {data.currency} on {date}, expected "
+            f"{anomaly.expected:,.2f} (+{anomaly.delta:,.2f})"
+        )
+        fid = f"anomaly:{date}:{evidence['project']}:{evidence['service']}" + (
+            f":{evidence['sku']}" if by_sku else ""
+        )
+        findings.append(Finding(id=fid, severity=severity, summary=summary, evidence=evidence))
+        rows.append({**evidence, "severity": str(severity)})
+    return findings, rows, len(found)
+
+
+def analyze(ctx: RunContext, *, bigquery_client: Any = None) -> Analysis:
+    params: Params = ctx.params
+    data, settings = load_billing(ctx, ctx.settings, params, bigquery_client)
+    ctx.heartbeat()
+    series = an.daily_series(data, by_sku=params.by_sku)
+    findings, anomaly_rows, anomaly_count = _anomaly_findings(data, series, settings, params.by_sku)
+
+    # budgets: as of the last day in the data (the export lags; the clock would understate MTD)
+    totals = an.daily_series(data) if params.by_sku else series
+    as_of_column = totals.days - 1
+    budgets = []
+    for budget in settings.budgets:
+        status = an.budget_status(
+            totals, data, budget, as_of_column=as_of_column, window_days=settings.anomalies.window_days
+        )
+        budgets.append(status.as_dict())
+        if status.alert:
+            findings.append(
+                Finding(
+                    id=f"budget:{budget.name}:{status.month}",
+                    severity=status.severity(),
+                    summary=(
+                        f"budget {budget.name}: forecast {status.forecast:,.2f} {data.currency} for "
+                        f"{status.month} exceeds {budget.amount:,.2f} "
+                        f"({status.forecast / budget.amount:.0%}; month-to-date {status.month_to_date:,.2f})"
+                    ),
+                    evidence={**status.as_dict(), "currency": data.currency},
+                )
+            )
+
+    waste, waste_notes = find_waste(settings, params, data.sample)
+    actions: list[Action] = []
+    for item in waste:
+        service = next(s for s in settings.services if s.name == item.service)
+        evidence = item.as_dict()
+        if service.target():
+            action = _waste_action(item, service)
+            actions.append(action)
+            evidence["action"] = action.id
+        else:
+            evidence["action"] = None
+            evidence["why_no_action"] = (
+                "no target for this service: set automations.cost.settings.services[].manifest "
+                "(service YAML) or resource_name (Cloud Run Admin API)"
+            )
+        findings.append(
+            Finding(
+                id=f"waste:{item.kind}:{item.service}",
+                severity=Severity.medium if item.monthly_savings >= 100 else Severity.low,
+                summary=item.summary,
+                evidence=evidence,
+            )
+        )
+
+    if data.bad.count:
+        findings.append(
+            Finding(
+                id="input:malformed-rows",
+                severity=Severity.low,
+                summary=f"{data.bad.count} malformed row(s) of {data.rows} skipped in {data.source}",
+                evidence=data.bad.as_dict(),
+            )
+        )
+
+    last = series.date(series.days - 1)
+    window = [c for c in range(max(0, series.days - 30), series.days)]
+    summary: dict[str, Any] = {
+        "input": data.summary(),
+        "analyzed_days": series.days,
+        "series": len(series.keys),
+        "by_sku": params.by_sku,
+        "last_30_days_cost": round(float(series.values[:, window].sum()), 2),
+        "as_of": last.isoformat(),
+        "anomalies": {
+            "count": anomaly_count,
+            "evaluated_days": min(
+                an.evaluable_days(series, settings.anomalies),
+                settings.anomalies.detect_days or series.days,
+            ),
+            "window_days": settings.anomalies.window_days,
+            "top": anomaly_rows[:20],
+        },
+        "budgets": budgets,
+        "recommendations": [w.as_dict() for w in waste],
+        "monthly_savings": round(sum(w.monthly_savings for w in waste), 2),
+        "notes": data.notes + waste_notes,
+        "applies": "services with a manifest or resource_name get actions; others analysis only",
+    }
+    return Analysis(findings=findings, actions=actions, summary=summary)
+
+
+def _waste_action(item: WasteItem, service: RunService) -> Action:
+    target = dict(service.target() or {})
+    if target.get("type") == "cloud-run-yaml":
+        target["path"] = str(Path(target["path"]).resolve())
+    if item.kind == "idle-min-instances":
+        kind, changes = "set-min-instances", {"min_instances": int(item.recommended["min_instances"])}
+    else:
+        kind = "resize-service"
+        changes = {
+            "cpu": float(item.recommended["vcpu"]),
+            "memory_mib": int(round(float(item.recommended["memory_gib"]) * 1024)),
+        }
+    where = target.get("path") or target.get("name")
+    return Action(
+        id=f"{kind}:{service.name}",
+        description=f"{item.summary} ({where})",
+        risk=item.risk,
+        kind=kind,
+        params={
+            "target": target,
+            "service": service.name,
+            "changes": changes,
+            "monthly_savings": round(item.monthly_savings, 2),
+        },
+    )
+
+
+# ----- action handlers: they work from the stored action alone -----
+
+
+def _actuator(action: Action, run_client: Any) -> Any:
+    from ...actuators.base import actuator_from_target
+
+    actuator = actuator_from_target(action.params["target"], run_client=run_client)
+    service = action.params["service"]
+    name = getattr(actuator, "service_name", None)
+    found = name() if callable(name) else getattr(actuator, "service_id", service)
+    if found != service:
+        raise InputError(f"target is service {found!r}, not {service!r}", where=actuator.describe())
+    return actuator
+
+
+def prepare(action: Action, *, run_client: Any = None) -> dict[str, Any]:
+    return _actuator(action, run_client).snapshot()
+
+
+def apply(action: Action, *, run_client: Any = None) -> dict[str, Any]:
+    actuator = _actuator(action, run_client)
+    config = actuator.apply(action.params["changes"])
+    return {"config": config.model_dump(), "target": actuator.describe()}
+
+
+def verify(action: Action, *, run_client: Any = None) -> Verification:
+    config = _actuator(action, run_client).read().model_dump()
+    wanted = action.params["changes"]
+    ok = all(config.get(k) == v for k, v in wanted.items())
+    return Verification(ok=ok, evidence={"config": config, "wanted": wanted})
+
+
+def rollback(action: Action, *, run_client: Any = None) -> None:
+    if not action.rollback:
+        return
+    evidence = _actuator(action, run_client).restore(action.rollback, action.params["changes"])
+    action.result = {**(action.result or {}), "rollback": evidence}

@@ -1,0 +1,95 @@
+"""Text rendering of a cost run's summary (rich tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def _money(value: float | None, currency: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}{(' ' + currency) if currency else ''}"
+
+
+def render(run: Any, console: Any) -> None:
+    summary = run.summary or {}
+    source = summary.get("input") or {}
+    currency = source.get("currency", "")
+    console.print(
+        f"[bold]Billing[/bold]: {source.get('source', '?')} - {source.get('rows', 0):,} rows, "
+        f"{source.get('first_day')} .. {source.get('last_day')}, {summary.get('series', 0)} series; "
+        f"last 30 days {_money(summary.get('last_30_days_cost'), currency)}"
+    )
+    bad = (source.get("bad_rows") or {}).get("count", 0)
+    if bad:
+        lines = ", ".join(str(item["line"]) for item in source["bad_rows"]["lines"][:10])
+        console.print(f"[yellow]{bad} malformed row(s) skipped[/yellow] (lines {lines})")
+    for note in summary.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]")
+
+    anomalies = summary.get("anomalies") or {}
+    top = anomalies.get("top") or []
+    table = Table(
+        title=f"Cost anomalies ({anomalies.get('count', 0)} over {anomalies.get('evaluated_days', 0)} days, "
+        f"baseline {anomalies.get('window_days', '?')} days)",
+        title_justify="left",
+    )
+    table.add_column("date", no_wrap=True)
+    table.add_column("sev", no_wrap=True)
+    table.add_column("project / service", overflow="ellipsis", max_width=34)
+    for column in ("actual", "expected", "delta"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("top SKU", overflow="ellipsis", no_wrap=True, max_width=28)
+    for row in top[:15]:
+        sku = (row.get("top_skus") or [{}])[0].get("sku", "") if row.get("top_skus") else ""
+        table.add_row(
+            row["date"],
+            row["severity"],
+            f"{row['project']} / {row['service']}" + (f" / {row['sku']}" if row.get("sku") else ""),
+            _money(row["actual"]),
+            _money(row["expected"]),
+            f"+{row['delta']:,.2f}",
+            sku,
+        )
+    if top:
+        console.print(table)
+    else:
+        console.print("No cost anomalies.")
+
+    budgets = summary.get("budgets") or []
+    if budgets:
+        table = Table(title="Budgets (month-end forecast)", title_justify="left")
+        for column in ("budget", "month", "amount", "month to date", "forecast", "share", "status"):
+            table.add_column(
+                column, justify="left" if column in {"budget", "month", "status"} else "right", no_wrap=True
+            )
+        for b in budgets:
+            status = "[red]OVER[/red]" if b["alert"] else "ok"
+            table.add_row(
+                b["budget"],
+                b["month"],
+                _money(b["amount"]),
+                _money(b["month_to_date"]),
+                _money(b["forecast"]),
+                f"{b['forecast_share']:.0%}",
+                status,
+            )
+        console.print(table)
+
+    recs = summary.get("recommendations") or []
+    if recs:
+        table = Table(
+            title=f"Savings (ranked; {_money(summary.get('monthly_savings'), currency)} per month)",
+            title_justify="left",
+        )
+        table.add_column("service", no_wrap=True)
+        table.add_column("kind", no_wrap=True)
+        table.add_column("change")
+        table.add_column("per month", justify="right", no_wrap=True)
+        table.add_column("risk", no_wrap=True)
+        for r in recs:
+            change = ", ".join(f"{k} {v:g}->{r['recommended'][k]:g}" for k, v in r["current"].items())
+            table.add_row(r["service"], r["kind"], change, _money(r["monthly_savings"]), r["risk"])
+        console.print(table)

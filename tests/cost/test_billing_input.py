@@ -1,0 +1,289 @@
+"""Billing export readers: formats, malformed rows, missing columns, BigQuery."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from orchestra.automations.cost import BigQuerySettings
+from orchestra.automations.cost.billing import (
+    BIGQUERY_SQL,
+    billing_from_rows,
+    credits_amount,
+    parse_day,
+    read_bigquery,
+    read_billing_file,
+)
+from orchestra.errors import InputError
+
+HEADER = [
+    "service.description",
+    "sku.description",
+    "usage_start_time",
+    "usage_end_time",
+    "project.id",
+    "cost",
+    "credits",
+    "labels",
+    "currency",
+]
+
+
+def good_row(day: int = 1, cost: str = "10.5", credits: str = "[]", project: str = "p1") -> list[str]:
+    return [
+        "Compute Engine",
+        "N2 Core",
+        f"2025-01-{day:02d} 00:00:00 UTC",
+        f"2025-01-{day:02d} 01:00:00 UTC",
+        project,
+        cost,
+        credits,
+        "[]",
+        "USD",
+    ]
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_reads_csv_with_credits_and_net_cost(tmp_path: Path) -> None:
+    credit = json.dumps(
+        [{"name": "Sustained usage discount", "amount": -2.5}, {"name": "Free tier", "amount": -1}]
+    )
+    path = write_csv(
+        tmp_path / "b.csv", [good_row(1, "10", credit), good_row(2, "4.25"), good_row(2, "1", "", "")]
+    )
+    data = read_billing_file(path, max_bad_share=0.0)
+    assert data.rows == 3 and data.bad.count == 0
+    assert data.net.tolist() == [6.5, 4.25, 1.0]
+    assert [dt.date.fromordinal(int(d)).isoformat() for d in data.day] == [
+        "2025-01-01",
+        "2025-01-02",
+        "2025-01-02",
+    ]
+    assert data.project_names == ["p1", "(no project)"] or set(data.project_names) == {"p1", "(no project)"}
+    assert data.currency == "USD"
+
+
+def test_malformed_rows_are_counted_with_line_numbers(tmp_path: Path) -> None:
+    rows = [good_row(d % 28 + 1) for d in range(400)]
+    rows[9] = good_row(1, "abc")  # line 11
+    rows[19][2] = "yesterday"  # line 21
+    rows[29] = rows[29][:4]  # line 31: too few fields
+    rows[39][6] = "{not json"  # line 41
+    rows[49][0] = ""  # line 51: empty service
+    path = write_csv(tmp_path / "b.csv", rows)
+    data = read_billing_file(path, max_bad_share=0.05)
+    assert data.rows == 400 and data.bad.count == 5
+    lines = {item["line"]: item["reason"] for item in data.bad.as_dict()["lines"]}
+    assert sorted(lines) == [11, 21, 31, 41, 51]
+    assert "cost" in lines[11] and "'abc'" in lines[11]
+    assert "usage_start_time" in lines[21]
+    assert "4 fields, expected 9" in lines[31]
+    assert "credits" in lines[41]
+    assert "service.description" in lines[51]
+    assert len(data.net) == 395
+
+
+def test_too_many_bad_rows_fail_with_input_error(tmp_path: Path) -> None:
+    rows = [good_row(1) for _ in range(50)] + [good_row(1, "n/a") for _ in range(2)]
+    path = write_csv(tmp_path / "b.csv", rows)
+    with pytest.raises(InputError) as err:
+        read_billing_file(path, max_bad_share=0.01)
+    message = str(err.value)
+    assert str(path) in message and "2 of 52 rows are malformed" in message and "line 52" in message
+    # the same file is accepted under a looser limit
+    assert read_billing_file(path, max_bad_share=0.05).bad.count == 2
+
+
+def test_missing_column_names_it_and_the_accepted_names(tmp_path: Path) -> None:
+    header = [h for h in HEADER if h != "project.id"]
+    rows = [[v for h, v in zip(HEADER, good_row(), strict=True) if h != "project.id"]]
+    path = write_csv(tmp_path / "b.csv", rows, header)
+    with pytest.raises(
+        InputError, match=r"missing column 'project.id' \(accepted names: project.id, project_id, project\)"
+    ):
+        read_billing_file(path, max_bad_share=0.5)
+
+
+def test_flattened_column_names_are_accepted(tmp_path: Path) -> None:
+    header = ["service_description", "sku_description", "usage_start_time", "project_id", "cost", "credits"]
+    path = write_csv(
+        tmp_path / "b.csv", [["BigQuery", "Analysis", "2025-02-01T10:00:00Z", "p", "3", "-1"]], header
+    )
+    data = read_billing_file(path, max_bad_share=0.0)
+    assert data.net.tolist() == [2.0] and data.service_names == ["BigQuery"]
+
+
+def test_jsonl_nested_like_bigquery_json_export(tmp_path: Path) -> None:
+    records = [
+        {
+            "service": {"id": "6F81", "description": "Compute Engine"},
+            "sku": {"description": "N2 Core"},
+            "usage_start_time": "2025-01-01T23:30:00-02:00",
+            "project": {"id": "p1"},
+            "cost": 5.0,
+            "credits": [{"name": "SUD", "amount": -1.0}],
+            "currency": "USD",
+        },
+        {
+            "service.description": "Cloud Run",
+            "usage_start_time": "2025-01-02 00:00:00 UTC",
+            "project.id": "p1",
+            "cost": "2.5",
+            "currency": "USD",
+        },
+    ]
+    path = tmp_path / "b.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n\n{broken\n")
+    data = read_billing_file(path, max_bad_share=0.5)
+    assert data.rows == 3 and data.bad.count == 1 and data.bad.examples[0][0] == 4
+    # 23:30 at UTC-2 is 01:30 UTC on the next day
+    assert [dt.date.fromordinal(int(d)).isoformat() for d in data.day] == ["2025-01-02", "2025-01-02"]
+    assert data.net.tolist() == [4.0, 2.5]
+    assert data.sku_names[int(data.sku[1])] == "(no sku)"
+
+
+def test_jsonl_missing_field_everywhere_is_a_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps({"service.description": "X", "project.id": "p", "cost": 1}) + "\n")
+    with pytest.raises(
+        InputError, match=r"missing column 'usage_start_time' \(accepted names: usage_start_time\)"
+    ):
+        read_billing_file(path, max_bad_share=0.5)
+
+
+def test_gzip_and_mixed_currencies(tmp_path: Path) -> None:
+    plain = write_csv(tmp_path / "b.csv", [good_row(1), good_row(2)])
+    packed = tmp_path / "b.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_billing_file(packed, max_bad_share=0).net.sum() == pytest.approx(21.0)
+    euro = good_row(3)
+    euro[-1] = "EUR"
+    mixed = write_csv(tmp_path / "m.csv", [good_row(1), euro])
+    with pytest.raises(InputError, match="several currencies"):
+        read_billing_file(mixed, max_bad_share=0)
+
+
+def test_unreadable_inputs(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="file not found"):
+        read_billing_file(tmp_path / "nope.csv", max_bad_share=0)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InputError, match="empty file"):
+        read_billing_file(tmp_path / "empty.csv", max_bad_share=0)
+    write_csv(tmp_path / "header.csv", [])
+    with pytest.raises(InputError, match="no data rows"):
+        read_billing_file(tmp_path / "header.csv", max_bad_share=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2025-03-01 00:00:00 UTC", "2025-03-01"),
+        ("2025-03-01T23:00:00Z", "2025-03-01"),
+        ("2025-03-01T23:00:00-05:00", "2025-03-02"),
+        ("2025-03-01", "2025-03-01"),
+    ],
+)
+def test_parse_day(text: str, day: str) -> None:
+    assert dt.date.fromordinal(parse_day(text)).isoformat() == day
+
+
+def test_credits_amount_shapes() -> None:
+    assert credits_amount('[{"amount": -1.5}, {"amount": "-0.5"}]') == -2.0
+    assert credits_amount("-3") == -3.0 and credits_amount("") == 0.0 and credits_amount(None) == 0.0
+    with pytest.raises(ValueError):
+        credits_amount('{"amount": 1}')
+
+
+# ----- BigQuery -----
+
+
+class FakeJob:
+    def __init__(self, rows: list[object]) -> None:
+        self.rows = rows
+
+    def result(self) -> list[object]:
+        return self.rows
+
+
+class FakeBigQuery:
+    """Stands in for google.cloud.bigquery.Client: records the query, returns real Row objects."""
+
+    def __init__(self, rows: list[object]) -> None:
+        self.rows = rows
+        self.queries: list[tuple[str, object]] = []
+
+    def query(self, sql: str, job_config: object = None) -> FakeJob:
+        self.queries.append((sql, job_config))
+        return FakeJob(self.rows)
+
+
+def bq_rows() -> list[object]:
+    from google.cloud.bigquery import Row
+
+    fields = {
+        "day": 0,
+        "project_id": 1,
+        "service": 2,
+        "sku": 3,
+        "currency": 4,
+        "cost": 5,
+        "credits": 6,
+        "row_count": 7,
+    }
+    return [
+        Row((dt.date(2025, 1, 1), "shop-prod", "Compute Engine", "N2 Core", "USD", 120.0, -24.0, 96), fields),
+        Row((dt.date(2025, 1, 1), None, "Support", "Enhanced Support", "USD", 50.0, None, 1), fields),
+        Row((dt.date(2025, 1, 2), "shop-prod", "Compute Engine", "N2 Core", "USD", 130.0, -26.0, 96), fields),
+    ]
+
+
+def test_bigquery_source_queries_the_export_and_aggregates() -> None:
+    client = FakeBigQuery(bq_rows())
+    settings = BigQuerySettings(table="billing-proj.billing.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9")
+    data = read_bigquery(settings, start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 3), client=client)
+    sql, config = client.queries[0]
+    assert "`billing-proj.billing.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9`" in sql
+    assert "UNNEST(credits)" in sql and "_PARTITIONTIME" in sql
+    params = {p.name: (p.type_, p.value) for p in config.query_parameters}
+    assert params == {
+        "partition_start": ("DATE", dt.date(2024, 12, 29)),
+        "start": ("DATE", dt.date(2025, 1, 1)),
+        "end": ("DATE", dt.date(2025, 1, 3)),
+    }
+    assert config.maximum_bytes_billed == settings.maximum_bytes_billed
+    assert data.net.tolist() == [96.0, 50.0, 104.0]
+    assert "(no project)" in data.project_names
+    assert data.source.startswith("bigquery:")
+
+
+def test_bigquery_table_id_is_validated() -> None:
+    settings = BigQuerySettings(table="x`; DROP TABLE y; --")
+    with pytest.raises(InputError, match="is not a table id"):
+        read_bigquery(settings, start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 2), client=FakeBigQuery([]))
+    assert "{table}" in BIGQUERY_SQL
+
+
+def test_bigquery_empty_window_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="no rows"):
+        billing_from_rows([], source="bigquery:t")
+
+
+def test_large_chunked_file_keeps_every_row(tmp_path: Path) -> None:
+    rows = [good_row(d % 28 + 1, f"{d % 7 + 1}") for d in range(70_000)]  # more than one chunk
+    data = read_billing_file(write_csv(tmp_path / "b.csv", rows), max_bad_share=0)
+    assert data.rows == 70_000 and float(data.net.sum()) == pytest.approx(
+        sum(d % 7 + 1 for d in range(70_000))
+    )
+    assert np.unique(data.day).size == 28
