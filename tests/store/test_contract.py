@@ -262,6 +262,11 @@ def test_any_json_document_round_trips(store: StateStore) -> None:
     store.put("things", "odd", doc)
     assert store.get("things", "odd") == doc
     assert store.query("things", where=[("id", "==", "odd")]) == [doc]
+    # Compare-and-set replaces the whole document, odd keys included (some dropped, some added).
+    replaced = {k: v for k, v in doc.items() if k not in {"keys", "big"}}
+    replaced["keys"] = {"": "kept", "new.key": [[0]]}
+    assert store.update_if("things", "odd", replaced, expect={"keys.a": None, "int64": 2**63 - 1})
+    assert store.get("things", "odd") == replaced
 
 
 def test_expires_at_round_trips_exactly_and_is_queryable(store: StateStore) -> None:
@@ -357,6 +362,37 @@ def test_concurrent_compare_and_set_has_exactly_one_winner(store: StateStore) ->
     assert results.count(False) == threads_n - 1
     stored = store.get("races", "cas")
     assert stored is not None and stored["version"] == 1
+
+
+def test_concurrent_increments_lose_no_update(store: StateStore) -> None:
+    store.put("counters", "c", {"id": "c", "n": 0, "by": []})
+    threads_n, increments = 4, 10
+    barrier = threading.Barrier(threads_n)
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for _ in range(increments):
+                while True:
+                    current = store.get("counters", "c")
+                    assert current is not None
+                    updated = {"id": "c", "n": current["n"] + 1, "by": [*current["by"], i]}
+                    if store.update_if("counters", "c", updated, expect={"n": current["n"]}):
+                        break
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    final = store.get("counters", "c")
+    assert final is not None
+    assert final["n"] == threads_n * increments
+    assert sorted(final["by"]) == sorted(i for i in range(threads_n) for _ in range(increments))
 
 
 def test_operation_counters(store: StateStore) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 TTL_FIELD = "expires_at"
 DEFAULT_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 3.0
+CAS_ATTEMPTS = 10
 
 # Escape marker for keys and wrapped values. A user key starting with it is itself escaped, so a
 # stored single-key map {"~list": ...} can only have come from _encode.
@@ -204,15 +205,14 @@ class FirestoreStateStore(StateStore):
             gexc.DeadlineExceeded,
         )
         # Reads and blind overwrites are idempotent: retry anything transient. Conditional writes
-        # (create, delete-if-exists, commit) retry only errors raised before the server acted,
-        # so a retried create never reports "already exists" for its own first attempt.
+        # (create, compare-and-set, delete-if-exists) retry only the errors Google's own defaults
+        # retry for commits, which are raised before the server applied the write.
         self._read_retry = self._make_retry(gretry, transient)
         self._write_retry = self._make_retry(gretry, (gexc.ServiceUnavailable, gexc.ResourceExhausted))
         self._ping_retry = self._make_retry(gretry, transient, budget=min(timeout_s, PING_TIMEOUT_S))
         if client is None:
             client = self._new_client()
         self._client = client
-        self._bound_transaction_calls()
 
     def _make_retry(
         self, gretry: Any, errors: tuple[type[Exception], ...], budget: float | None = None
@@ -238,33 +238,6 @@ class FirestoreStateStore(StateStore):
                 "`gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST for the "
                 f"emulator ({exc})"
             ) from None
-
-    def _bound_transaction_calls(self) -> None:
-        """Give the RPCs the transaction helper makes (begin, commit, rollback) our retry budget.
-
-        ``Transaction`` calls them without retry/timeout arguments, so they would otherwise run
-        on the generated defaults (retry UNAVAILABLE for 60 s). The generated client looks each
-        call up in its transport's ``_wrapped_methods``; re-wrapping those entries is the only
-        hook it offers.
-        """
-        from google.api_core import gapic_v1
-
-        transport = self._client._firestore_api._transport
-        wrapped = getattr(transport, "_wrapped_methods", None)
-        if not isinstance(wrapped, dict):
-            raise RuntimeError(
-                "google-cloud-firestore transport layout changed: cannot bound transaction "
-                "timeouts (expected transport._wrapped_methods); check the pinned version"
-            )
-        for name, retry in (
-            ("begin_transaction", self._read_retry),
-            ("rollback", self._read_retry),
-            ("commit", self._write_retry),
-        ):
-            method = getattr(transport, name)
-            wrapped[method] = gapic_v1.method.wrap_method(
-                method, default_retry=retry, default_timeout=self.timeout_s
-            )
 
     # ----- helpers ------------------------------------------------------------------------
 
@@ -360,21 +333,44 @@ class FirestoreStateStore(StateStore):
             )
 
     def _update_if(self, collection: str, doc_id: str, data: dict[str, Any], expect: dict[str, Any]) -> bool:
-        from google.cloud import firestore
+        """Optimistic compare-and-set: read, compare, then replace with a precondition on the
+        update time we read. No transaction locks are held, so contending writers cannot
+        deadlock or wait on each other; a writer that lost the race re-reads and re-compares."""
+        from google.cloud.firestore_v1 import DELETE_FIELD
+        from google.cloud.firestore_v1.field_path import FieldPath
 
+        gexc = self._gexc
         ref = self._ref(collection, doc_id)
         new_doc = to_document(data)
-
-        def compare_and_set(transaction: Any) -> bool:
-            snap = ref.get(transaction=transaction, retry=self._read_retry, timeout=self.timeout_s)
-            if not snap.exists or not matches(from_document(snap.to_dict() or {}), expect):
-                return False
-            transaction.set(ref, new_doc)
-            return True
-
         with self._call("update_if", collection, doc_id):
-            run: Callable[[Any], bool] = firestore.transactional(compare_and_set)
-            return run(self._client.transaction())
+            for _ in range(CAS_ATTEMPTS):
+                snap = ref.get(retry=self._read_retry, timeout=self.timeout_s)
+                current = snap.to_dict() if snap.exists else None
+                if current is None or not matches(from_document(current), expect):
+                    return False
+                # update() with every top-level field (and deletes for dropped ones) replaces
+                # the document; set() cannot carry a precondition.
+                fields: dict[str, Any] = {
+                    FieldPath(key).to_api_repr(): value for key, value in new_doc.items()
+                }
+                for stale in current.keys() - new_doc.keys():
+                    fields[FieldPath(stale).to_api_repr()] = DELETE_FIELD
+                if not fields:
+                    return True  # empty before and after: nothing to write
+                try:
+                    ref.update(
+                        fields,
+                        option=self._client.write_option(last_update_time=snap.update_time),
+                        retry=self._write_retry,
+                        timeout=self.timeout_s,
+                    )
+                except (gexc.FailedPrecondition, gexc.NotFound):
+                    continue  # changed or deleted since the read: compare again
+                return True
+        raise StoreUnavailable(
+            f"Firestore update_if on {self.prefix + collection}/{doc_id} (project {self.project!r}, "
+            f"database {self.database!r}): document changed under {CAS_ATTEMPTS} consecutive attempts"
+        )
 
     def _query(
         self,
