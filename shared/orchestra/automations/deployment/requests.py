@@ -6,6 +6,7 @@ Light on purpose (pydantic and the store port only): the webhook function import
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -38,6 +39,43 @@ __all__ = [
 ]
 
 BRANCH_PREFIX = "refs/heads/"
+_REVISION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._/@+-]{0,254}$")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def ref_problem(ref: str) -> str | None:
+    """Why ``ref`` is not a git ref name (git check-ref-format rules), or None.
+
+    Refs come from webhook payloads: anything git itself would refuse is refused here too, so a
+    crafted name never reaches a deployer. Names git accepts (``$``, ``;``, ``(``…) are passed on
+    only as data (environment variables, whole arguments).
+    """
+    if not ref or len(ref) > 255:
+        return "empty or longer than 255 characters"
+    bad = _REF_FORBIDDEN.search(ref)
+    if bad:
+        return f"contains {bad.group(0)!r} (control characters, space, ~ ^ : ? * [ \\ are not allowed)"
+    if ref.startswith("/") or ref.endswith("/") or "//" in ref:
+        return "empty path component"
+    if ".." in ref or "@{" in ref or ref == "@" or ref.endswith("."):
+        return "contains '..' or '@{', is '@', or ends with '.'"
+    for part in ref.split("/"):
+        if part.startswith(".") or part.endswith(".lock"):
+            return f"component {part!r} starts with '.' or ends with '.lock'"
+    if ref.startswith(BRANCH_PREFIX) and ref[len(BRANCH_PREFIX) :].startswith("-"):
+        return "branch name starts with '-'"
+    return None
+
+
+def check_revision(revision: str) -> str:
+    revision = revision.strip()
+    if not _REVISION.match(revision) or ".." in revision:
+        raise InputError(
+            f"{revision[:80]!r} is not a revision; give a commit SHA or tag "
+            "(letters, digits and . _ / @ + -, not starting with '-')",
+            where="revision",
+        )
+    return revision
 
 
 def deployment_settings(config: Config) -> DeploymentSettings:
@@ -51,7 +89,7 @@ def deployment_settings(config: Config) -> DeploymentSettings:
 def environment_for_ref(config: Config, ref: str) -> str | None:
     """The environment a push to ``ref`` deploys to, or None (tags, non-branch refs, unmapped
     branches). Branch deletions are the caller's to detect (``deleted: true``)."""
-    if not ref.startswith(BRANCH_PREFIX):
+    if not ref.startswith(BRANCH_PREFIX) or ref_problem(ref):
         return None
     branch = ref[len(BRANCH_PREFIX) :]
     if not branch:
@@ -88,9 +126,11 @@ def request_deployment(
     push returns the existing deployment instead of creating a second one. Older pending
     deployments of the same environment are superseded: only the newest push goes out.
     """
-    revision = revision.strip()
-    if not revision:
-        raise InputError("revision is empty; give a commit SHA", where="revision")
+    revision = check_revision(revision)
+    if ref is not None:
+        problem = ref_problem(ref)
+        if problem:
+            raise InputError(f"{ref[:120]!r} is not a valid git ref: {problem}", where="ref")
     if not environment:
         raise InputError("environment is empty", where="environment")
     dep_id = deployment_id_for_event(source_event, environment) if source_event else ids.new_id("dep-")

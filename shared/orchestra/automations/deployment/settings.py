@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ...models import Timestamp
+from ...models import Risk, Timestamp
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -69,6 +69,38 @@ class Freeze(Section):
         if self.start >= self.end:
             raise ValueError("freeze start must be before its end")
         return self
+
+
+PLACEHOLDERS = (
+    "revision",
+    "environment",
+    "ref",
+    "branch",
+    "deployment_id",
+    "repository",
+    "previous_revision",
+    "failed_revision",
+    "url",
+)
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
+
+
+def check_argv(argv: list[str], where: str) -> None:
+    """Placeholders are whole arguments: values (branch names are untrusted) are never spliced
+    into a string a program might interpret (``sh -c``, ``--flag=value`` parsers)."""
+    for i, arg in enumerate(argv):
+        for match in _PLACEHOLDER.finditer(arg):
+            name = match.group(1)
+            if name not in PLACEHOLDERS:
+                raise ValueError(
+                    f"{where}[{i}]: unknown placeholder {{{name}}}; accepted: "
+                    + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+                )
+            if arg != match.group(0):
+                raise ValueError(
+                    f"{where}[{i}]: {arg!r}: a placeholder must be a whole argument (e.g. ['--revision', "
+                    f"'{{{name}}}']) or read from the ORCHESTRA_{name.upper()} environment variable"
+                )
 
 
 class CommandDeployerConfig(Section):
@@ -140,6 +172,9 @@ class VerificationConfig(Section):
 
 class EnvironmentPolicy(Section):
     requires_approval: bool = False
+    risk: Risk | None = Field(
+        None, description="risk of a deployment here (default: production high, staging medium, else low)"
+    )
     approval_ttl_hours: float = Field(72, gt=0, description="unapproved requests expire after this")
     windows: list[Window] = Field(default_factory=list, description="empty = any time")
     freezes: list[Freeze] = Field(default_factory=list)
@@ -182,6 +217,12 @@ class DeploymentSettings(Section):
 
     def policy(self, environment: str) -> EnvironmentPolicy:
         return self.environments.get(environment) or EnvironmentPolicy()
+
+    def risk(self, environment: str) -> Risk:
+        configured = self.policy(environment).risk
+        if configured is not None:
+            return configured
+        return {"production": Risk.high, "staging": Risk.medium}.get(environment, Risk.low)
 
 
 def weekday_name(when: dt.datetime) -> str:

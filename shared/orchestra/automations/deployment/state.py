@@ -43,7 +43,9 @@ class DeploymentState(StrEnum):
 S = DeploymentState
 
 ALLOWED: dict[DeploymentState, frozenset[DeploymentState]] = {
-    S.requested: frozenset({S.awaiting_approval, S.approved, S.superseded, S.cancelled, S.expired}),
+    S.requested: frozenset(
+        {S.awaiting_approval, S.approved, S.rejected, S.superseded, S.cancelled, S.expired}
+    ),
     S.awaiting_approval: frozenset({S.approved, S.rejected, S.superseded, S.cancelled, S.expired}),
     S.approved: frozenset({S.waiting_for_window, S.deploying, S.superseded, S.cancelled, S.expired}),
     S.waiting_for_window: frozenset({S.deploying, S.superseded, S.cancelled, S.expired}),
@@ -99,6 +101,7 @@ class Deployment(BaseModel):
         None, description="what to go back to: the previous good deployment of this environment"
     )
     verification: dict[str, Any] = Field(default_factory=dict)
+    rolled_back_to: dict[str, Any] | None = None
     history: list[Transition] = Field(default_factory=list)
 
     @property

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ...actuators.base import Actuator, actuator_from_target
 from ...automation import Analysis, RunContext, Verification
@@ -17,6 +18,16 @@ from .models import PerformanceParams, PerformanceSettings
 from .recommend import Inputs, Recommendation, RuleResult, describe_change, plan, recommend
 
 RIGHTSIZING_METRICS = ("cpu", "memory")
+
+T = TypeVar("T")
+
+
+def guarded(ctx: RunContext, kind: str | None, fn: Callable[[], T]) -> T:
+    """Calls to Google APIs go through the dependency's circuit breaker; local files do not."""
+    dependency = {"cloud-monitoring": "cloud-monitoring", "cloud-run-admin": "cloud-run-admin"}.get(kind or "")
+    if dependency is None:
+        return fn()
+    return ctx.call_dependency(dependency, fn)
 
 
 def select_rules(
@@ -158,7 +169,9 @@ def _analyze_service(
     if needed & {"cpu", "latency_p95"}:
         needed.add("instance_count")
     wanted = [m for m in item.source.available() if m in needed]
-    data = item.source.fetch(item.service, wanted, start=item.start, end=item.end)
+    data = guarded(
+        ctx, item.source.kind, lambda: item.source.fetch(item.service, wanted, start=item.start, end=item.end)
+    )
     notes: list[str] = []
     results: dict[str, RuleResult] = {}
     findings: list[Finding] = []
@@ -184,7 +197,9 @@ def _analyze_service(
                     "max": round(float(series.values.max()), 3),
                 }
             )
-    current, config_origin = item.current_config(settings.assumed_service)
+    current, config_origin = guarded(
+        ctx, _target_kind(item), lambda: item.current_config(settings.assumed_service)
+    )
     recs = recommend(
         Inputs(
             service=item.service,
@@ -240,6 +255,10 @@ def _analyze_service(
     return report, findings, actions
 
 
+def _target_kind(item: ServiceInput) -> str | None:
+    return item.actuator.target().get("type") if item.actuator is not None else None
+
+
 # ----- apply side: everything from the stored action -----
 
 
@@ -255,7 +274,8 @@ def actuator_for(action: Action, run_client: Any, settings: PerformanceSettings 
 
 def prepare(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
     actuator = actuator_for(action, run_client, ctx.settings)
-    current = actuator.read().model_dump()
+    kind = action.params["target"].get("type")
+    current = guarded(ctx, kind, actuator.read).model_dump()
     previous: dict[str, Any] = action.params.get("previous", {})
     changes: dict[str, Any] = action.params.get("changes", {})
     drift = {k: current[k] for k, v in previous.items() if current[k] != v and current[k] != changes.get(k)}
@@ -265,12 +285,12 @@ def prepare(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
             "run the analysis again",
             where=f"action {action.id}",
         )
-    return actuator.snapshot()
+    return guarded(ctx, kind, actuator.snapshot)
 
 
 def apply(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
     actuator = actuator_for(action, run_client, ctx.settings)
-    config = actuator.apply(action.params["changes"])
+    config = guarded(ctx, action.params["target"].get("type"), lambda: actuator.apply(action.params["changes"]))
     result: dict[str, Any] = {"config": config.model_dump(), "target": actuator.describe()}
     if action.params["target"].get("type") == "cloud-run-yaml":
         result["next_step"] = f"gcloud run services replace {action.params['target']['path']}"
@@ -293,7 +313,7 @@ def _post_window(
     if spec.get("type") == "cloud-monitoring":
         now = ctx.clock.now()
         applied = action.applied_at or now
-        data = source.fetch(service, metrics, start=applied, end=now)
+        data = guarded(ctx, source.kind, lambda: source.fetch(service, metrics, start=applied, end=now))
         cutoff = to_ms(applied)
         return {k: v.between(cutoff, None) for k, v in data.items()}, f"samples after {iso(cutoff)} (the change)"
     # Files are history: what counts as "after" is anything newer than what the analysis saw.
@@ -330,7 +350,7 @@ def verify(ctx: RunContext, action: Action, monitoring_client: Any, run_client: 
     settings: PerformanceSettings = ctx.settings
     ctx.clock.sleep(settings.settle_seconds)
     actuator = actuator_for(action, run_client, settings)
-    config = actuator.read()
+    config = guarded(ctx, action.params["target"].get("type"), actuator.read)
     changes: dict[str, Any] = action.params.get("changes", {})
     state = config.model_dump()
     drift = {k: state[k] for k, v in changes.items() if state[k] != v}

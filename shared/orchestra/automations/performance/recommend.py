@@ -396,8 +396,11 @@ def _rightsizing(inputs: Inputs) -> list[Recommendation]:
         if metric == "cpu":
             need = cur.cpu * usage_pct / 100 * margin
             new_cpu = next((c for c in VCPU_STEPS if need <= c * limit), None)
-            floor = min_cpu_for_memory(cur.memory_mib) or VCPU_STEPS[-1]
-            if new_cpu is None or new_cpu >= cur.cpu or new_cpu < floor:
+            if new_cpu is None:
+                continue
+            # The current memory may need more vCPU than the usage does.
+            new_cpu = max(new_cpu, min_cpu_for_memory(cur.memory_mib) or VCPU_STEPS[-1])
+            if new_cpu >= cur.cpu:
                 continue
             projected = usage_pct * cur.cpu / new_cpu
             out.append(
