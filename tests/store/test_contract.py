@@ -221,6 +221,25 @@ def test_query_order_by_descending_and_limit(numbered: StateStore) -> None:
     assert numbered.query("nums", limit=0) == []
 
 
+def test_query_in_with_many_values(store: StateStore) -> None:
+    # Firestore caps IN at 30 values per query; the adapter must hide that.
+    for n in range(50):
+        store.put("many", f"m{n:02d}", {"id": f"m{n:02d}", "n": n, "even": n % 2 == 0})
+    wanted = [*range(49, -1, -1), 7, 7, 999]  # duplicates and misses included
+    assert len(store.query("many", where=[("n", "in", wanted)])) == 50
+    assert ids(store.query("many", where=[("n", "in", wanted)], order_by="n", descending=True, limit=4)) == [
+        "m49",
+        "m48",
+        "m47",
+        "m46",
+    ]
+    assert ids(
+        store.query(
+            "many", where=[("even", "==", True), ("n", "in", list(range(10, 45)))], order_by="n", limit=3
+        )
+    ) == ["m10", "m12", "m14"]
+
+
 def test_delete_reports_whether_it_existed(store: StateStore) -> None:
     store.put("things", "a", {"id": "a"})
     assert store.delete("things", "a") is True

@@ -15,6 +15,8 @@ from orchestra.store import open_store
 from orchestra.store.firestore import (
     DocumentRejected,
     FirestoreStateStore,
+    _is_missing_database,
+    _order_key,
     firestore_doc_id,
     from_document,
     to_document,
@@ -63,6 +65,25 @@ def test_invalid_firestore_ids_are_mapped(raw: str) -> None:
 @pytest.mark.parametrize("valid", ["run-1", "a~b", "x.y", "ünï", "performance-0123abcd"])
 def test_valid_firestore_ids_are_unchanged(valid: str) -> None:
     assert firestore_doc_id(valid) == valid
+
+
+@pytest.mark.parametrize(
+    ("message", "missing_database"),
+    [
+        ("No document to update: projects/p/databases/(default)/documents/runs/r1", False),
+        ("Document projects/p/databases/db/documents/runs/r1 not found", False),
+        ('no entity to update: app: "dev~p" path < Element { type: "runs" name: "r1" } >', False),
+        ("The database (db-y) does not exist for project proj-x Please visit https://console", True),
+        ("Database not found: projects/p/databases/db", True),
+    ],
+)
+def test_missing_database_is_told_apart_from_a_missing_document(message: str, missing_database: bool) -> None:
+    assert _is_missing_database(gexc.NotFound(message)) is missing_database
+
+
+def test_merge_order_follows_firestore_type_order() -> None:
+    values = ["b", 2, None, True, 1.5, "a", {"k": 1}, False]
+    assert sorted(values, key=_order_key) == [None, False, True, 1.5, 2, "a", "b", {"k": 1}]
 
 
 def test_importing_the_adapter_does_not_import_the_client() -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import OrchestraError, StoreConfigError, StoreUnavailable
 from ..models import format_timestamp, safe_doc_id
-from .base import StateStore, Where, matches
+from .base import StateStore, Where, lookup, matches
 
 if TYPE_CHECKING:
     from google.api_core.retry import Retry
@@ -37,6 +37,7 @@ TTL_FIELD = "expires_at"
 DEFAULT_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 3.0
 CAS_ATTEMPTS = 10
+IN_LIMIT = 30  # values per Firestore IN filter
 
 # Escape marker for keys and wrapped values. A user key starting with it is itself escaped, so a
 # stored single-key map {"~list": ...} can only have come from _encode.
@@ -149,6 +150,20 @@ def _check_field(field: str) -> str:
     return field
 
 
+def _order_key(value: Any) -> tuple[int, Any]:
+    """Firestore's cross-type order (null < booleans < numbers < strings < others), for merging
+    results of split queries."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (1, value)
+    if isinstance(value, int | float):
+        return (2, value)
+    if isinstance(value, str):
+        return (3, value)
+    return (4, json.dumps(value, sort_keys=True, default=str))
+
+
 # ----- error mapping ----------------------------------------------------------------------
 
 
@@ -164,6 +179,13 @@ def _google_cause(exc: BaseException) -> BaseException:
             return current
         current = current.__cause__ or current.__context__
     return exc
+
+
+def _is_missing_database(exc: BaseException) -> bool:
+    # A missing database is also NOT_FOUND; it must not read as "no such document". Resource
+    # paths (projects/P/databases/D/documents/...) are dropped first: they name every database.
+    text = re.sub(r"projects/\S*", "", str(exc)).lower()
+    return "database" in text and ("does not exist" in text or "not found" in text)
 
 
 def _grpc_code_name(exc: BaseException) -> str | None:
@@ -364,7 +386,9 @@ class FirestoreStateStore(StateStore):
                         retry=self._write_retry,
                         timeout=self.timeout_s,
                     )
-                except (gexc.FailedPrecondition, gexc.NotFound):
+                except (gexc.FailedPrecondition, gexc.NotFound) as exc:
+                    if _is_missing_database(exc):
+                        raise
                     continue  # changed or deleted since the read: compare again
                 return True
         raise StoreUnavailable(
@@ -380,10 +404,8 @@ class FirestoreStateStore(StateStore):
         descending: bool,
         limit: int | None,
     ) -> list[dict[str, Any]]:
-        from google.cloud import firestore
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query: Any = self._client.collection(self.prefix + collection)
+        filters: list[tuple[str, str, Any]] = []
+        split: tuple[int, list[Any]] | None = None
         for field, op, value in where:
             if op not in _OPS:
                 raise ValueError(f"unsupported query operator {op!r}; accepted: {sorted(_OPS)}")
@@ -391,17 +413,54 @@ class FirestoreStateStore(StateStore):
             if op == "in":
                 value = list(value)
                 if not value:
-                    # Firestore rejects an empty IN; it matches nothing anyway.
-                    return []
-            query = query.where(filter=FieldFilter(_check_field(field), op, value))
+                    return []  # Firestore rejects an empty IN; it matches nothing anyway
+                if len(value) > IN_LIMIT:
+                    if split is not None:
+                        raise ValueError(
+                            f"at most one 'in' filter may have more than {IN_LIMIT} values "
+                            f"(Firestore limit); got several in {where!r}"
+                        )
+                    split = (len(filters), value)
+            filters.append((_check_field(field), op, value))
+        if order_by:
+            _check_field(order_by)
+        if split is None:
+            return [doc for _, doc in self._run_query(collection, filters, order_by, descending, limit)]
+        # Firestore caps IN at 30 values: run one query per slice (each with the limit, so the
+        # merged top-N is exact) and merge them as a single query would have returned them.
+        position, values = split
+        merged: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(values), IN_LIMIT):
+            part = list(filters)
+            part[position] = (part[position][0], "in", values[start : start + IN_LIMIT])
+            merged.update(self._run_query(collection, part, order_by, descending, limit))
+        docs = list(merged.values())
+        if order_by:
+            docs.sort(key=lambda d: _order_key(lookup(d, order_by)), reverse=descending)
+        return docs[:limit] if limit is not None else docs
+
+    def _run_query(
+        self,
+        collection: str,
+        filters: list[tuple[str, str, Any]],
+        order_by: str | None,
+        descending: bool,
+        limit: int | None,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query: Any = self._client.collection(self.prefix + collection)
+        for field, op, value in filters:
+            query = query.where(filter=FieldFilter(field, op, value))
         if order_by:
             direction = firestore.Query.DESCENDING if descending else firestore.Query.ASCENDING
-            query = query.order_by(_check_field(order_by), direction=direction)
+            query = query.order_by(order_by, direction=direction)
         if limit is not None:
             query = query.limit(limit)
         with self._call("query", collection):
             snaps = query.get(retry=self._read_retry, timeout=self.timeout_s)
-            return [from_document(s.to_dict() or {}) for s in snaps]
+            return [(s.id, from_document(s.to_dict() or {})) for s in snaps]
 
     def _delete(self, collection: str, doc_id: str) -> bool:
         gexc = self._gexc
@@ -414,7 +473,9 @@ class FirestoreStateStore(StateStore):
                     retry=self._write_retry,
                     timeout=self.timeout_s,
                 )
-            except gexc.NotFound:
+            except gexc.NotFound as exc:
+                if _is_missing_database(exc):
+                    raise
                 return False
         return True
 
