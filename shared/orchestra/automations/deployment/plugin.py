@@ -225,6 +225,15 @@ class DeploymentAutomation(Automation):
 
         window = window_status(policy, now)
         summary: dict[str, Any] = {"environment": env, "window": window.as_dict()}
+        if policy.deployer is None:
+            findings.append(
+                Finding(
+                    id=f"deployment.no-deployer.{env}",
+                    severity=Severity.info,
+                    summary=f"no deployer configured for {env}: requests are recorded but wait "
+                    f"(automations.deployment.settings.environments.{env}.deployer)",
+                )
+            )
         if candidate is None:
             summary["note"] = f"no pending deployment for {env}"
         else:
@@ -283,12 +292,7 @@ class DeploymentAutomation(Automation):
                 next_open=nxt,
             )
         if policy.deployer is None:
-            return block(
-                "no-deployer",
-                Severity.medium,
-                f"deployment {dep.id} cannot go out: no deployer configured for {env} "
-                f"(automations.deployment.settings.environments.{env}.deployer)",
-            )
+            return f"no deployer configured for {env}"
         failed, missing = suite_gate(ctx.store, policy.required_suites, dep.revision)
         if failed:
             return block(
