@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from orchestra.automations.performance import PerformanceAutomation
 from orchestra.clock import FakeClock
 from orchestra.errors import InputError
@@ -88,11 +87,16 @@ def _append(path: Path, start_minute: int, values: list[float]) -> None:
     import datetime as dt
 
     base = dt.datetime.fromisoformat(last)
-    lines = [f"{base + dt.timedelta(minutes=start_minute + 5 * i):%Y-%m-%d %H:%M:%S},{v}" for i, v in enumerate(values)]
+    lines = [
+        f"{base + dt.timedelta(minutes=start_minute + 5 * i):%Y-%m-%d %H:%M:%S},{v}"
+        for i, v in enumerate(values)
+    ]
     path.write_text(path.read_text() + "\n".join(lines) + "\n")
 
 
-def _apply(automation: PerformanceAutomation, local_store: StateStore, tmp_path: Path) -> tuple[object, object, Path, str]:
+def _apply(
+    automation: PerformanceAutomation, local_store: StateStore, tmp_path: Path
+) -> tuple[object, object, Path, str]:
     service_yaml = copy_yaml(tmp_path)
     original = service_yaml.read_text()
     cpu = _analysis_files(tmp_path)
@@ -105,7 +109,9 @@ def _apply(automation: PerformanceAutomation, local_store: StateStore, tmp_path:
     action.rollback = automation.prepare(ctx, action)
     assert action.rollback["previous_text"] == original
     action.result = automation.apply(ctx, action)
-    limits = yaml.safe_load(service_yaml.read_text())["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    limits = yaml.safe_load(service_yaml.read_text())["spec"]["template"]["spec"]["containers"][0][
+        "resources"
+    ]["limits"]
     assert limits["cpu"] == "2"
     return ctx, action, service_yaml, original
 
@@ -147,20 +153,26 @@ def test_verify_waits_for_the_settle_period(tmp_path: Path, local_store: StateSt
     assert verification.ok and verification.evidence["checks"][0]["verdict"] == "inconclusive"
 
 
-def test_prepare_refuses_when_the_service_changed_since_analysis(tmp_path: Path, local_store: StateStore) -> None:
+def test_prepare_refuses_when_the_service_changed_since_analysis(
+    tmp_path: Path, local_store: StateStore
+) -> None:
     automation = PerformanceAutomation()
     service_yaml = copy_yaml(tmp_path)
     params = {"metrics": {"cpu": str(_analysis_files(tmp_path))}, "service_yaml": str(service_yaml)}
     ctx = make_ctx(automation, local_store, params=params)
     action = automation.analyze(ctx).actions[0]
-    service_yaml.write_text(service_yaml.read_text().replace("cpu: 1000m", "cpu: '4'").replace("memory: 512Mi", "memory: 2Gi"))
+    service_yaml.write_text(
+        service_yaml.read_text().replace("cpu: 1000m", "cpu: '4'").replace("memory: 512Mi", "memory: 2Gi")
+    )
     with pytest.raises(InputError, match="changed since the analysis"):
         automation.prepare(ctx, action)
 
 
 def test_rightsizing_action_on_quiet_real_series(tmp_path: Path, local_store: StateStore) -> None:
     service_yaml = copy_yaml(tmp_path)
-    service_yaml.write_text(service_yaml.read_text().replace("cpu: 1000m", "cpu: '4'").replace("memory: 512Mi", "memory: 2Gi"))
+    service_yaml.write_text(
+        service_yaml.read_text().replace("cpu: 1000m", "cpu: '4'").replace("memory: 512Mi", "memory: 2Gi")
+    )
     automation = PerformanceAutomation()
     params = {"metrics": {"cpu": str(CPU_LOW)}, "service_yaml": str(service_yaml)}
     analysis = automation.analyze(make_ctx(automation, local_store, params=params))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from orchestra.automations.performance.episodes import find_episodes
 from orchestra.metrics.base import iso
 from orchestra.metrics.files import read_series
@@ -17,7 +16,9 @@ from orchestra.metrics.files import read_series
 from .helpers import CPU_HIGH, CPU_LOW, CPU_MID, METRICS, REQUESTS
 
 
-def loop_episodes(rows: list[tuple[dt.datetime, float]], threshold: float, minutes: float) -> list[dict[str, object]]:
+def loop_episodes(
+    rows: list[tuple[dt.datetime, float]], threshold: float, minutes: float
+) -> list[dict[str, object]]:
     """The definition, spelled out sample by sample."""
     gaps = [(b[0] - a[0]).total_seconds() for a, b in zip(rows, rows[1:], strict=False)]
     limit = 2 * statistics.median(gaps) if gaps else None
@@ -27,7 +28,14 @@ def loop_episodes(rows: list[tuple[dt.datetime, float]], threshold: float, minut
     def close() -> None:
         if run and (run[-1][0] - run[0][0]).total_seconds() >= minutes * 60:
             values = [v for _, v in run]
-            out.append({"start": run[0][0], "end": run[-1][0], "peak": max(values), "mean": sum(values) / len(values)})
+            out.append(
+                {
+                    "start": run[0][0],
+                    "end": run[-1][0],
+                    "peak": max(values),
+                    "mean": sum(values) / len(values),
+                }
+            )
 
     for i, (when, value) in enumerate(rows):
         if value > threshold:

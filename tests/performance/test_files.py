@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from orchestra.errors import InputError
 from orchestra.metrics.base import iso
 from orchestra.metrics.files import FileMetricsSource, read_series
@@ -29,7 +28,11 @@ def test_timezones_and_iso_forms(tmp_path: Path) -> None:
         ["2024-01-01T00:00:00Z,1", "2024-01-01 00:05:00,2", "2024-01-01T02:10:00+02:00,3"],
     )
     series = read_series(path, "cpu")
-    assert [iso(t) for t in series.t_ms] == ["2024-01-01T00:00:00Z", "2024-01-01T00:05:00Z", "2024-01-01T00:10:00Z"]
+    assert [iso(t) for t in series.t_ms] == [
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:05:00Z",
+        "2024-01-01T00:10:00Z",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -40,7 +43,11 @@ def test_timezones_and_iso_forms(tmp_path: Path) -> None:
         ("2014-04-10 00:04:00,91.9\n", 1, "missing header"),
         ("time,val\n2014-04-10 00:04:00,91.9\n", 1, "missing header"),
         ("timestamp,value\n", 2, "no samples"),
-        ("timestamp,value\n2014-04-10 00:04:00,91.9\n2014-04-10 00:09:00,abc\n", 3, "non-numeric value 'abc'"),
+        (
+            "timestamp,value\n2014-04-10 00:04:00,91.9\n2014-04-10 00:09:00,abc\n",
+            3,
+            "non-numeric value 'abc'",
+        ),
         ("timestamp,value\n2014-04-10 00:04:00,\n", 2, "non-numeric value"),
         ("timestamp,value\n2014-04-10 00:04:00,nan\n", 2, "not a finite number"),
         ("timestamp,value\n2014-04-10 00:09:00,1\n2014-04-10 00:04:00,2\n", 3, "out-of-order timestamp"),
@@ -62,7 +69,9 @@ def test_bad_files_name_file_and_line(tmp_path: Path, content: str, line: int, f
 
 
 def test_duplicate_message_points_at_previous_line(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "d.csv", ["2014-04-10 00:04:00,1", "2014-04-10 00:09:00,1", "2014-04-10 00:09:00,2"])
+    path = write_csv(
+        tmp_path / "d.csv", ["2014-04-10 00:04:00,1", "2014-04-10 00:09:00,1", "2014-04-10 00:09:00,2"]
+    )
     with pytest.raises(InputError, match="previous sample on line 3") as info:
         read_series(path, "cpu")
     assert info.value.where == f"{path}:4"

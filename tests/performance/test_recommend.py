@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-
 from orchestra.actuators.base import (
     MEMORY_CAP_MIB,
     VCPU_STEPS,
@@ -34,7 +33,9 @@ def synthetic(metric: str, level: float, *, minutes: int = 60, step_s: int = 60)
 
 
 def result_for(name: str, rule: ThresholdRule, series: MetricSeries) -> RuleResult:
-    return RuleResult(name, rule, series, find_episodes(series.t_ms, series.values, rule.above, rule.for_minutes * 60))
+    return RuleResult(
+        name, rule, series, find_episodes(series.t_ms, series.values, rule.above, rule.for_minutes * 60)
+    )
 
 
 def inputs(
@@ -77,7 +78,10 @@ def random_config(rng: random.Random) -> ServiceConfig:
 
 def test_recommendations_always_valid_over_many_inputs() -> None:
     rng = random.Random(20240601)
-    settings_choices = [PerformanceSettings(), PerformanceSettings(max_instances_cap=50, memory_target_percent=75)]
+    settings_choices = [
+        PerformanceSettings(),
+        PerformanceSettings(max_instances_cap=50, memory_target_percent=75),
+    ]
     for _case in range(600):
         current = random_config(rng)
         series: dict[str, MetricSeries] = {}
@@ -107,8 +111,12 @@ def test_recommendations_always_valid_over_many_inputs() -> None:
 
 
 def test_make_valid_pairs_memory_and_cpu() -> None:
-    fixed = make_valid(ServiceConfig(cpu=1, memory_mib=16384, concurrency=0, min_instances=5, max_instances=2))
-    assert fixed.cpu == 4 and fixed.memory_mib == 16384 and fixed.concurrency == 1 and fixed.max_instances == 5
+    fixed = make_valid(
+        ServiceConfig(cpu=1, memory_mib=16384, concurrency=0, min_instances=5, max_instances=2)
+    )
+    assert (
+        fixed.cpu == 4 and fixed.memory_mib == 16384 and fixed.concurrency == 1 and fixed.max_instances == 5
+    )
     assert make_valid(ServiceConfig(cpu=8, memory_mib=512)).memory_mib == 4096
     for step in VCPU_STEPS:
         assert problems(ServiceConfig(cpu=step, memory_mib=MEMORY_CAP_MIB[step])) == []
@@ -124,7 +132,9 @@ def test_cpu_breach_on_real_series_adds_a_vcpu() -> None:
 
 
 def test_cpu_single_threaded_lowers_concurrency() -> None:
-    recs = recommend(inputs(ServiceConfig(cpu=1, concurrency=80), {"cpu": synthetic("cpu", 90)}, single_threaded=True))
+    recs = recommend(
+        inputs(ServiceConfig(cpu=1, concurrency=80), {"cpu": synthetic("cpu", 90)}, single_threaded=True)
+    )
     assert recs[0].changes == {"concurrency": 53}  # floor(80 * 60 / 90)
 
 
@@ -138,7 +148,9 @@ def test_cpu_at_max_instances_raises_the_ceiling() -> None:
 
 
 def test_cpu_at_eight_vcpu_lowers_concurrency() -> None:
-    recs = recommend(inputs(ServiceConfig(cpu=8, memory_mib=8192, concurrency=100), {"cpu": synthetic("cpu", 80)}))
+    recs = recommend(
+        inputs(ServiceConfig(cpu=8, memory_mib=8192, concurrency=100), {"cpu": synthetic("cpu", 80)})
+    )
     assert recs[0].changes == {"concurrency": 75}
 
 
@@ -151,7 +163,11 @@ def test_memory_breach_grows_memory_and_cpu_when_needed() -> None:
 
 def test_latency_breach_in_production_rules() -> None:
     recs = recommend(inputs(ServiceConfig(), {"latency_p95": synthetic("latency_p95", 900)}))
-    assert [r.id for r in recs] == ["svc:latency:min-instances", "svc:latency:startup-boost", "svc:latency:caching"]
+    assert [r.id for r in recs] == [
+        "svc:latency:min-instances",
+        "svc:latency:startup-boost",
+        "svc:latency:caching",
+    ]
     assert recs[0].changes == {"min_instances": 1}
     assert recs[2].advice_only
 

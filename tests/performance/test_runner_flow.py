@@ -18,7 +18,9 @@ def _runner(store: StateStore, settings: dict[str, object]) -> Runner:
     config = default_config()
     config.automations["performance"] = AutomationConfig(settings=settings)
     registry = Registry({"performance": "orchestra.automations.performance:PerformanceAutomation"})
-    return Runner(config, store, clock=FakeClock(), ids=RandomIds(3), registry=registry, heartbeat_in_background=False)
+    return Runner(
+        config, store, clock=FakeClock(), ids=RandomIds(3), registry=registry, heartbeat_in_background=False
+    )
 
 
 def _request(tmp_path: Path, level: int, environment: str = "development") -> tuple[RunRequest, Path, Path]:

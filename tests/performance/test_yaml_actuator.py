@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from orchestra.actuators.base import ServiceConfig, actuator_from_target
 from orchestra.actuators.cloud_run_yaml import MAX_SCALE, MIN_SCALE, CloudRunYamlActuator, ConflictError
 from orchestra.errors import InputError
@@ -27,9 +26,18 @@ def test_apply_edits_fields_and_drops_the_revision_name(tmp_path: Path) -> None:
     before = yaml.safe_load(path.read_text())
     actuator = CloudRunYamlActuator(path)
     snapshot = actuator.snapshot()
-    changes = {"cpu": 2, "memory_mib": 2048, "concurrency": 40, "min_instances": 1, "max_instances": 20, "startup_cpu_boost": True}
+    changes = {
+        "cpu": 2,
+        "memory_mib": 2048,
+        "concurrency": 40,
+        "min_instances": 1,
+        "max_instances": 20,
+        "startup_cpu_boost": True,
+    }
     config = actuator.apply(changes)
-    assert config == ServiceConfig(cpu=2, memory_mib=2048, concurrency=40, min_instances=1, max_instances=20, startup_cpu_boost=True)
+    assert config == ServiceConfig(
+        cpu=2, memory_mib=2048, concurrency=40, min_instances=1, max_instances=20, startup_cpu_boost=True
+    )
     after = yaml.safe_load(path.read_text())
     template = after["spec"]["template"]
     assert template["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
@@ -40,7 +48,10 @@ def test_apply_edits_fields_and_drops_the_revision_name(tmp_path: Path) -> None:
     assert "name" not in template["metadata"]  # `services replace` must create a new revision
     # Everything else is untouched.
     assert after["metadata"] == before["metadata"] and after["spec"]["traffic"] == before["spec"]["traffic"]
-    assert template["spec"]["containers"][0]["image"] == before["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert (
+        template["spec"]["containers"][0]["image"]
+        == before["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
     assert list(after) == list(before)
 
     restored = actuator.restore(snapshot, changes)
@@ -99,7 +110,12 @@ spec:
     )
     actuator = actuator_from_target({"type": "cloud-run-yaml", "path": str(path)})
     config = actuator.read()
-    assert config.cpu == 4 and config.memory_mib == 3815 and config.concurrency == 80 and config.max_instances == 100
+    assert (
+        config.cpu == 4
+        and config.memory_mib == 3815
+        and config.concurrency == 80
+        and config.max_instances == 100
+    )
     actuator.apply({"memory_mib": 8192})
     doc = yaml.safe_load(path.read_text())
     assert doc["spec"]["template"]["spec"]["containers"][1]["resources"]["limits"]["memory"] == "8Gi"

@@ -74,9 +74,13 @@ def problems(config: ServiceConfig) -> list[str]:
     else:
         step = int(config.cpu)
         if config.memory_mib > MEMORY_CAP_MIB[step]:
-            out.append(f"memory {format_memory(config.memory_mib)} exceeds the {step} vCPU cap of {format_memory(MEMORY_CAP_MIB[step])}")
+            out.append(
+                f"memory {format_memory(config.memory_mib)} exceeds the {step} vCPU cap of {format_memory(MEMORY_CAP_MIB[step])}"
+            )
         if config.memory_mib < MEMORY_FLOOR_MIB[step]:
-            out.append(f"memory {format_memory(config.memory_mib)} is below the {step} vCPU minimum of {format_memory(MEMORY_FLOOR_MIB[step])}")
+            out.append(
+                f"memory {format_memory(config.memory_mib)} is below the {step} vCPU minimum of {format_memory(MEMORY_FLOOR_MIB[step])}"
+            )
     if not 128 <= config.memory_mib <= MAX_MEMORY_MIB:
         out.append(f"memory {format_memory(config.memory_mib)} outside 128Mi..32Gi")
     if not 1 <= config.concurrency <= CONCURRENCY_MAX:
@@ -184,7 +188,9 @@ def check_changes(current: ServiceConfig, changes: dict[str, Any], where: str) -
     before = set(problems(current))
     found = [p for p in problems(updated) if p not in before]
     if found:
-        raise InputError(f"refusing to write an invalid Cloud Run configuration: {'; '.join(found)}", where=where)
+        raise InputError(
+            f"refusing to write an invalid Cloud Run configuration: {'; '.join(found)}", where=where
+        )
     return updated
 
 
@@ -198,4 +204,6 @@ def actuator_from_target(target: dict[str, Any], *, run_client: Any = None) -> A
         from .cloud_run_admin import CloudRunAdminActuator
 
         return CloudRunAdminActuator(target["name"], client=run_client)
-    raise InputError(f"unknown actuator type {kind!r}; accepted: cloud-run-yaml, cloud-run-admin", where="target")
+    raise InputError(
+        f"unknown actuator type {kind!r}; accepted: cloud-run-yaml, cloud-run-admin", where="target"
+    )

@@ -196,4 +196,9 @@ class CloudRunAdminActuator(Actuator):
             )
         _set_raw(service, previous)
         updated = self._update(service)
-        return {"restored": True, "name": self.name, "values": previous, "generation": int(updated.generation)}
+        return {
+            "restored": True,
+            "name": self.name,
+            "values": previous,
+            "generation": int(updated.generation),
+        }

@@ -177,7 +177,12 @@ class CloudRunYamlActuator(Actuator):
     def snapshot(self) -> dict[str, Any]:
         text = self._text()
         parse_document(text, str(self.path))
-        return {"type": "cloud-run-yaml", "path": str(self.path), "previous_text": text, "previous_sha256": _sha(text)}
+        return {
+            "type": "cloud-run-yaml",
+            "path": str(self.path),
+            "previous_text": text,
+            "previous_sha256": _sha(text),
+        }
 
     def render(self, previous_text: str, changes: dict[str, Any]) -> str:
         where = str(self.path)

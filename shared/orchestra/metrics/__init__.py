@@ -33,4 +33,6 @@ def source_from_spec(spec: dict[str, Any], *, monitoring_client: Any = None) -> 
             alignment_seconds=int(spec.get("alignment_seconds", 60)),
             client=monitoring_client,
         )
-    raise InputError(f"unknown metrics source type {kind!r}; accepted: files, cloud-monitoring", where="source")
+    raise InputError(
+        f"unknown metrics source type {kind!r}; accepted: files, cloud-monitoring", where="source"
+    )

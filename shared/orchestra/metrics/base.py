@@ -98,10 +98,10 @@ class MetricSeries:
         return self.between(self.end_ms - int(minutes * 60_000), None)
 
 
-def make_series(name: str, t_ms: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray, origin: str) -> MetricSeries:
-    return MetricSeries(
-        name, np.asarray(t_ms, dtype=np.int64), np.asarray(values, dtype=np.float64), origin
-    )
+def make_series(
+    name: str, t_ms: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray, origin: str
+) -> MetricSeries:
+    return MetricSeries(name, np.asarray(t_ms, dtype=np.int64), np.asarray(values, dtype=np.float64), origin)
 
 
 class MetricsSource(ABC):

@@ -46,13 +46,18 @@ class Query:
 
 QUERIES: dict[str, Query] = {
     "cpu": Query("run.googleapis.com/container/cpu/utilizations", "ALIGN_PERCENTILE_95", "REDUCE_MAX", 100.0),
-    "memory": Query("run.googleapis.com/container/memory/utilizations", "ALIGN_PERCENTILE_95", "REDUCE_MAX", 100.0),
+    "memory": Query(
+        "run.googleapis.com/container/memory/utilizations", "ALIGN_PERCENTILE_95", "REDUCE_MAX", 100.0
+    ),
     "latency_p95": Query("run.googleapis.com/request_latencies", "ALIGN_DELTA", "REDUCE_PERCENTILE_95"),
     "request_count": Query("run.googleapis.com/request_count", "ALIGN_DELTA", "REDUCE_SUM"),
     "instance_count": Query("run.googleapis.com/container/instance_count", "ALIGN_MAX", "REDUCE_SUM"),
 }
 ERRORS_5XX = Query(
-    "run.googleapis.com/request_count", "ALIGN_DELTA", "REDUCE_SUM", extra_filter='metric.labels.response_code_class="5xx"'
+    "run.googleapis.com/request_count",
+    "ALIGN_DELTA",
+    "REDUCE_SUM",
+    extra_filter='metric.labels.response_code_class="5xx"',
 )
 
 
@@ -92,9 +97,7 @@ def _point_value(point: Any) -> float | None:
     return None
 
 
-def series_from_time_series(
-    items: Iterable[Any], name: str, origin: str, scale: float = 1.0
-) -> MetricSeries:
+def series_from_time_series(items: Iterable[Any], name: str, origin: str, scale: float = 1.0) -> MetricSeries:
     """Merge the returned series (normally one per service) into one ascending series.
 
     The API returns points newest first; several series (e.g. when grouping by service returns
@@ -140,9 +143,13 @@ class CloudMonitoringSource(MetricsSource):
                 where="automations.*.settings.project",
             )
         if region and not _REGION.match(region):
-            raise InputError(f"invalid region {region!r}; expected e.g. 'europe-west1'", where="settings.region")
+            raise InputError(
+                f"invalid region {region!r}; expected e.g. 'europe-west1'", where="settings.region"
+            )
         if alignment_seconds < 60:
-            raise InputError("alignment_seconds must be at least 60 (an API limit)", where="settings.alignment_seconds")
+            raise InputError(
+                "alignment_seconds must be at least 60 (an API limit)", where="settings.alignment_seconds"
+            )
         self.project = project
         self.region = region
         self.alignment_seconds = int(alignment_seconds)
@@ -219,7 +226,10 @@ class CloudMonitoringSource(MetricsSource):
             elif name in QUERIES:
                 query = QUERIES[name]
                 series = series_from_time_series(
-                    self._list(query, service, start, end, name), name, f"{origin}: {query.metric_type}", query.scale
+                    self._list(query, service, start, end, name),
+                    name,
+                    f"{origin}: {query.metric_type}",
+                    query.scale,
                 )
             else:
                 continue

@@ -49,7 +49,9 @@ def read_series(path: str | Path, name: str) -> MetricSeries:
         raise InputError("not UTF-8 text; expected a CSV file", where=f"{where}:{line}") from None
     lines = text.splitlines()
     if not lines or not any(line.strip() for line in lines):
-        raise InputError("empty file; expected a header 'timestamp,value' and one sample per line", where=f"{where}:1")
+        raise InputError(
+            "empty file; expected a header 'timestamp,value' and one sample per line", where=f"{where}:1"
+        )
     header = tuple(part.strip().lower() for part in lines[0].split(","))
     if header != HEADER:
         raise InputError(
@@ -65,7 +67,8 @@ def read_series(path: str | Path, name: str) -> MetricSeries:
         parts = line.split(",")
         if len(parts) != 2:
             raise InputError(
-                f"expected 2 fields 'timestamp,value', found {len(parts)}: {line[:80]!r}", where=f"{where}:{number}"
+                f"expected 2 fields 'timestamp,value', found {len(parts)}: {line[:80]!r}",
+                where=f"{where}:{number}",
             )
         stamp, number_text = parts[0].strip(), parts[1].strip()
         try:
@@ -86,7 +89,9 @@ def read_series(path: str | Path, name: str) -> MetricSeries:
             raise InputError(f"value {number_text!r} is not a finite number", where=f"{where}:{number}")
         if value < 0 or (percent and value > 100):
             accepted = "a percentage from 0 to 100" if percent else "a number >= 0"
-            raise InputError(f"{name} value {value:g} out of range; expected {accepted}", where=f"{where}:{number}")
+            raise InputError(
+                f"{name} value {value:g} out of range; expected {accepted}", where=f"{where}:{number}"
+            )
         ms = to_ms(when)
         if times and ms <= times[-1]:
             kind = "duplicate" if ms == times[-1] else "out-of-order"
@@ -99,7 +104,9 @@ def read_series(path: str | Path, name: str) -> MetricSeries:
         values.append(value)
         line_of.append(number)
     if not times:
-        raise InputError("no samples after the header; expected one 'timestamp,value' row per line", where=f"{where}:2")
+        raise InputError(
+            "no samples after the header; expected one 'timestamp,value' row per line", where=f"{where}:2"
+        )
     return MetricSeries(name, np.asarray(times, dtype=np.int64), np.asarray(values, dtype=np.float64), where)
 
 

@@ -21,7 +21,9 @@ from .profile import HOURS_PER_WEEK, build_schedule, demand_profile, hour_of_wee
 COLLECTION = "infrastructure_schedules"
 
 
-def _capacity(settings: InfrastructureSettings, params: InfrastructureParams, item: ServiceInput) -> tuple[float, str]:
+def _capacity(
+    settings: InfrastructureSettings, params: InfrastructureParams, item: ServiceInput
+) -> tuple[float, str]:
     if params.instance_capacity_rps is not None:
         return params.instance_capacity_rps, "--param instance_capacity_rps"
     if settings.instance_capacity_rps is not None:
@@ -78,7 +80,9 @@ def _analyze_service(
     now = ctx.clock.now()
     slot_now = int(hour_of_week(np.asarray([to_ms(now)], dtype=np.int64))[0])
     data = perf.guarded(
-        ctx, item.source.kind, lambda: item.source.fetch(item.service, ["request_count"], start=item.start, end=item.end)
+        ctx,
+        item.source.kind,
+        lambda: item.source.fetch(item.service, ["request_count"], start=item.start, end=item.end),
     )
     series: MetricSeries | None = data.get("request_count")
     stored = _stored(ctx, item.service)
@@ -144,12 +148,19 @@ def _analyze_service(
                     }
                     for slot in range(HOURS_PER_WEEK)
                 ],
-                "recent": {"from": iso(recent.start_ms), "to": iso(recent.end_ms), "max_rps": round(recent_rps, 6), "instances_needed": recent_need},
+                "recent": {
+                    "from": iso(recent.start_ms),
+                    "to": iso(recent.end_ms),
+                    "max_rps": round(recent_rps, 6),
+                    "instances_needed": recent_need,
+                },
             }
         )
     elif stored is not None:
         schedule_doc = stored
-        report["schedule_origin"] = f"stored schedule computed {stored.get('computed_at')} (run {stored.get('run_id')})"
+        report["schedule_origin"] = (
+            f"stored schedule computed {stored.get('computed_at')} (run {stored.get('run_id')})"
+        )
         notes.append(
             f"request-count history too short here ({history_days:.1f} days < {settings.min_history_days:g}); "
             "using the stored schedule"
@@ -196,7 +207,11 @@ def _analyze_service(
                 severity=Severity.medium,
                 summary=f"{item.service}: max instances {current.max_instances} is below the {max_needed} that peak "
                 f"demand with headroom needs",
-                evidence={"current_max": current.max_instances, "needed_max": max_needed, "peak_rps": report.get("peak_rps")},
+                evidence={
+                    "current_max": current.max_instances,
+                    "needed_max": max_needed,
+                    "peak_rps": report.get("peak_rps"),
+                },
             )
         )
     findings.append(

@@ -13,14 +13,23 @@ class InfrastructureSettings(SourceSettings):
     min_history_days: float = Field(3, gt=0, description="history needed before forecasting (GCP: 3 days)")
     percentile: float = Field(90, gt=0, le=100, description="demand percentile per hour of the week")
     instance_capacity_rps: float | None = Field(
-        None, gt=0, description="requests per second one instance serves at target utilization (from a load test)"
+        None,
+        gt=0,
+        description="requests per second one instance serves at target utilization (from a load test)",
     )
     floor_min_instances: int = Field(0, ge=0, description="min instances at quiet hours")
     quiet_fraction: float = Field(
-        0.25, ge=0, lt=1, description="an hour is quiet when its demand is at most this fraction of the weekly peak"
+        0.25,
+        ge=0,
+        lt=1,
+        description="an hour is quiet when its demand is at most this fraction of the weekly peak",
     )
-    warm_ahead_hours: int = Field(1, ge=0, le=24, description="raise min instances this many hours before a peak")
-    headroom_percent: float = Field(50, ge=0, description="max instances = peak demand / capacity x (1 + headroom)")
+    warm_ahead_hours: int = Field(
+        1, ge=0, le=24, description="raise min instances this many hours before a peak"
+    )
+    headroom_percent: float = Field(
+        50, ge=0, description="max instances = peak demand / capacity x (1 + headroom)"
+    )
     max_instances_cap: int = Field(1000, ge=1)
     recent_minutes: float = Field(60, gt=0, description="window that counts as current demand")
     forecast_only: bool = Field(False, description="compute and report the schedule, change nothing")
@@ -53,4 +62,3 @@ class InfrastructureParams(BaseModel):
         for name, path in self.metrics.items():
             read_series(path, name)
         return self
-

@@ -43,7 +43,9 @@ class Profile:
     history_days: float
 
 
-def _grouped_percentile(keys: np.ndarray, values: np.ndarray, size: int, q: float) -> tuple[np.ndarray, np.ndarray]:
+def _grouped_percentile(
+    keys: np.ndarray, values: np.ndarray, size: int, q: float
+) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(keys, kind="stable")
     k, v = keys[order], values[order]
     bounds = np.searchsorted(k, np.arange(size + 1))
@@ -108,7 +110,8 @@ def build_schedule(
         quiet.append(is_quiet)
         base.append(floor if is_quiet else max(floor, math.ceil(value / capacity_rps - 1e-9)))
     warmed = [
-        max(base[(slot + k) % HOURS_PER_WEEK] for k in range(warm_ahead_hours + 1)) for slot in range(HOURS_PER_WEEK)
+        max(base[(slot + k) % HOURS_PER_WEEK] for k in range(warm_ahead_hours + 1))
+        for slot in range(HOURS_PER_WEEK)
     ]
     need_at_peak = math.ceil(profile.peak_rps * (1 + headroom_percent / 100) / capacity_rps - 1e-9)
     max_instances = min(max_instances_cap, max(1, need_at_peak, max(warmed, default=0)))

@@ -16,7 +16,9 @@ def render(run: Run, console: Any) -> None:
         return
     console.print(f"[bold]Source:[/bold] {summary.get('source')}")
     for report in summary.get("services", []):
-        console.print(f"\n[bold]{report['service']}[/bold]: schedule {report.get('schedule_origin') or 'not available'}")
+        console.print(
+            f"\n[bold]{report['service']}[/bold]: schedule {report.get('schedule_origin') or 'not available'}"
+        )
         if "config" in report:
             cfg = report["config"]
             console.print(
@@ -49,7 +51,9 @@ def render(run: Run, console: Any) -> None:
                 table.add_row(f"{hour:02d}", *cells)
             console.print(table)
         if "transitions" in report:
-            changes = ", ".join(f"{t['at']} -> {t['min_instances']}" for t in report["transitions"]) or "constant"
+            changes = (
+                ", ".join(f"{t['at']} -> {t['min_instances']}" for t in report["transitions"]) or "constant"
+            )
             console.print(f"  Schedule (min instances): {changes}")
             console.print(f"  Max instances with headroom: {report['max_instances']}")
             decision = report.get("decision", {})

@@ -24,7 +24,9 @@ T = TypeVar("T")
 
 def guarded(ctx: RunContext, kind: str | None, fn: Callable[[], T]) -> T:
     """Calls to Google APIs go through the dependency's circuit breaker; local files do not."""
-    dependency = {"cloud-monitoring": "cloud-monitoring", "cloud-run-admin": "cloud-run-admin"}.get(kind or "")
+    dependency = {"cloud-monitoring": "cloud-monitoring", "cloud-run-admin": "cloud-run-admin"}.get(
+        kind or ""
+    )
     if dependency is None:
         return fn()
     return ctx.call_dependency(dependency, fn)
@@ -67,7 +69,9 @@ def _severity(rule: ThresholdRule, mean: float, duration_s: float) -> Severity:
     return Severity.medium
 
 
-def episode_findings(service: str, name: str, rule: ThresholdRule, series: MetricSeries, result: Any) -> list[Finding]:
+def episode_findings(
+    service: str, name: str, rule: ThresholdRule, series: MetricSeries, result: Any
+) -> list[Finding]:
     eps = result
     unit = series.unit
     out = []
@@ -134,7 +138,9 @@ def analyze(ctx: RunContext, *, monitoring_client: Any = None, run_client: Any =
     reports: list[dict[str, Any]] = []
     for item in services:
         ctx.progress(f"performance: {item.service} from {item.source.describe()}")
-        report, item_findings, item_actions = _analyze_service(ctx, item, rules, settings, params, single_threaded)
+        report, item_findings, item_actions = _analyze_service(
+            ctx, item, rules, settings, params, single_threaded
+        )
         findings.extend(item_findings)
         actions.extend(item_actions)
         reports.append(report)
@@ -179,7 +185,9 @@ def _analyze_service(
     for name, rule in rules.items():
         series = data.get(rule.metric)
         if series is None or not len(series):
-            rule_reports.append({"rule": name, "metric": rule.metric, "threshold": rule.above, "status": "no data"})
+            rule_reports.append(
+                {"rule": name, "metric": rule.metric, "threshold": rule.above, "status": "no data"}
+            )
             continue
         eps = find_episodes(series.t_ms, series.values, rule.above, rule.for_minutes * 60)
         result = RuleResult(name, rule, series, eps)
@@ -290,7 +298,9 @@ def prepare(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
 
 def apply(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
     actuator = actuator_for(action, run_client, ctx.settings)
-    config = guarded(ctx, action.params["target"].get("type"), lambda: actuator.apply(action.params["changes"]))
+    config = guarded(
+        ctx, action.params["target"].get("type"), lambda: actuator.apply(action.params["changes"])
+    )
     result: dict[str, Any] = {"config": config.model_dump(), "target": actuator.describe()}
     if action.params["target"].get("type") == "cloud-run-yaml":
         result["next_step"] = f"gcloud run services replace {action.params['target']['path']}"
@@ -315,13 +325,17 @@ def _post_window(
         applied = action.applied_at or now
         data = guarded(ctx, source.kind, lambda: source.fetch(service, metrics, start=applied, end=now))
         cutoff = to_ms(applied)
-        return {k: v.between(cutoff, None) for k, v in data.items()}, f"samples after {iso(cutoff)} (the change)"
+        return {
+            k: v.between(cutoff, None) for k, v in data.items()
+        }, f"samples after {iso(cutoff)} (the change)"
     # Files are history: what counts as "after" is anything newer than what the analysis saw.
     data = source.fetch(service, metrics)
     cutoff_ms = action.params.get("data_end_ms")
     if cutoff_ms is None:
         return {}, "no analysis cut-off stored"
-    return {k: v.between(int(cutoff_ms), None) for k, v in data.items()}, f"samples after {iso(int(cutoff_ms))}"
+    return {
+        k: v.between(int(cutoff_ms), None) for k, v in data.items()
+    }, f"samples after {iso(int(cutoff_ms))}"
 
 
 def judge(check: dict[str, Any], post: MetricSeries | None, tolerance_percent: float) -> dict[str, Any]:
@@ -330,7 +344,14 @@ def judge(check: dict[str, Any], post: MetricSeries | None, tolerance_percent: f
     if post is None or not len(post):
         return {**out, "verdict": "inconclusive", "reason": "no samples after the change yet"}
     mean = float(post.values.mean())
-    out.update({"after_mean": round(mean, 3), "after_samples": len(post), "from": iso(post.start_ms), "to": iso(post.end_ms)})
+    out.update(
+        {
+            "after_mean": round(mean, 3),
+            "after_samples": len(post),
+            "from": iso(post.start_ms),
+            "to": iso(post.end_ms),
+        }
+    )
     if check["kind"] == "stay-below":
         eps = find_episodes(post.t_ms, post.values, check["threshold"], check["for_minutes"] * 60)
         worse = len(eps) > 0 or mean > check["threshold"]
@@ -372,4 +393,3 @@ def recommendation_rows(summary: dict[str, Any]) -> list[Recommendation]:
     for report in summary.get("services", []):
         rows.extend(Recommendation.model_validate(r) for r in report.get("recommendations", []))
     return rows
-

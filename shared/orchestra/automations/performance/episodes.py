@@ -47,9 +47,7 @@ def gap_limit(t_ms: np.ndarray) -> float | None:
     return 2.0 * float(np.median(np.diff(t_ms)))
 
 
-def find_episodes(
-    t_ms: np.ndarray, values: np.ndarray, threshold: float, min_duration_s: float
-) -> Episodes:
+def find_episodes(t_ms: np.ndarray, values: np.ndarray, threshold: float, min_duration_s: float) -> Episodes:
     t_ms = np.asarray(t_ms, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     n = values.shape[0]

@@ -89,7 +89,8 @@ def resolve(
     # Cloud Monitoring
     if not settings.project:
         raise InputError(
-            "source is cloud-monitoring but no project is configured", where="automations.<name>.settings.project"
+            "source is cloud-monitoring but no project is configured",
+            where="automations.<name>.settings.project",
         )
     services = [service] if service else list(settings.services)
     if not services:
@@ -102,7 +103,10 @@ def resolve(
     from ...metrics.cloud_monitoring import CloudMonitoringSource
 
     source = CloudMonitoringSource(
-        settings.project, region=settings.region, alignment_seconds=settings.alignment_seconds, client=monitoring_client
+        settings.project,
+        region=settings.region,
+        alignment_seconds=settings.alignment_seconds,
+        client=monitoring_client,
     )
     start = now - dt.timedelta(hours=lookback_hours)
     out = []

@@ -47,8 +47,12 @@ class PerformanceSettings(SourceSettings):
         60, gt=0, lt=100, description="CPU utilization to size for (Cloud Run's autoscaling target)"
     )
     memory_target_percent: float = Field(60, gt=0, lt=100, description="memory utilization to size for")
-    rightsizing_days: float = Field(8, gt=0, description="history a downsizing needs (GCE and VPA use 8 days)")
-    rightsizing_percentile: float = Field(90, gt=0, le=100, description="usage percentile sized for (VPA: P90)")
+    rightsizing_days: float = Field(
+        8, gt=0, description="history a downsizing needs (GCE and VPA use 8 days)"
+    )
+    rightsizing_percentile: float = Field(
+        90, gt=0, le=100, description="usage percentile sized for (VPA: P90)"
+    )
     rightsizing_margin_percent: float = Field(15, ge=0, description="safety margin on that usage (VPA: 15 %)")
     max_instances_cap: int = Field(1000, ge=1, description="never propose more max instances than this")
     single_threaded: bool = Field(
@@ -96,7 +100,6 @@ class PerformanceParams(BaseModel):
         for name, path in self.metrics.items():
             read_series(path, name)
         return self
-
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

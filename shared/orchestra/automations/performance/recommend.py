@@ -41,7 +41,9 @@ class Recommendation(BaseModel):
     id: str
     cause: str = Field(description="the rule that breached, or rightsizing-cpu / rightsizing-memory")
     title: str
-    changes: dict[str, Any] = Field(default_factory=dict, description="absolute target values; empty = advice")
+    changes: dict[str, Any] = Field(
+        default_factory=dict, description="absolute target values; empty = advice"
+    )
     risk: Risk
     expected_effect: str
     evidence: dict[str, Any] = Field(default_factory=dict)
@@ -152,7 +154,9 @@ def _cpu(inputs: Inputs, result: RuleResult) -> list[Recommendation]:
     def raise_max(reason: str) -> Recommendation | None:
         if cur.max_instances >= s.max_instances_cap:
             return None
-        new_max = min(s.max_instances_cap, max(cur.max_instances + 1, math.ceil(cur.max_instances * level / target)))
+        new_max = min(
+            s.max_instances_cap, max(cur.max_instances + 1, math.ceil(cur.max_instances * level / target))
+        )
         return Recommendation(
             id=f"{inputs.service}:cpu:max-instances",
             cause=result.name,
@@ -166,7 +170,9 @@ def _cpu(inputs: Inputs, result: RuleResult) -> list[Recommendation]:
         )
 
     if capped:
-        rec = raise_max(f"instances reached the max ({cur.max_instances}) during the breach, so scaling out was blocked")
+        rec = raise_max(
+            f"instances reached the max ({cur.max_instances}) during the breach, so scaling out was blocked"
+        )
         if rec:
             out.append(rec)
             return out
@@ -282,7 +288,10 @@ def _latency(inputs: Inputs, result: RuleResult) -> list[Recommendation]:
                 id=f"{inputs.service}:latency:min-instances",
                 cause=result.name,
                 title=f"raise min instances {cur.min_instances} -> {new_min}",
-                changes={"min_instances": new_min, **({"max_instances": new_min} if new_min > cur.max_instances else {})},
+                changes={
+                    "min_instances": new_min,
+                    **({"max_instances": new_min} if new_min > cur.max_instances else {}),
+                },
                 risk=Risk.low,
                 expected_effect="requests stop waiting for cold starts on scale-out from "
                 f"{cur.min_instances}; {new_min} idle instance(s) are billed at all times",
@@ -366,8 +375,11 @@ def _rightsizing(inputs: Inputs) -> list[Recommendation]:
     for metric in ("cpu", "memory"):
         series = inputs.series.get(metric)
         rule_name, rule = next(((n, r) for n, r in inputs.rules.items() if r.metric == metric), (None, None))
-        if series is None or rule is None or rule_name is None or any(
-            r.rule.metric == metric for r in inputs.results.values()
+        if (
+            series is None
+            or rule is None
+            or rule_name is None
+            or any(r.rule.metric == metric for r in inputs.results.values())
         ):
             continue
         how = "max" if metric == "memory" else "percentile"
@@ -505,7 +517,9 @@ def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceCon
     for rec in recs:
         if rec.advice_only:
             continue
-        undone = [k for k, v in rec.changes.items() if final.model_dump()[k] != v and k in ("cpu", "memory_mib")]
+        undone = [
+            k for k, v in rec.changes.items() if final.model_dump()[k] != v and k in ("cpu", "memory_mib")
+        ]
         if undone and rec.cause.startswith("rightsizing"):
             rec.superseded = f"other findings need {', '.join(undone)} at {', '.join(str(final.model_dump()[k]) for k in undone)}"
     diff = current.diff(final)
@@ -514,7 +528,9 @@ def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceCon
         group = {k: v for k, v in diff.items() if k in fields}
         if not group:
             continue
-        related = [r for r in recs if not r.advice_only and r.superseded is None and set(r.changes) & set(fields)]
+        related = [
+            r for r in recs if not r.advice_only and r.superseded is None and set(r.changes) & set(fields)
+        ]
         risk = max((r.risk for r in related), key=lambda r: RISK_ORDER[r], default=Risk.medium)
         checks: list[dict[str, Any]] = []
         for rec in related:
@@ -553,4 +569,13 @@ def describe_change(changes: dict[str, Any], previous: dict[str, Any]) -> str:
     return ", ".join(f"{labels[k]} {show(k, previous[k])} -> {show(k, v)}" for k, v in changes.items())
 
 
-__all__ = ["Inputs", "PlannedChange", "Recommendation", "RuleResult", "describe_change", "plan", "recommend", "memory_cap"]
+__all__ = [
+    "Inputs",
+    "PlannedChange",
+    "Recommendation",
+    "RuleResult",
+    "describe_change",
+    "plan",
+    "recommend",
+    "memory_cap",
+]

@@ -31,7 +31,16 @@ def render(run: Run, console: Any) -> None:
         console.print(f"\n[bold]{report['service']}[/bold]: {_fmt_config(report['config'])}")
         console.print(f"  configuration {report['config_origin']}")
         table = Table(title="Rules", show_lines=False)
-        for column in ("rule", "metric", "threshold", "status", "episodes", "breach time", "worst mean", "peak"):
+        for column in (
+            "rule",
+            "metric",
+            "threshold",
+            "status",
+            "episodes",
+            "breach time",
+            "worst mean",
+            "peak",
+        ):
             table.add_column(column)
         for row in report.get("rules", []):
             minutes = row.get("breach_minutes")
@@ -52,7 +61,9 @@ def render(run: Run, console: Any) -> None:
             for column in ("recommendation", "risk", "expected effect"):
                 rec_table.add_column(column, overflow="fold")
             for rec in recs:
-                title = rec["title"] + (f" [dim](superseded: {rec['superseded']})[/dim]" if rec.get("superseded") else "")
+                title = rec["title"] + (
+                    f" [dim](superseded: {rec['superseded']})[/dim]" if rec.get("superseded") else ""
+                )
                 if not rec["changes"]:
                     title += " [dim](advice)[/dim]"
                 rec_table.add_row(title, rec["risk"], rec["expected_effect"])

@@ -1,0 +1,91 @@
+"""Cloud Run Admin API actuator against recorded run_v2.Service responses."""
+
+from __future__ import annotations
+
+import pytest
+from google.cloud import run_v2
+from orchestra.actuators.base import ServiceConfig
+from orchestra.actuators.cloud_run_admin import ActuatorError, ActuatorUnavailable, CloudRunAdminActuator
+from orchestra.actuators.cloud_run_yaml import ConflictError
+from orchestra.errors import InputError
+
+from .fakes import FakeServicesClient
+
+NAME = "projects/example-project/locations/europe-west1/services/sample-api"
+
+
+def test_reads_the_service_template() -> None:
+    actuator = CloudRunAdminActuator(NAME, client=FakeServicesClient())
+    assert actuator.read() == ServiceConfig(
+        cpu=1, memory_mib=512, concurrency=80, min_instances=0, max_instances=10
+    )
+
+
+def test_update_sends_the_changed_template_and_rollback_restores_it() -> None:
+    client = FakeServicesClient()
+    actuator = CloudRunAdminActuator(NAME, client=client, operation_timeout=42)
+    snapshot = actuator.snapshot()
+    assert snapshot["previous"]["cpu"] == "1000m" and snapshot["generation"] == 7
+    changes = {"cpu": 2, "memory_mib": 1024, "min_instances": 1, "startup_cpu_boost": True, "concurrency": 40}
+    config = actuator.apply(changes)
+    assert config == ServiceConfig(
+        cpu=2, memory_mib=1024, concurrency=40, min_instances=1, max_instances=10, startup_cpu_boost=True
+    )
+    sent = client.updates[0]
+    container = sent["template"]["containers"][0]
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
+    assert container["resources"]["startup_cpu_boost"] is True
+    assert sent["template"]["scaling"]["min_instance_count"] == 1
+    assert sent["template"]["max_instance_request_concurrency"] == 40
+    assert sent["template"]["revision"] == ""  # Cloud Run names the new revision
+    assert sent["etag"] == snapshot["etag"]  # a concurrent change fails the update
+    assert container["image"].endswith("9d6b3f") and sent["template"]["service_account"]
+
+    result = actuator.restore(snapshot, changes)
+    assert result["restored"] is True
+    restored = client.service
+    assert dict(restored.template.containers[0].resources.limits) == {"cpu": "1000m", "memory": "512Mi"}
+    assert restored.template.scaling.min_instance_count == 0
+    assert restored.template.max_instance_request_concurrency == 80
+    assert restored.template.containers[0].resources.startup_cpu_boost is False
+    assert actuator.restore(snapshot, changes)["restored"] is False
+    assert len(client.updates) == 2
+
+
+def test_rollback_refuses_to_overwrite_another_change() -> None:
+    client = FakeServicesClient()
+    actuator = CloudRunAdminActuator(NAME, client=client)
+    snapshot = actuator.snapshot()
+    actuator.apply({"max_instances": 20})
+    client.service.template.scaling.max_instance_count = 50  # someone else changed it
+    with pytest.raises(ConflictError, match="max_instance_count"):
+        actuator.restore(snapshot, {"max_instances": 20})
+
+
+def test_invalid_changes_never_reach_the_api() -> None:
+    client = FakeServicesClient()
+    with pytest.raises(InputError, match="exceeds the 1 vCPU cap"):
+        CloudRunAdminActuator(NAME, client=client).apply({"memory_mib": 16384})
+    assert client.updates == []
+
+
+def test_api_errors_are_classified() -> None:
+    actuator = CloudRunAdminActuator(NAME.replace("sample-api", "missing"), client=FakeServicesClient())
+    with pytest.raises(ActuatorError, match="NotFound"):
+        actuator.read()
+    client = FakeServicesClient()
+    actuator = CloudRunAdminActuator(NAME, client=client)
+    actuator.read()
+    client.service.etag = '"changed"'
+    service = run_v2.Service.deserialize(run_v2.Service.serialize(client.service))
+    service.etag = '"stale"'
+    from google.api_core.exceptions import ServiceUnavailable
+
+    client.update_service = lambda request: (_ for _ in ()).throw(ServiceUnavailable("later"))  # type: ignore[method-assign]
+    with pytest.raises(ActuatorUnavailable):
+        actuator.apply({"max_instances": 11})
+
+
+def test_rejects_malformed_names() -> None:
+    with pytest.raises(InputError, match="projects/PROJECT/locations/REGION/services/SERVICE"):
+        CloudRunAdminActuator("sample-api")
