@@ -14,6 +14,8 @@ from .models import TASK_NAMES
 
 # name -> "module:Class". Only automations that really work are listed.
 BUILTIN: dict[str, str] = {
+    "performance": "orchestra.automations.performance:PerformanceAutomation",
+    "infrastructure": "orchestra.automations.infrastructure:InfrastructureAutomation",
     "deployment": "orchestra.automations.deployment.plugin:DeploymentAutomation",
     "testing": "orchestra.automations.testing.plugin:TestingAutomation",
     "cost": "orchestra.automations.cost:CostAutomation",

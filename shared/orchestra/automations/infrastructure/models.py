@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..performance.models import SourceSettings
@@ -61,4 +63,6 @@ class InfrastructureParams(BaseModel):
 
         for name, path in self.metrics.items():
             read_series(path, name)
+        # Absolute, so verification or recovery in another process reads the same files.
+        self.metrics = {name: str(Path(path).resolve()) for name, path in self.metrics.items()}
         return self

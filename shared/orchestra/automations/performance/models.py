@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -99,6 +100,8 @@ class PerformanceParams(BaseModel):
 
         for name, path in self.metrics.items():
             read_series(path, name)
+        # Absolute, so verification or recovery in another process reads the same files.
+        self.metrics = {name: str(Path(path).resolve()) for name, path in self.metrics.items()}
         return self
 
 
