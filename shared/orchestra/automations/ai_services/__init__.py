@@ -80,6 +80,7 @@ class ThrottlingSettings(Section):
     min_share: float = Field(0.02, gt=0, le=1, description="429 share that makes a bucket throttled")
     min_buckets: int = Field(3, ge=1, description="throttled buckets that make it sustained")
     min_requests_per_bucket: int = Field(20, ge=1)
+    min_throttled_per_bucket: int = Field(3, ge=1, description="one stray 429 does not make a period")
 
 
 class Settings(Section):

@@ -163,7 +163,17 @@ class _Builder:
         self.cols: dict[str, list[Any]] = {
             k: []
             for k in (
-                "t", "model", "route", "prompt", "in", "cached", "out", "latency", "status", "prefix", "ptok"
+                "t",
+                "model",
+                "route",
+                "prompt",
+                "in",
+                "cached",
+                "out",
+                "latency",
+                "status",
+                "prefix",
+                "ptok",
             )
         }
         self.texts: dict[int, str] = {}
