@@ -18,6 +18,7 @@ BUILTIN: dict[str, str] = {
     "infrastructure": "orchestra.automations.infrastructure:InfrastructureAutomation",
     "deployment": "orchestra.automations.deployment.plugin:DeploymentAutomation",
     "testing": "orchestra.automations.testing.plugin:TestingAutomation",
+    "ai-services": "orchestra.automations.ai_services:AIServicesAutomation",
     "cost": "orchestra.automations.cost:CostAutomation",
 }
 
