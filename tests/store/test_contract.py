@@ -288,6 +288,12 @@ def test_any_json_document_round_trips(store: StateStore) -> None:
     assert store.get("things", "odd") == replaced
 
 
+def test_values_that_are_not_json_are_type_errors(store: StateStore) -> None:
+    with pytest.raises(TypeError):
+        store.put("things", "a", {"id": "a", "when": object()})
+    assert store.get("things", "a") is None
+
+
 def test_expires_at_round_trips_exactly_and_is_queryable(store: StateStore) -> None:
     for n in range(3):
         store.put("ttl", f"t{n}", {"id": f"t{n}", "expires_at": format_timestamp(ts(n * 100 + 0.123456))})

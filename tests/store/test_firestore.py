@@ -129,6 +129,11 @@ def test_google_errors_are_classified_with_context(
     assert "runs/r1" in message and "'proj-x'" in message and "'db-y'" in message and "get" in message
 
 
+def test_rejected_queries_are_programming_errors(offline_store: FirestoreStateStore) -> None:
+    translated = offline_store._translate(gexc.InvalidArgument("bad filter"), "query", "runs", None)
+    assert type(translated) is ValueError and "query rejected: " in str(translated)
+
+
 def test_transaction_wrapping_is_unwrapped(offline_store: FirestoreStateStore) -> None:
     # The transaction helper raises ValueError while rolling back after a failed begin.
     try:

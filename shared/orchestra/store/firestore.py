@@ -302,6 +302,8 @@ class FirestoreStateStore(StateStore):
         if isinstance(cause, gexc.NotFound):
             return StoreConfigError(f"{where}: {cause} (does the database exist?)")
         if isinstance(cause, gexc.InvalidArgument):
+            if operation == "query":
+                return ValueError(f"{where}: query rejected: {cause}")
             return DocumentRejected(f"{where}: document rejected: {cause}")
         try:
             import google.auth.exceptions as gauth
@@ -315,9 +317,9 @@ class FirestoreStateStore(StateStore):
             return StoreConfigError(f"{where}: credential refresh failed: {cause}")
         if isinstance(cause, gauth.DefaultCredentialsError):
             return StoreConfigError(f"{where}: no Google credentials: {cause}")
-        if isinstance(exc, ValueError) and cause is exc:
-            # The client validates values locally (e.g. an unsupported type).
-            return DocumentRejected(f"{where}: {exc}")
+        if isinstance(exc, ValueError) and cause is exc and operation != "query":
+            # The client validates documents locally (e.g. an unsupported value type).
+            return DocumentRejected(f"{where}: document rejected: {exc}")
         return exc
 
     def _where_value(self, field: str, value: Any) -> Any:
