@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from orchestra.automations.infrastructure import InfrastructureAutomation
 from orchestra.automations.infrastructure.engine import COLLECTION
 from orchestra.automations.infrastructure.profile import build_schedule, demand_profile, slot_label
@@ -56,7 +55,13 @@ def test_short_history_falls_back_to_the_daily_cycle() -> None:
 def test_schedule_warms_ahead_and_floors_quiet_hours() -> None:
     profile = demand_profile(read_series(REQUESTS, "request_count"), 90)
     schedule = build_schedule(
-        profile, capacity_rps=0.2, floor=0, quiet_fraction=0.4, warm_ahead_hours=1, headroom_percent=50, max_instances_cap=1000
+        profile,
+        capacity_rps=0.2,
+        floor=0,
+        quiet_fraction=0.4,
+        warm_ahead_hours=1,
+        headroom_percent=50,
+        max_instances_cap=1000,
     )
     top = float(profile.p_rps.max())
     for slot in range(168):
@@ -81,17 +86,30 @@ def test_sample_run_computes_and_would_store_the_schedule(local_store: StateStor
     assert any(f.id.endswith(":max-instances") for f in analysis.findings)
 
 
-def _run(tmp_path: Path, local_store: StateStore, **kw: object) -> tuple[InfrastructureAutomation, object, object]:
+def _run(
+    tmp_path: Path, local_store: StateStore, **kw: object
+) -> tuple[InfrastructureAutomation, object, object]:
     service_yaml = kw.pop("service_yaml", None) or copy_yaml(tmp_path)
     automation = InfrastructureAutomation()
-    params = {"metrics": {"request_count": str(kw.pop("requests", REQUESTS))}, "service_yaml": str(service_yaml)}
+    params = {
+        "metrics": {"request_count": str(kw.pop("requests", REQUESTS))},
+        "service_yaml": str(service_yaml),
+    }
     params.update(kw.pop("params", {}))  # type: ignore[arg-type]
     settings = {"instance_capacity_rps": 0.25, "settle_seconds": 0, **kw.pop("settings", {})}  # type: ignore[dict-item]
-    ctx = make_ctx(automation, local_store, params=params, settings=settings, clock=kw.pop("clock", FakeClock(MONDAY_NOON)))  # type: ignore[arg-type]
+    ctx = make_ctx(
+        automation,
+        local_store,
+        params=params,
+        settings=settings,
+        clock=kw.pop("clock", FakeClock(MONDAY_NOON)),
+    )  # type: ignore[arg-type]
     return automation, ctx, automation.analyze(ctx)  # type: ignore[arg-type]
 
 
-def test_apply_stores_schedule_and_sets_min_instances_with_rollback(tmp_path: Path, local_store: StateStore) -> None:
+def test_apply_stores_schedule_and_sets_min_instances_with_rollback(
+    tmp_path: Path, local_store: StateStore
+) -> None:
     service_yaml = copy_yaml(tmp_path)
     original = service_yaml.read_text()
     automation, ctx, analysis = _run(tmp_path, local_store, service_yaml=service_yaml)
@@ -142,11 +160,23 @@ def test_never_lowers_on_a_forecast_while_demand_is_high(tmp_path: Path, local_s
     # Four quiet days (1 request per 5 min) then a busy last hour (300 per 5 min).
     start = dt.datetime(2026, 1, 1, 0, 0)
     rows = [(f"{start + dt.timedelta(minutes=5 * i):%Y-%m-%d %H:%M:%S}", 1.0) for i in range(4 * 288)]
-    rows += [(f"{start + dt.timedelta(minutes=5 * (4 * 288 + i)):%Y-%m-%d %H:%M:%S}", 300.0) for i in range(12)]
+    rows += [
+        (f"{start + dt.timedelta(minutes=5 * (4 * 288 + i)):%Y-%m-%d %H:%M:%S}", 300.0) for i in range(12)
+    ]
     requests = write_csv(tmp_path / "requests.csv", rows)
     service_yaml = copy_yaml(tmp_path)
-    service_yaml.write_text(service_yaml.read_text().replace("maxScale: '10'", "maxScale: '10'\n        autoscaling.knative.dev/minScale: '6'"))
-    _, _, analysis = _run(tmp_path, local_store, requests=requests, service_yaml=service_yaml, settings={"instance_capacity_rps": 0.5})
+    service_yaml.write_text(
+        service_yaml.read_text().replace(
+            "maxScale: '10'", "maxScale: '10'\n        autoscaling.knative.dev/minScale: '6'"
+        )
+    )
+    _, _, analysis = _run(
+        tmp_path,
+        local_store,
+        requests=requests,
+        service_yaml=service_yaml,
+        settings={"instance_capacity_rps": 0.5},
+    )
     decision = analysis.summary["services"][0]["decision"]  # type: ignore[attr-defined]
     assert decision["current_min"] == 6 and decision["scheduled_min"] < 6
     assert decision["min_instances"] == 2 and "current demand needs 2" in decision["reason"]  # 1 req/s / 0.5

@@ -9,6 +9,7 @@ from .profile import DAYS
 
 
 def render(run: Run, console: Any) -> None:
+    from rich import box
     from rich.table import Table
 
     summary = run.summary
@@ -33,8 +34,9 @@ def render(run: Run, console: Any) -> None:
                 f"{report['peak_rps']:.3g} req/s"
             )
             table = Table(
-                title="Demand profile: P90 req/s -> min instances (UTC; * = hour-of-day fallback, q = quiet)",
-                show_lines=False,
+                title="Demand profile, UTC: P90 req/s : min instances (* hour-of-day fallback, q quiet)",
+                box=box.SIMPLE,
+                padding=(0, 1),
             )
             table.add_column("hour")
             for day in DAYS:
@@ -44,7 +46,7 @@ def render(run: Run, console: Any) -> None:
                 for day in range(7):
                     slot = profile[day * 24 + hour]
                     mark = ("*" if slot["basis"] != "week" else "") + ("q" if slot["quiet"] else "")
-                    cell = f"{slot['p_rps']:.3g}{mark} -> {slot['min_instances']}"
+                    cell = f"{slot['p_rps']:.2f}{mark}:{slot['min_instances']}"
                     if day * 24 + hour == report["slot_now"]:
                         cell = f"[reverse]{cell}[/reverse]"
                     cells.append(cell)
