@@ -167,7 +167,7 @@ def error_rate_check(
     No samples (no traffic yet) does not fail: the health probes still decide, and the evidence
     says the rule had nothing to judge.
     """
-    from ...metrics import FileMetricsSource
+    from ...metrics.files import FileMetricsSource
 
     source: Any
     if rule.source == "file":
