@@ -34,6 +34,8 @@ def _usage_table(title: str, key: str, rows: list[dict[str, Any]]) -> Table:
 
 def render(run: Any, console: Any) -> None:
     summary = run.summary or {}
+    if not summary:
+        return  # a failed run has no report; the run error says why
     source = summary.get("input") or {}
     console.print(
         f"[bold]AI requests[/bold]: {source.get('source', '?')} - {source.get('requests', 0):,} requests over "

@@ -15,6 +15,8 @@ def _money(value: float | None, currency: str = "") -> str:
 
 def render(run: Any, console: Any) -> None:
     summary = run.summary or {}
+    if not summary:
+        return  # a failed run has no report; the run error says why
     source = summary.get("input") or {}
     currency = source.get("currency", "")
     console.print(
