@@ -15,6 +15,7 @@ from .models import TASK_NAMES
 # name -> "module:Class". Only automations that really work are listed.
 BUILTIN: dict[str, str] = {
     "performance": "orchestra.automations.performance:PerformanceAutomation",
+    "workspace": "orchestra.automations.workspace.plugin:WorkspaceAutomation",
     "infrastructure": "orchestra.automations.infrastructure:InfrastructureAutomation",
     "deployment": "orchestra.automations.deployment.plugin:DeploymentAutomation",
     "testing": "orchestra.automations.testing.plugin:TestingAutomation",

@@ -70,7 +70,9 @@ def is_protected(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def merged_branches(info: RepoInfo, git: Git, configured_default: str | None, protected: list[str]) -> BranchReport:
+def merged_branches(
+    info: RepoInfo, git: Git, configured_default: str | None, protected: list[str]
+) -> BranchReport:
     report = BranchReport()
     report.local = sum(1 for name in info.refs if name.startswith(HEADS))
     name, source = default_branch(info, configured_default)
@@ -78,7 +80,9 @@ def merged_branches(info: RepoInfo, git: Git, configured_default: str | None, pr
     if name is None:
         return report
     default_ref = info.refs[HEADS + name]
-    out = git.text("for-each-ref", f"--merged={default_ref.oid}", "--format=%(refname)%00%(objectname)", HEADS)
+    out = git.text(
+        "for-each-ref", f"--merged={default_ref.oid}", "--format=%(refname)%00%(objectname)", HEADS
+    )
     checked_out = worktree_branches(info, git)
     for line in out.splitlines():
         ref, _, sha = line.partition("\0")

@@ -35,6 +35,7 @@ class JunkMatch:
     files: int = 0
     size_bytes: int = 0
     examples: list[str] = field(default_factory=list)  # directories for "name/" patterns, else files
+    roots: list[str] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -150,7 +151,9 @@ def _listing(git: Git, info: RepoInfo, missing: set[str]) -> list[tuple[bytes, b
     present = sorted({e[2] for e in entries if e[1] == b"blob" and e[2].decode() not in missing})
     sizes: dict[bytes, int] = {}
     if present:
-        out = git.run("cat-file", "--batch-check=%(objectname) %(objectsize)", input=b"\n".join(present) + b"\n")
+        out = git.run(
+            "cat-file", "--batch-check=%(objectname) %(objectsize)", input=b"\n".join(present) + b"\n"
+        )
         for line in out.split(b"\n"):
             parts = line.split(b" ")
             if len(parts) == 2 and parts[1].isdigit():
@@ -213,7 +216,7 @@ def _compute(git: Git, info: RepoInfo, settings: WorkspaceSettings, missing: set
     largest: list[tuple[int, bytes, bytes]] = []
     deepest: list[tuple[int, bytes]] = []
     big_candidates: list[tuple[bytes, bytes, int]] = []
-    junk_files: dict[str, JunkMatch] = {}
+    junk_hits: list[tuple[str, bytes, int]] = []  # (pattern, path, size) of file-pattern matches
     matcher = _JunkMatcher(settings.committed_junk_patterns)
     check_files = bool(matcher.exts or matcher.names or matcher.globs)
     lfs_min = settings.lfs_min_bytes
@@ -260,11 +263,7 @@ def _compute(git: Git, info: RepoInfo, settings: WorkspaceSettings, missing: set
             if hit is None and matcher.globs:
                 hit = matcher.glob(decode_path(path))
             if hit:
-                match = junk_files.setdefault(hit, JunkMatch(hit))
-                match.files += 1
-                match.size_bytes += size
-                if len(match.examples) < 5:
-                    match.examples.append(decode_path(path))
+                junk_hits.append((hit, path, size))
 
     result.max_depth = max((d for d, _ in deepest), default=0)
     result.largest_files = [
@@ -309,11 +308,25 @@ def _compute(git: Git, info: RepoInfo, settings: WorkspaceSettings, missing: set
                         match = junk_dirs.setdefault(hit, JunkMatch(hit))
                         match.files += totals[path][0]
                         match.size_bytes += totals[path][1]
+                        match.roots.append(path + "/")
                         if len(match.examples) < 5:
                             match.examples.append(path + "/")
                     break
+    # A file inside a junk directory is reported with that directory, not again by its name.
+    roots = tuple(
+        example.encode("utf-8", "surrogateescape") for m in junk_dirs.values() for example in m.roots
+    )
+    junk_files: dict[str, JunkMatch] = {}
+    for pattern, path_bytes, size in junk_hits:
+        if roots and path_bytes.startswith(roots):
+            continue
+        match = junk_files.setdefault(pattern, JunkMatch(pattern))
+        match.files += 1
+        match.size_bytes += size
+        if len(match.examples) < 5:
+            match.examples.append(decode_path(path_bytes))
     result.committed_junk = [
-        asdict(m)
+        {"pattern": m.pattern, "files": m.files, "size_bytes": m.size_bytes, "examples": m.examples}
         for m in sorted([*junk_dirs.values(), *junk_files.values()], key=lambda m: (-m.size_bytes, m.pattern))
     ]
     return result

@@ -144,7 +144,12 @@ def walk(git: Git, include: list[str], exclude: list[str], keep: int, want_missi
             env=git.env,
         )
         catfile = subprocess.Popen(
-            ["git", "cat-file", "--buffer", "--batch-check=%(objecttype) %(objectsize) %(objectname) %(rest)"],
+            [
+                "git",
+                "cat-file",
+                "--buffer",
+                "--batch-check=%(objecttype) %(objectsize) %(objectname) %(rest)",
+            ],
             cwd=git.repo,
             stdin=revlist.stdout,
             stdout=subprocess.PIPE,
@@ -288,7 +293,9 @@ def _history_removed(git: Git, removed: list[str], current: list[str]) -> bool:
     return int(out.strip() or b"0") > 0
 
 
-def load_history(info: RepoInfo, git: Git, *, keep: int, use_cache: bool, full: bool) -> tuple[History, list[str]]:
+def load_history(
+    info: RepoInfo, git: Git, *, keep: int, use_cache: bool, full: bool
+) -> tuple[History, list[str]]:
     """The history report for the current refs, and notes on how it was obtained."""
     notes: list[str] = []
     tips = current_tips(info)

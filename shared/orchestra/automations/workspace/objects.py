@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import string
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .gitio import Git

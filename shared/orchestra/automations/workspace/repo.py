@@ -58,7 +58,11 @@ class RepoInfo:
     @property
     def remotes(self) -> list[str]:
         return sorted(
-            {k[len("remote.") : -len(".url")] for k in self.config if k.startswith("remote.") and k.endswith(".url")}
+            {
+                k[len("remote.") : -len(".url")]
+                for k in self.config
+                if k.startswith("remote.") and k.endswith(".url")
+            }
         )
 
     def config_value(self, key: str) -> str | None:

@@ -12,11 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...models import Severity
-
-# Values the fast pre-commit path uses without loading pydantic or YAML; a test keeps them equal
-# to the model defaults and to the packaged config.yaml.
-PRECOMMIT_MAX_KB_DEFAULT = 500
-PRECOMMIT_CONFLICT_MARKERS_DEFAULT = True
+from .settings_defaults import PRECOMMIT_CONFLICT_MARKERS_DEFAULT, PRECOMMIT_MAX_KB_DEFAULT
 
 DEFAULT_PROTECTED_BRANCHES = [
     "main",
@@ -114,7 +110,8 @@ class WorkspaceSettings(BaseModel):
     )
     remote_timeout_seconds: float = Field(20, gt=0)
     history_cache: bool = Field(
-        True, description="keep history aggregates in $GIT_COMMON_DIR/orchestra/ and update them incrementally"
+        True,
+        description="keep history aggregates in $GIT_COMMON_DIR/orchestra/ and update them incrementally",
     )
     maintenance_command: Literal["maintenance", "gc"] = Field(
         "maintenance", description="gc-auto action runs `git maintenance run --auto` or `git gc --auto`"

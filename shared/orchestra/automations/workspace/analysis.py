@@ -1,0 +1,520 @@
+"""Repository analysis: gathers the facts concurrently, then derives findings and actions.
+
+Work that needs git runs in a small thread pool (each piece is a git subprocess plus a little
+parsing), so the wall time is close to the slowest piece: the history pass, or nothing at all when
+the history cache is current.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ...models import Action, Finding, Risk, Severity
+from .branches import BranchReport, RemoteRefReport, merged_branches, remote_refs
+from .cachedirs import find_cache_dirs
+from .checkout import Checkout, analyze_checkout
+from .gitio import Git, GitError, display_path
+from .history import HISTOGRAM_LABELS, History, load_history
+from .objects import ObjectStore, read_object_store
+from .repo import RepoInfo, discover
+from .settings import WorkspaceSettings
+
+SEVERITY_ASCENDING = [Severity.low, Severity.medium, Severity.high, Severity.critical]
+
+
+@dataclass
+class WorkspaceAnalysis:
+    report: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.report,
+            "findings": [f.model_dump(mode="json") for f in self.findings],
+            "actions": [a.model_dump(mode="json") for a in self.actions],
+        }
+
+
+def human_bytes(size: int | float) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def blob_severity(size: int, thresholds: dict[Severity, int]) -> Severity | None:
+    found = None
+    for severity in SEVERITY_ASCENDING:
+        limit = thresholds.get(severity)
+        if limit is not None and size >= limit:
+            found = severity
+    return found
+
+
+def analyze_repository(
+    repo: str,
+    settings: WorkspaceSettings,
+    *,
+    full: bool = False,
+    query_remotes: bool | None = None,
+    scheduled: bool = False,
+) -> WorkspaceAnalysis:
+    info, git = discover(repo)
+    query = settings.query_remotes if query_remotes is None else query_remotes
+    notes: list[str] = []
+    keep = settings.largest_count
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="workspace") as pool:
+        history_f = pool.submit(_history_with_details, info, git, keep, settings.history_cache, full)
+        objects_f = pool.submit(read_object_store, info, git)
+        branches_f = pool.submit(
+            merged_branches, info, git, settings.default_branch, settings.protected_branches
+        )
+        remotes_f = pool.submit(remote_refs, info, git, query=query, timeout=settings.remote_timeout_seconds)
+        caches_f = pool.submit(find_cache_dirs, git, info.toplevel, settings.cache_dir_patterns)
+        checkout_f = None
+        if not info.partial:
+            checkout_f = pool.submit(
+                analyze_checkout, git, info, settings, missing=set(), use_cache=settings.history_cache
+            )
+        history, history_notes, disk_sizes, paths_in_head = history_f.result()
+        if checkout_f is None:  # partial clone: sizes only for blobs the walk found present
+            checkout_f = pool.submit(
+                analyze_checkout, git, info, settings, missing=history.missing_oids, use_cache=False
+            )
+        checkout, checkout_notes = checkout_f.result()
+        objects = objects_f.result()
+        branches = branches_f.result()
+        remotes = remotes_f.result()
+        cache_dirs = caches_f.result()
+    notes += history_notes + checkout_notes
+    report = _report(info, settings, objects, history, checkout, branches, remotes, cache_dirs, notes)
+    report["largest_blobs"] = _largest_blobs(history, checkout, keep, disk_sizes, paths_in_head)
+    findings = _findings(info, settings, report, objects, checkout, branches, remotes, cache_dirs)
+    actions = _actions(info, settings, report, objects, branches, remotes, cache_dirs, full=full or scheduled)
+    return WorkspaceAnalysis(report=report, findings=findings, actions=actions)
+
+
+def _history_with_details(
+    info: RepoInfo, git: Git, keep: int, use_cache: bool, full: bool
+) -> tuple[History, list[str], dict[str, int], set[str]]:
+    """The history pass, then on-disk sizes and "path still in HEAD" for the top blobs only."""
+    history, notes = load_history(info, git, keep=keep, use_cache=use_cache, full=full)
+    top = history.largest(keep)
+    disk: dict[str, int] = {}
+    in_head: set[str] = set()
+    if not top:
+        return history, notes, disk, in_head
+    try:
+        out = git.run(
+            "cat-file",
+            "--batch-check=%(objectname) %(objectsize:disk)",
+            input="".join(f"{oid}\n" for oid, _, _ in top).encode(),
+        )
+        for line in out.decode().splitlines():
+            oid, _, size = line.partition(" ")
+            if size.isdigit():
+                disk[oid] = int(size)
+    except GitError as exc:
+        notes.append(f"on-disk sizes of the largest blobs unavailable: {exc}")
+    if info.head_tree:
+        paths = sorted({path for _, path, _ in top})
+        out = git.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", info.head_tree, "--", *paths)
+        in_head = {p.decode("utf-8", errors="surrogateescape") for p in out.split(b"\0") if p}
+    return history, notes, disk, in_head
+
+
+def _largest_blobs(
+    history: History, checkout: Checkout, keep: int, disk: dict[str, int], paths_in_head: set[str]
+) -> list[dict[str, Any]]:
+    out = []
+    for oid, path, size in history.largest(keep):
+        head_entry = checkout.top_oids.get(oid)
+        in_head = head_entry is not None
+        shown = head_entry[0] if head_entry else path
+        out.append(
+            {
+                "path": display_path(shown),
+                "size": size,
+                "in_head": in_head,
+                "oid": oid,
+                "disk_size": disk.get(oid),
+                # Only in history: does a file of that name still exist (with other content)?
+                "path_in_head": in_head or path in paths_in_head,
+            }
+        )
+    return out
+
+
+def _report(
+    info: RepoInfo,
+    settings: WorkspaceSettings,
+    objects: ObjectStore,
+    history: History,
+    checkout: Checkout,
+    branches: BranchReport,
+    remotes: RemoteRefReport,
+    cache_dirs: list[dict[str, Any]],
+    notes: list[str],
+) -> dict[str, Any]:
+    size = objects.size_bytes
+    limit = settings.size_limit_bytes
+    keep = settings.largest_count
+    directories = history.directories()
+    return {
+        "repo": info.toplevel or info.git_dir,
+        "git_dir": info.git_dir,
+        "bare": info.bare,
+        "head": {
+            "ref": info.head_ref,
+            "commit": info.head_commit,
+            "detached": info.head_ref is None and info.head_commit is not None,
+            "unborn": info.head_commit is None,
+        },
+        "shallow": info.shallow,
+        "partial": info.partial,
+        "promisor_remotes": info.promisor_remotes,
+        "size_bytes": size,
+        "size_limit_bytes": limit,
+        "size_ratio": round(size / limit, 4),
+        "size_trigger": size >= settings.size_trigger_ratio * limit,
+        "loose_objects": objects.loose_objects,
+        "packs": len(objects.packs),
+        "objects": objects.to_dict(),
+        "gc": {
+            "auto_would_run": bool(objects.gc_reasons),
+            "reasons": objects.gc_reasons,
+            "gc_auto": objects.gc_auto,
+            "gc_auto_pack_limit": objects.gc_auto_pack_limit,
+        },
+        "garbage": {"count": objects.garbage_count, "size_bytes": objects.garbage_size_bytes},
+        "history": {
+            "source": history.source,
+            "ref_tips": len(history.tips),
+            "walked_tips": history.walked_tips,
+            "blobs": history.blobs,
+            "blob_bytes": history.blob_bytes,
+            "missing_objects": history.missing,
+            "size_histogram": [
+                {"range": label, "blobs": count, "bytes": total}
+                for label, (count, total) in zip(HISTOGRAM_LABELS, history.histogram, strict=True)
+            ],
+            "directories": [
+                {"path": display_path(path), "blobs": count, "size": total}
+                for path, (count, total) in sorted(directories.items(), key=lambda kv: (-kv[1][1], kv[0]))[
+                    :keep
+                ]
+            ],
+            "extensions": [
+                {"extension": ext or "(none)", "blobs": count, "size": total}
+                for ext, (count, total) in sorted(history.exts.items(), key=lambda kv: (-kv[1][1], kv[0]))[
+                    :keep
+                ]
+            ],
+        },
+        "largest_blobs": [],
+        "checkout": checkout.to_dict(),
+        "branches": asdict(branches),
+        "remote_refs": remotes.to_dict(),
+        "cache_dirs": cache_dirs,
+        "notes": notes,
+    }
+
+
+def _findings(
+    info: RepoInfo,
+    settings: WorkspaceSettings,
+    report: dict[str, Any],
+    objects: ObjectStore,
+    checkout: Checkout,
+    branches: BranchReport,
+    remotes: RemoteRefReport,
+    cache_dirs: list[dict[str, Any]],
+) -> list[Finding]:
+    findings: list[Finding] = []
+    add = findings.append
+    size, limit = report["size_bytes"], report["size_limit_bytes"]
+    if size >= limit:
+        add(
+            Finding(
+                id="workspace.size-limit",
+                severity=Severity.high,
+                summary=f"repository objects take {human_bytes(size)}, over the {human_bytes(limit)} limit",
+                evidence={"size_bytes": size, "limit_bytes": limit, "ratio": report["size_ratio"]},
+            )
+        )
+    elif report["size_trigger"]:
+        add(
+            Finding(
+                id="workspace.size-limit",
+                severity=Severity.medium,
+                summary=(
+                    f"repository objects take {human_bytes(size)}, {report['size_ratio']:.0%} of the "
+                    f"{human_bytes(limit)} limit: size optimization triggered"
+                ),
+                evidence={"size_bytes": size, "limit_bytes": limit, "ratio": report["size_ratio"]},
+            )
+        )
+    if objects.gc_reasons:
+        add(
+            Finding(
+                id="workspace.gc-auto-due",
+                severity=Severity.low,
+                summary="`git gc --auto` would run: " + "; ".join(objects.gc_reasons),
+                evidence=report["gc"],
+            )
+        )
+    if objects.garbage_count:
+        add(
+            Finding(
+                id="workspace.garbage",
+                severity=Severity.low,
+                summary=(
+                    f"{objects.garbage_count} garbage file(s) ({human_bytes(objects.garbage_size_bytes)}) in "
+                    "the object directory (see `git count-objects -v`; `git gc` removes stale temporary packs)"
+                ),
+                evidence=report["garbage"],
+            )
+        )
+    for blob in report["largest_blobs"]:
+        severity = blob_severity(blob["size"], settings.blob_severity_bytes)
+        if severity is None:
+            continue
+        github = ""
+        if blob["size"] > 100 * 1024 * 1024:
+            github = " GitHub rejects files over 100 MiB."
+        elif blob["size"] > 50 * 1024 * 1024:
+            github = " GitHub warns about files over 50 MiB."
+        if blob["in_head"]:
+            add(
+                Finding(
+                    id=f"workspace.large-blob-in-head:{blob['oid']}",
+                    severity=severity,
+                    summary=f"{blob['path']} is {human_bytes(blob['size'])} and is in HEAD.{github}",
+                    evidence=blob,
+                )
+            )
+        else:
+            add(
+                Finding(
+                    id=f"workspace.large-blob-in-history:{blob['oid']}",
+                    severity=severity,
+                    summary=(
+                        f"{blob['path']} ({human_bytes(blob['size'])}) is only in history, every clone still "
+                        f"downloads it; removing it means rewriting history "
+                        f"(`git filter-repo --strip-blobs-with-ids`), coordinate with everyone.{github}"
+                    ),
+                    evidence=blob,
+                )
+            )
+    for candidate in checkout.lfs_candidates:
+        severity = blob_severity(candidate["size"], settings.blob_severity_bytes) or Severity.low
+        add(
+            Finding(
+                id=f"workspace.lfs-candidate:{display_path(candidate['path'])}",
+                severity=severity,
+                summary=(
+                    f"{display_path(candidate['path'])} ({human_bytes(candidate['size'])}, "
+                    f"{candidate['reason']}) belongs in Git LFS: `git lfs track` it"
+                ),
+                evidence=candidate,
+            )
+        )
+    for junk in checkout.committed_junk:
+        add(
+            Finding(
+                id=f"workspace.committed-junk:{junk['pattern']}",
+                severity=Severity.low,
+                summary=(
+                    f"{junk['files']} committed file(s) ({human_bytes(junk['size_bytes'])}) match "
+                    f"{junk['pattern']!r}, which should be ignored, e.g. {', '.join(junk['examples'][:3])}: "
+                    f"`git rm -r --cached` them and add the pattern to .gitignore"
+                ),
+                evidence=junk,
+            )
+        )
+    if checkout.files >= settings.checkout_files_warn:
+        add(
+            Finding(
+                id="workspace.checkout-files",
+                severity=Severity.medium,
+                summary=f"HEAD checks out {checkout.files} files (>= {settings.checkout_files_warn})",
+                evidence={"files": checkout.files, "size_bytes": checkout.size_bytes},
+            )
+        )
+    if checkout.max_depth > settings.path_depth_warn:
+        deepest = checkout.deepest_paths[0]
+        add(
+            Finding(
+                id="workspace.path-depth",
+                severity=Severity.low,
+                summary=f"paths nest {checkout.max_depth} levels deep (> {settings.path_depth_warn}): {deepest['path']}",
+                evidence={"deepest_paths": checkout.deepest_paths[:5]},
+            )
+        )
+    for wide in checkout.widest_directories:
+        if wide["entries"] > settings.tree_entries_warn:
+            add(
+                Finding(
+                    id=f"workspace.tree-entries:{wide['path']}",
+                    severity=Severity.low,
+                    summary=f"directory {wide['path']} has {wide['entries']} entries (> {settings.tree_entries_warn})",
+                    evidence=wide,
+                )
+            )
+    if branches.merged:
+        names = [b["name"] for b in branches.merged]
+        add(
+            Finding(
+                id="workspace.merged-branches",
+                severity=Severity.info,
+                summary=(
+                    f"{len(names)} local branch(es) fully merged into {branches.default_branch}: "
+                    f"{', '.join(names[:8])}{' …' if len(names) > 8 else ''}"
+                ),
+                evidence={"default_branch": branches.default_branch, "branches": branches.merged},
+            )
+        )
+    elif branches.default_branch is None and branches.local:
+        add(
+            Finding(
+                id="workspace.no-default-branch",
+                severity=Severity.info,
+                summary="no default branch found (origin/HEAD, init.defaultBranch, main, master): "
+                "merged branches are not checked; set automations.workspace.settings.default_branch",
+            )
+        )
+    for remote, refs in sorted(remotes.stale.items()):
+        add(
+            Finding(
+                id=f"workspace.stale-remote-refs:{remote}",
+                severity=Severity.low,
+                summary=f"{len(refs)} stale remote-tracking ref(s) of {remote}: {remotes.reasons.get(remote, '')}",
+                evidence={"remote": remote, "refs": refs},
+            )
+        )
+    for remote, error in sorted(remotes.errors.items()):
+        add(
+            Finding(
+                id=f"workspace.remote-unreachable:{remote}",
+                severity=Severity.low,
+                summary=f"could not ask remote {remote} which branches it still has: {error}",
+            )
+        )
+    if cache_dirs:
+        total = sum(int(d["size_bytes"]) for d in cache_dirs)
+        add(
+            Finding(
+                id="workspace.cache-dirs",
+                severity=Severity.info,
+                summary=f"{len(cache_dirs)} ignored cache directories hold {human_bytes(total)}",
+                evidence={"dirs": cache_dirs[:50], "size_bytes": total},
+            )
+        )
+    if info.partial:
+        add(
+            Finding(
+                id="workspace.partial-clone",
+                severity=Severity.info,
+                summary=(
+                    f"partial clone (promisor: {', '.join(info.promisor_remotes)}): "
+                    f"{report['history']['missing_objects']} reachable objects are not present locally; "
+                    "their sizes are unknown and were not downloaded"
+                ),
+                evidence={"missing_objects": report["history"]["missing_objects"]},
+            )
+        )
+    if info.shallow:
+        add(
+            Finding(
+                id="workspace.shallow-clone",
+                severity=Severity.info,
+                summary="shallow clone: history before the shallow boundary is not analysed",
+            )
+        )
+    if info.head_commit is None and not info.refs:
+        add(
+            Finding(
+                id="workspace.no-commits", severity=Severity.info, summary="the repository has no commits yet"
+            )
+        )
+    return findings
+
+
+def _actions(
+    info: RepoInfo,
+    settings: WorkspaceSettings,
+    report: dict[str, Any],
+    objects: ObjectStore,
+    branches: BranchReport,
+    remotes: RemoteRefReport,
+    cache_dirs: list[dict[str, Any]],
+    *,
+    full: bool,
+) -> list[Action]:
+    repo = info.toplevel or info.git_dir
+    actions: list[Action] = []
+    if full or report["size_trigger"]:
+        why = "size above the trigger" if report["size_trigger"] else "full (scheduled) optimization"
+        actions.append(
+            Action(
+                id="workspace.gc",
+                kind="gc",
+                description=f"git gc: repack and prune expired unreachable objects ({why})",
+                risk=Risk.low,
+                params={"repo": repo, "reason": why},
+            )
+        )
+    elif objects.gc_reasons:
+        command = settings.maintenance_command
+        actions.append(
+            Action(
+                id="workspace.gc-auto",
+                kind="gc-auto",
+                description=f"git {'maintenance run' if command == 'maintenance' else 'gc'} --auto: "
+                + "; ".join(objects.gc_reasons),
+                risk=Risk.low,
+                params={"repo": repo, "command": command},
+            )
+        )
+    for remote, refs in sorted(remotes.stale.items()):
+        actions.append(
+            Action(
+                id=f"workspace.prune-remote:{remote}",
+                kind="prune-remote",
+                description=f"delete {len(refs)} stale remote-tracking ref(s) of {remote}",
+                risk=Risk.low,
+                params={"repo": repo, "remote": remote, "refs": refs},
+            )
+        )
+    for branch in branches.merged:
+        actions.append(
+            Action(
+                id=f"workspace.delete-merged-branch:{branch['name']}",
+                kind="delete-merged-branch",
+                description=f"delete local branch {branch['name']} (merged into {branches.default_branch})",
+                risk=Risk.medium,
+                params={
+                    "repo": repo,
+                    "branch": branch["name"],
+                    "sha": branch["sha"],
+                    "default_branch": branches.default_branch,
+                },
+            )
+        )
+    if cache_dirs:
+        total = sum(int(d["size_bytes"]) for d in cache_dirs)
+        actions.append(
+            Action(
+                id="workspace.remove-cache-dirs",
+                kind="remove-cache-dir",
+                description=f"remove {len(cache_dirs)} ignored cache directories ({human_bytes(total)})",
+                risk=Risk.low,
+                params={"repo": repo, "dirs": [d["path"] for d in cache_dirs]},
+            )
+        )
+    return actions

@@ -1,0 +1,67 @@
+"""The ``workspace`` automation: git repository analysis and safe optimizations.
+
+Imports stay light (pydantic models only); git work loads when a run analyses or applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from ...automation import Analysis, Automation, RunContext, Verification
+from ...models import Action, Run, TriggerKind
+from .settings import WorkspaceParams, WorkspaceSettings
+
+
+class WorkspaceAutomation(Automation):
+    name: ClassVar[str] = "workspace"
+    description: ClassVar[str] = (
+        "Analyse a git repository (size against the limit, loose objects and packs, largest blobs in "
+        "history, checkout shape, LFS candidates, merged branches, stale remote refs) and apply safe "
+        "optimizations (gc, prune stale refs, delete merged branches, remove ignored caches)"
+    )
+    Settings: ClassVar[type[BaseModel]] = WorkspaceSettings
+    Params: ClassVar[type[BaseModel]] = WorkspaceParams
+
+    def analyze(self, ctx: RunContext) -> Analysis:
+        from .analysis import analyze_repository
+
+        params: WorkspaceParams = ctx.params
+        ctx.progress(f"workspace: analysing {params.repo}")
+        result = analyze_repository(
+            params.repo,
+            ctx.settings,
+            full=params.full,
+            query_remotes=params.query_remotes,
+            scheduled=ctx.run.trigger_kind == TriggerKind.scheduled,
+        )
+        return Analysis(findings=result.findings, actions=result.actions, summary=result.report)
+
+    def prepare(self, ctx: RunContext, action: Action) -> dict[str, Any]:
+        from . import actions
+
+        return actions.prepare(action)
+
+    def apply(self, ctx: RunContext, action: Action) -> dict[str, Any]:
+        from . import actions
+
+        ctx.progress(f"workspace: {action.description}")
+        return actions.apply(action)
+
+    def verify(self, ctx: RunContext, action: Action) -> Verification:
+        from . import actions
+
+        return actions.verify(action)
+
+    def rollback(self, ctx: RunContext, action: Action) -> None:
+        from . import actions
+
+        evidence = actions.rollback(action)
+        action.result = {**action.result, "rollback": evidence}
+
+    def render(self, run: Run, console: Any) -> None:
+        from .render import render_report
+
+        if run.summary:
+            render_report(run.summary, console)
