@@ -135,6 +135,7 @@ class RunError(Strict):
     type: str
     message: str
     transient: bool = False
+    bad_input: bool = Field(False, description="the trigger's input was rejected (CLI exit code 2)")
 
 
 class Approval(Strict):

@@ -334,7 +334,12 @@ class Runner:
             except Exception as exc:
                 transient = is_transient(exc)
                 run.status = RunStatus.failed
-                run.error = RunError(type=type(exc).__name__, message=str(exc)[:2000], transient=transient)
+                run.error = RunError(
+                    type=type(exc).__name__,
+                    message=str(exc)[:2000],
+                    transient=transient,
+                    bad_input=isinstance(exc, InputError),
+                )
                 self._finish(run, heartbeat.lost)
                 if not isinstance(exc, InputError):
                     breaker.record_failure(f"{type(exc).__name__}: {exc}", permit)

@@ -228,3 +228,9 @@ def test_purge_removes_only_expired_runs(env, tmp_path):
     code, out = invoke("runs", "purge")
     assert code == 0 and "removed 1" in out
     assert store.get_run("old-run") is None and store.get_run(kept) is not None
+
+
+def test_bad_input_found_while_running_exits_two(env, tmp_path):
+    code, out = invoke("run", "noop", "--param", "bad_input=true")
+    assert code == 2, out
+    assert "metrics.csv: line 3: not a number" in out

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.automation import Analysis, Automation, RunContext, Verification
-from orchestra.errors import TransientError
+from orchestra.errors import InputError, TransientError
 from orchestra.models import Action, Finding, Risk, Severity
 from orchestra.registry import Registry
 from pydantic import BaseModel, ConfigDict
@@ -43,6 +43,7 @@ class NoopParams(BaseModel):
     fail_times: int = 0
     permanent_failure: bool = False
     hang_on_first_call: bool = False
+    bad_input: bool = False
 
 
 class Noop(Automation):
@@ -57,6 +58,8 @@ class Noop(Automation):
                 raise TransientError(f"dependency unavailable (call {count})")
         if p.hang_on_first_call and p.counter and Counter(Path(p.counter)).get("analyze") == 1:
             time.sleep(120)  # the test kills this process while it "works"
+        if p.bad_input:
+            raise InputError("line 3: not a number", where="metrics.csv")
         if p.permanent_failure:
             raise RuntimeError("automation bug")
         if p.sleep:

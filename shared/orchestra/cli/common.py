@@ -20,8 +20,9 @@ from ..store import StateStore, open_store, store_url
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets a generous width instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
 def config_option(fn: F) -> F:

@@ -21,6 +21,7 @@ from ..runner import Runner, RunRequest
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     config_option,
     console,
     current_identity,
@@ -81,6 +82,8 @@ def _params_from_flags(
 
 
 def _run_exit_code(runs: list[Run]) -> int:
+    if any(r.status == RunStatus.failed and r.error and r.error.bad_input for r in runs):
+        return EXIT_USAGE
     bad = {RunStatus.failed, RunStatus.rolled_back}
     return EXIT_FAILED if any(r.status in bad for r in runs) else EXIT_OK
 

@@ -28,8 +28,8 @@ def _duration(run: Run) -> str:
 
 def runs_table(runs: list[Run], title: str = "Runs") -> Table:
     table = Table(title=title, title_justify="left")
-    for col in ("run id", "task", "environment", "mode", "level", "status", "findings", "actions", "time"):
-        table.add_column(col, no_wrap=col in ("run id", "status"))
+    for col in ("run id", "task", "env", "mode", "lvl", "status", "findings", "actions", "time"):
+        table.add_column(col, no_wrap=col in ("run id", "status", "task", "env", "mode"))
     for run in runs:
         style = STATUS_STYLE.get(run.status, "")
         table.add_row(

@@ -1,0 +1,256 @@
+"""`orchestra controller`: the long-running controller (continuous mode) or one pass (once)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+import click
+
+from ..config import Config
+from ..continuous import Controller, ControllerOptions, HealthServer, MetricsWatch, Submitted, WatchSettings
+from ..errors import InputError
+from ..models import Mode, RunStatus
+from ..registry import Registry
+from ..registry import registry as default_registry
+from ..runner import Runner
+from ..scheduling import configured_schedules
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    config_option,
+    console,
+    err_console,
+    fail,
+    format_option,
+    handle_errors,
+    open_config,
+    open_configured_store,
+    print_json,
+    store_option,
+)
+from .render import runs_table
+
+METRIC_NAMES = ("cpu", "memory", "latency_p95", "error_rate", "request_count")
+
+
+def _metric_files(items: tuple[str, ...]) -> dict[str, str]:
+    paths: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not path or name not in METRIC_NAMES:
+            fail(f"--metric {item!r}: expected NAME=PATH with NAME one of {', '.join(METRIC_NAMES)}")
+        paths[name] = path
+    return paths
+
+
+def build_watch_settings(
+    config: Config, services: tuple[str, ...], metric_files: dict[str, str], interval_seconds: float
+) -> WatchSettings:
+    """The metrics the watch reads: the given files, else the performance automation's
+    Cloud Monitoring source (``automations.performance.settings``)."""
+    from ..metrics import source_from_spec
+
+    if metric_files:
+        if len(services) > 1:
+            raise InputError(
+                "metric files describe one service: give at most one --service", where="--service"
+            )
+        reader = source_from_spec({"type": "files", "paths": metric_files, "label": "watched metric files"})
+        return WatchSettings(
+            reader=reader,
+            services=[services[0] if services else "service"],
+            interval_seconds=interval_seconds,
+            run_params={"metrics": metric_files},
+        )
+    settings: dict[str, Any] = config.automation("performance").settings
+    if settings.get("source") != "cloud-monitoring":
+        raise InputError(
+            "--watch-metrics needs live metrics: set automations.performance.settings.source to "
+            "cloud-monitoring (with project and services), or pass --metric NAME=PATH files",
+            where="--watch-metrics",
+        )
+    chosen = list(services) or list(settings.get("services") or [])
+    if not chosen:
+        raise InputError(
+            "no service to watch: set automations.performance.settings.services or pass --service",
+            where="--watch-metrics",
+        )
+    reader = source_from_spec(
+        {
+            "type": "cloud-monitoring",
+            "project": settings.get("project"),
+            "region": settings.get("region"),
+            "alignment_seconds": settings.get("alignment_seconds", 60),
+        }
+    )
+    return WatchSettings(reader=reader, services=chosen, interval_seconds=interval_seconds)
+
+
+def _exit_code(done: list[Submitted]) -> int:
+    bad = {RunStatus.failed, RunStatus.rolled_back}
+    if any((s.error and s.outcome is None) or (s.run is not None and s.run.status in bad) for s in done):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+@click.command("controller")
+@click.option(
+    "--mode",
+    type=click.Choice(["continuous", "once"]),
+    default="continuous",
+    show_default=True,
+    help="continuous: run schedules until SIGTERM; once: run the due slots and exit (for cron).",
+)
+@click.option(
+    "--environment", help="Target of schedules without their own `environments` (default from config)."
+)
+@click.option(
+    "--run-mode",
+    type=click.Choice([m.value for m in Mode]),
+    default="apply",
+    show_default=True,
+    help="Mode of the runs started; the automation level and approval gates decide what applies.",
+)
+@click.option(
+    "--automation-level", type=click.IntRange(0, 3), help="Level of the runs (default: environment's)."
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address /healthz listens on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="/healthz port (0: any)."
+)
+@click.option("--tick-seconds", type=click.FloatRange(min=0.05), default=30.0, show_default=True)
+@click.option(
+    "--grace-seconds",
+    type=click.FloatRange(min=0),
+    default=25.0,
+    show_default=True,
+    help="On SIGTERM, how long the run in hand may take to finish before it is released.",
+)
+@click.option(
+    "--recover-seconds",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="How often to recover runs whose owner died (0: never).",
+)
+@click.option("--watch-metrics", is_flag=True, help="Evaluate the alert thresholds and start focused runs.")
+@click.option("--service", "services", multiple=True, help="Service to watch (repeatable).")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME=PATH", help="Watch these metric CSV files.")
+@click.option("--watch-interval-seconds", type=click.FloatRange(min=1), default=60.0, show_default=True)
+@config_option
+@store_option
+@format_option
+@handle_errors
+def controller_cmd(
+    mode: str,
+    environment: str | None,
+    run_mode: str,
+    automation_level: int | None,
+    host: str,
+    port: int,
+    tick_seconds: float,
+    grace_seconds: float,
+    recover_seconds: float,
+    watch_metrics: bool,
+    services: tuple[str, ...],
+    metrics: tuple[str, ...],
+    watch_interval_seconds: float,
+    config_path: str | None,
+    store_url_opt: str | None,
+    output_format: str,
+) -> None:
+    """Run every configured schedule through the runner (and optionally watch metrics).
+
+    Slots are deduplicated by trigger id (schedule:TASK:ENV:TIME), so replicas never run a slot
+    twice and a slot missed during downtime runs once. Serves GET /healthz in continuous mode.
+    """
+    if not os.environ.get("ORCHESTRA_LOG_LEVEL"):
+        logging.getLogger("orchestra.controller").setLevel(logging.INFO)
+    if (services or metrics) and not watch_metrics:
+        fail("--service and --metric configure the metrics watch: add --watch-metrics")
+    config = open_config(config_path)
+    registry: Registry = default_registry
+    env_name = environment or config.default_environment
+    schedule_set = configured_schedules(config, env_name, registry.names())
+    watch = None
+    if watch_metrics:
+        if registry.get_class("performance") is None:
+            fail("--watch-metrics starts performance runs, but the performance automation is not available")
+        watch_settings = build_watch_settings(
+            config, services, _metric_files(metrics), watch_interval_seconds
+        )
+        watch = MetricsWatch(config, env_name, watch_settings)
+    store = open_configured_store(config, store_url_opt)
+    runner = Runner(config, store, registry=registry)
+    options = ControllerOptions(
+        environment=env_name,
+        mode=Mode(run_mode),
+        automation_level=automation_level,
+        tick_seconds=tick_seconds,
+        grace_seconds=grace_seconds,
+        recover_seconds=recover_seconds,
+    )
+    controller = Controller(runner, schedule_set.schedules, options, watch=watch)
+    for task in schedule_set.unavailable:
+        err_console.print(f"[dim]{task}: scheduled in the configuration but not available; not scheduled[/]")
+
+    if mode == "once":
+        done = controller.tick()
+        runs = [s.run for s in done if s.run is not None]
+        if output_format == "json":
+            print_json(
+                [
+                    {
+                        "trigger_id": s.request.trigger_id,
+                        "task": s.request.task,
+                        "environment": s.request.environment,
+                        "duplicate": bool(s.outcome and s.outcome.duplicate),
+                        "error": s.error,
+                        "run": s.run.model_dump(mode="json") if s.run else None,
+                    }
+                    for s in done
+                ]
+            )
+        else:
+            if runs:
+                console.print(runs_table(runs, title=f"{len(runs)} run(s) for due slots"))
+            for s in done:
+                if s.error:
+                    console.print(f"[red]{s.request.trigger_id}: {s.error}[/]", highlight=False)
+            if not done:
+                console.print("Nothing due.")
+        sys.exit(_exit_code(done))
+
+    server = HealthServer(controller, config, host, port)
+    server.start()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        err_console.print(f"{signal.Signals(signum).name}: stopping after the run in hand", highlight=False)
+        controller.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    bound_host, bound_port = server.address
+    names = ", ".join(f"{s.task}@{s.environment} ({s.cron})" for s in schedule_set.schedules) or "none"
+    err_console.print(
+        f"orchestra controller {runner.owner}: schedules {names}", highlight=False, soft_wrap=True
+    )
+    if watch is not None:
+        err_console.print(
+            f"watching {', '.join(watch.settings.services)} ({watch.settings.reader.describe()}) against "
+            f"{', '.join(watch.rules) or 'no rule for ' + env_name}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    err_console.print(f"healthz on http://{bound_host}:{bound_port}/healthz", highlight=False)
+    try:
+        controller.run_forever()
+    finally:
+        server.stop()
+        store.close()
+    sys.exit(EXIT_OK)
