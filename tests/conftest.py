@@ -31,6 +31,7 @@ from emulators import (  # noqa: E402
     EmulatorProcess,
     clear_firestore,
     firestore_argv,
+    install_sigterm_cleanup,
     pubsub_argv,
     start_emulator,
     stop_all,
@@ -41,6 +42,7 @@ EMULATOR_PROJECT = "orchestra-test"
 
 
 def _start_or_fail(name: str, argv: Callable[[str], list[str]], log_dir: Path) -> EmulatorProcess:
+    install_sigterm_cleanup()
     try:
         return start_emulator(name, argv, project=EMULATOR_PROJECT, log_dir=log_dir)
     except EmulatorError as exc:

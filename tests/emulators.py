@@ -268,4 +268,20 @@ def stop_all() -> None:
         emulator.stop()
 
 
+def _stop_all_then_terminate(signum: int, frame: object) -> None:
+    stop_all()
+    # Die of the same signal, as if the handler had never been installed.
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def install_sigterm_cleanup() -> None:
+    """atexit does not run when the process is killed by SIGTERM (a CI timeout, a supervisor):
+    stop the emulators first. Only replaces the default action, never someone else's handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stop_all_then_terminate)
+
+
 atexit.register(stop_all)

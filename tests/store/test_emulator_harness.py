@@ -101,3 +101,38 @@ def test_an_emulator_that_never_answers_times_out_and_is_stopped(tmp_path: Path)
 def test_a_missing_command_says_what_to_install(tmp_path: Path) -> None:
     with pytest.raises(EmulatorError, match="not on PATH"):
         start_emulator("fake", lambda hp: ["no-such-gcloud-binary", hp], project="p", log_dir=tmp_path)
+
+
+@pytest.mark.emulator
+def test_pubsub_emulator_fixture_serves_the_client_library(pubsub_emulator: EmulatorInfo) -> None:
+    from google.cloud import pubsub_v1
+
+    assert os.environ["PUBSUB_EMULATOR_HOST"] == pubsub_emulator.host_port
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path(pubsub_emulator.project, "harness-check")
+    subscription = subscriber.subscription_path(pubsub_emulator.project, "harness-check-sub")
+    try:
+        publisher.create_topic(name=topic)
+        subscriber.create_subscription(name=subscription, topic=topic)
+        publisher.publish(topic, b"hello", origin="harness").result(timeout=30)
+        received_messages: list = []
+        for _ in range(10):  # a pull may legitimately return nothing yet
+            received_messages = list(
+                subscriber.pull(subscription=subscription, max_messages=1, timeout=30).received_messages
+            )
+            if received_messages:
+                break
+        [received] = received_messages
+        assert received.message.data == b"hello"
+        assert dict(received.message.attributes) == {"origin": "harness"}
+        subscriber.acknowledge(subscription=subscription, ack_ids=[received.ack_id])
+    finally:
+        subscriber.close()
+        publisher.stop()
+
+
+@pytest.mark.emulator
+def test_firestore_emulator_fixture_sets_the_environment(firestore_emulator: EmulatorInfo) -> None:
+    assert os.environ["FIRESTORE_EMULATOR_HOST"] == firestore_emulator.host_port
+    assert firestore_emulator.log.is_file()
