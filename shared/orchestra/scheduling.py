@@ -1,0 +1,131 @@
+"""Cron slots for configured schedules (``automations.<name>.schedule``, UTC).
+
+A *slot* is one firing of one schedule for one environment. Its trigger id,
+``schedule:{task}:{environment}:{slot time}``, is what makes scheduling safe to run in several
+places at once: the runner derives the run id from it, so two controller replicas (or a replica
+and a redelivered Cloud Scheduler message carrying the same id) execute the slot once.
+
+Missed slots collapse: after downtime only the most recent due slot of each schedule is run,
+never one run per slot missed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from croniter import croniter
+
+from .clock import isoformat
+from .config import Config
+from .errors import InputError
+
+_EPSILON = dt.timedelta(microseconds=1)
+
+
+def _utc(when: dt.datetime) -> dt.datetime:
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when!r}: schedules are evaluated in UTC, pass an aware datetime")
+    return when.astimezone(dt.UTC)
+
+
+def latest_slot(cron: str, now: dt.datetime) -> dt.datetime:
+    """The most recent firing time at or before ``now``."""
+    # croniter's get_prev is strictly before its start; start just after now so a slot at
+    # exactly ``now`` counts as due.
+    return croniter(cron, _utc(now) + _EPSILON).get_prev(dt.datetime).astimezone(dt.UTC)
+
+
+def next_slot(cron: str, now: dt.datetime) -> dt.datetime:
+    """The first firing time strictly after ``now``."""
+    return croniter(cron, _utc(now)).get_next(dt.datetime).astimezone(dt.UTC)
+
+
+def slots_between(
+    cron: str, after: dt.datetime, until: dt.datetime, *, limit: int = 10_000
+) -> list[dt.datetime]:
+    """Firing times t with after < t <= until (bounded by ``limit`` as a guard against '* * * * *'
+    over years)."""
+    out: list[dt.datetime] = []
+    it = croniter(cron, _utc(after))
+    end = _utc(until)
+    while len(out) < limit:
+        when = it.get_next(dt.datetime).astimezone(dt.UTC)
+        if when > end:
+            break
+        out.append(when)
+    return out
+
+
+def schedule_trigger_id(task: str, environment: str, at: dt.datetime) -> str:
+    return f"schedule:{task}:{environment}:{isoformat(_utc(at))}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    task: str
+    environment: str
+    at: dt.datetime
+
+    @property
+    def trigger_id(self) -> str:
+        return schedule_trigger_id(self.task, self.environment, self.at)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One automation's cron expression, targeting one environment."""
+
+    task: str
+    cron: str
+    environment: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.task, self.environment)
+
+    def latest_due(self, now: dt.datetime) -> Slot:
+        return Slot(self.task, self.environment, latest_slot(self.cron, now))
+
+    def next_after(self, now: dt.datetime) -> Slot:
+        return Slot(self.task, self.environment, next_slot(self.cron, now))
+
+    def slots_between(self, after: dt.datetime, until: dt.datetime) -> list[Slot]:
+        return [Slot(self.task, self.environment, at) for at in slots_between(self.cron, after, until)]
+
+
+@dataclass(frozen=True)
+class ScheduleSet:
+    schedules: list[Schedule]
+    unavailable: list[str]
+    """Automations with a schedule in the configuration that are not installed (not scheduled)."""
+
+
+def configured_schedules(
+    config: Config, environment: str | None = None, available: Iterable[str] | None = None
+) -> ScheduleSet:
+    """Every enabled, scheduled automation, once per target environment.
+
+    Targets are ``automations.<name>.environments`` when set, else ``environment`` (the
+    controller's ``--environment``), else the configuration's default environment. With
+    ``available``, automations not in it are left out and listed in ``unavailable``.
+    """
+    fallback = environment or config.default_environment
+    if fallback not in config.environments:
+        raise InputError(
+            f"unknown environment {fallback!r}; accepted: {', '.join(config.environments)}",
+            where="--environment",
+        )
+    allowed = None if available is None else set(available)
+    schedules: list[Schedule] = []
+    unavailable: list[str] = []
+    for name, auto in config.automations.items():
+        if not auto.enabled or not auto.schedule:
+            continue
+        if allowed is not None and name not in allowed:
+            unavailable.append(name)
+            continue
+        for env in auto.environments or [fallback]:
+            schedules.append(Schedule(task=name, cron=auto.schedule, environment=env))
+    return ScheduleSet(schedules, unavailable)
