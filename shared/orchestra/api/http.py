@@ -1,0 +1,149 @@
+"""Shared HTTP plumbing: JSON responses, body limits, JSON parsing, error mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from ..config import format_errors
+from ..errors import (
+    ApprovalRefused,
+    ConfigError,
+    IllegalTransition,
+    InputError,
+    NotFound,
+    OrchestraError,
+    StoreConfigError,
+    TransientError,
+)
+
+log = logging.getLogger("orchestra.api")
+
+Response = tuple[dict[str, Any], int, dict[str, str]]
+
+MAX_BODY_ENV = "ORCHESTRA_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY = 512 * 1024
+RETRY_AFTER_S = "30"
+
+
+class RequestLike(Protocol):
+    """The parts of a flask/werkzeug ``Request`` the handlers use."""
+
+    method: str
+    path: str
+    headers: Any
+    args: Any
+    content_length: int | None
+    stream: Any
+
+    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False) -> Any: ...
+
+
+class HttpError(Exception):
+    def __init__(
+        self, status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        return error(self.status, self.message, self.field, self.headers)
+
+
+def respond(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return body, status, {"Cache-Control": "no-store", **(headers or {})}
+
+
+def error(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    return respond({"error": {"message": message, "field": field}}, status, headers)
+
+
+def max_body_bytes() -> int:
+    raw = os.environ.get(MAX_BODY_ENV, "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return DEFAULT_MAX_BODY
+
+
+def read_body(request: RequestLike, limit: int | None = None) -> bytes:
+    """The raw body, refused with 413 beyond ``limit`` bytes (default 512 KB) before it is read."""
+    limit = limit or max_body_bytes()
+    too_big = HttpError(413, f"request body exceeds the limit of {limit} bytes", "body")
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise too_big
+        return bytes(request.get_data(cache=True))
+    # No Content-Length (chunked): read at most one byte past the limit.
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise too_big
+    return bytes(data)
+
+
+def parse_json(body: bytes, *, empty: Any = None) -> Any:
+    if not body.strip():
+        if empty is not None:
+            return empty
+        raise HttpError(400, "request body is empty; expected a JSON object", "body")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise HttpError(400, "request body is not UTF-8 text", "body") from None
+    except json.JSONDecodeError as exc:
+        raise HttpError(
+            400, f"malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", "body"
+        ) from None
+
+
+def json_object(body: bytes, *, allow_empty: bool = True) -> dict[str, Any]:
+    value = parse_json(body, empty={} if allow_empty else None)
+    if not isinstance(value, dict):
+        raise HttpError(400, f"request body is a JSON {type(value).__name__}; expected an object", "body")
+    return value
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> HttpError:
+    first = exc.errors()[0]
+    field = ".".join(p for p in (prefix, ".".join(str(p) for p in first["loc"])) if p) or None
+    return HttpError(400, "; ".join(format_errors(exc, prefix=prefix)), field)
+
+
+def _bare_message(exc: InputError) -> str:
+    text = str(exc)
+    prefix = f"{exc.where}: " if exc.where else ""
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
+
+
+def map_exception(exc: Exception) -> Response:
+    """Library errors -> status codes. Anything unexpected is a logged 500 without internals."""
+    if isinstance(exc, HttpError):
+        return exc.response()
+    if isinstance(exc, ApprovalRefused):
+        return error(403, _bare_message(exc), exc.where)
+    if isinstance(exc, NotFound):
+        return error(404, _bare_message(exc), exc.where)
+    if isinstance(exc, IllegalTransition):
+        return error(409, _bare_message(exc), exc.where)
+    if isinstance(exc, InputError):
+        return error(400, _bare_message(exc), exc.where)
+    if isinstance(exc, TransientError):
+        log.warning("transient failure: %s", exc)
+        return error(503, f"{exc} (transient: safe to retry)", None, {"Retry-After": RETRY_AFTER_S})
+    if isinstance(exc, ConfigError):
+        log.error("configuration error: %s", exc)
+        return error(500, f"server configuration is invalid ({exc.source}): {'; '.join(exc.problems)}")
+    if isinstance(exc, StoreConfigError | OrchestraError):
+        log.error("server error: %s", exc)
+        return error(500, str(exc))
+    log.error("unexpected error while handling a request", exc_info=exc)
+    return error(500, f"internal error ({type(exc).__name__}); see the function's logs")

@@ -1,0 +1,211 @@
+"""Dead letters: messages Pub/Sub gave up on, stored so nothing is lost, and replayable.
+
+When a subscription's ``dead_letter_policy`` gives up on a message, Pub/Sub publishes a copy to
+the dead-letter topic: same data and attributes, a new message id, plus the attributes
+``CloudPubSubDeadLetterSourceDeliveryCount``, ``CloudPubSubDeadLetterSourceSubscription``,
+``CloudPubSubDeadLetterSourceSubscriptionProject`` and
+``CloudPubSubDeadLetterSourceTopicPublishTime``. The ``dead_letter`` function stores each one
+(keyed on its own message id, so a redelivery is stored once) with its origin and attempt count.
+
+Replaying re-runs the original trigger through the runner. The original message id is not in
+the dead-lettered copy, so a replay's trigger id is ``replay:{dead letter id}``: replaying the same
+dead letter twice returns the first replay's run instead of running again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError, NotFound, TransientError
+from ..models import DeadLetter, run_id_for, safe_doc_id
+from ..runner import RunOutcome, RunRequest
+from . import alerts, scheduled
+from .pubsub import CloudEventLike, PubSubDelivery, cloud_event_summary, parse_pubsub_event
+from .records import EventLog, EventStatus, Handled
+
+if TYPE_CHECKING:
+    from ..app import App
+
+SOURCE = "dead_letter"
+KIND = "dead-letter"
+ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
+DELIVERY_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
+SOURCE_SUBSCRIPTION = "CloudPubSubDeadLetterSourceSubscription"
+SOURCE_PROJECT = "CloudPubSubDeadLetterSourceSubscriptionProject"
+SOURCE_PUBLISH_TIME = "CloudPubSubDeadLetterSourceTopicPublishTime"
+BASE64_PREFIX = "base64:"
+
+
+def _origin(delivery: PubSubDelivery) -> str:
+    attributes = delivery.message.attributes
+    subscription = attributes.get(SOURCE_SUBSCRIPTION)
+    project = attributes.get(SOURCE_PROJECT)
+    if subscription and project and "/" not in subscription:
+        return f"projects/{project}/subscriptions/{subscription}"
+    if subscription:
+        return subscription
+    return f"topic {delivery.topic}" if delivery.topic else "unknown (no dead-letter attributes)"
+
+
+def _attempts(delivery: PubSubDelivery) -> int | None:
+    raw = delivery.message.attributes.get(DELIVERY_COUNT, "")
+    return int(raw) if raw.strip().isdigit() else delivery.delivery_attempt
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return BASE64_PREFIX + base64.b64encode(raw).decode()
+
+
+def letter_from_delivery(delivery: PubSubDelivery, app: App) -> DeadLetter:
+    now = app.clock.now()
+    try:
+        data = _text(delivery.payload())
+    except InputError:
+        data = BASE64_PREFIX + (delivery.message.data or "")  # kept exactly as received
+    return DeadLetter(
+        id=safe_doc_id(delivery.message_id),
+        message_id=delivery.message_id,
+        origin=_origin(delivery),
+        delivery_attempt=_attempts(delivery),
+        data=data,
+        attributes=dict(delivery.message.attributes),
+        received_at=now,
+        expires_at=now + dt.timedelta(days=app.config.runner.retention.dead_letters_days),
+    )
+
+
+def handle_dead_letter(event: CloudEventLike, app: App) -> Handled:
+    events = EventLog(app)
+    try:
+        delivery = parse_pubsub_event(event)
+    except InputError as exc:
+        key = str(event.get("id") or app.ids.new_id("event-"))
+        return events.reject(SOURCE, key, KIND, exc, cloud_event_summary(event))
+    letter = letter_from_delivery(delivery, app)
+    created = app.store.add_dead_letter(letter)
+    payload = {
+        "dead_letter_id": letter.id,
+        "origin": letter.origin,
+        "delivery_attempt": letter.delivery_attempt,
+        "attributes": letter.attributes,
+    }
+    if not created and events.primary_exists(SOURCE, delivery.message_id):
+        record = events.duplicate(
+            SOURCE,
+            delivery.message_id,
+            KIND,
+            reason=f"dead letter {letter.id} already stored",
+            payload=payload,
+        )
+        return Handled(EventStatus.duplicate, record)
+    attempts = f"after {letter.delivery_attempt} attempts" if letter.delivery_attempt else ""
+    record = events.save(
+        SOURCE,
+        delivery.message_id,
+        KIND,
+        EventStatus.accepted,
+        reason=f"stored dead letter {letter.id} from {letter.origin} {attempts}".strip(),
+        payload=payload,
+    )
+    return Handled(EventStatus.accepted, record, extra={"dead_letter": letter})
+
+
+# ----------------------------------------------------------------------------------- replay
+
+
+def original_attributes(letter: DeadLetter) -> dict[str, str]:
+    return {k: v for k, v in letter.attributes.items() if not k.startswith(ATTRIBUTE_PREFIX)}
+
+
+def original_data(letter: DeadLetter) -> bytes:
+    text = letter.data or ""
+    if text.startswith(BASE64_PREFIX):
+        try:
+            return base64.b64decode(text[len(BASE64_PREFIX) :], validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError("stored data is not valid base64", where="data") from None
+    return text.encode()
+
+
+def _json_object(raw: bytes, *, allow_empty: bool) -> dict[str, Any]:
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise InputError("is empty", where="data")
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"is not a JSON object ({exc})", where="data") from None
+    if not isinstance(value, dict):
+        raise InputError(f"is a JSON {type(value).__name__}; expected an object", where="data")
+    return value
+
+
+@dataclass
+class Replay:
+    letter: DeadLetter
+    kind: str
+    request: RunRequest
+    outcome: RunOutcome
+
+
+def replay_request(app: App, letter: DeadLetter, identity: str) -> tuple[str, RunRequest]:
+    """The run request the dead-lettered message asked for, keyed for replay. InputError when
+    the message cannot be run (it would be rejected or ignored again)."""
+    attributes = original_attributes(letter)
+    raw = original_data(letter)
+    trigger_id = f"replay:{letter.id}"
+    data = _json_object(raw, allow_empty=any(k in scheduled.TASK_KEYS for k in attributes))
+    if "incident" in data:
+        notification = alerts.parse_notification(data)
+        incident = notification.incident
+        if incident.state != "open":
+            raise InputError(
+                f"incident {incident.incident_id} is {incident.state}: only an opening starts a run",
+                where="incident.state",
+            )
+        mapping = alerts.map_incident(incident, app.config)
+        if mapping.ignored:
+            raise InputError(mapping.ignored, where="incident")
+        return "alert", alerts.request_for(
+            incident,
+            mapping,
+            app.config,
+            trigger_id=trigger_id,
+            source_event=letter.id,
+            requested_by=identity,
+        )
+    task = scheduled.parse_task(data, attributes)
+    return "scheduled", scheduled.request_for(
+        task, trigger_id=trigger_id, source_event=letter.id, requested_by=identity
+    )
+
+
+def replay_dead_letter(app: App, letter_id: str, identity: str) -> Replay:
+    letter = app.store.get_dead_letter(letter_id)
+    if letter is None:
+        raise NotFound(f"no dead letter with id {letter_id!r} (see `orchestra dlq list`)", where="id")
+    kind, request = replay_request(app, letter, identity)
+    try:
+        outcome = app.runner.submit(request)
+    except TransientError:
+        # The run exists and failed transiently: link it so the operator sees what happened.
+        _link(app, letter, run_id_for(request.task, request.trigger_id or ""))
+        raise
+    _link(app, letter, outcome.run.id)
+    return Replay(letter=letter, kind=kind, request=request, outcome=outcome)
+
+
+def _link(app: App, letter: DeadLetter, run_id: str) -> None:
+    if run_id in letter.replayed_run_ids or app.store.get_run(run_id) is None:
+        return
+    letter.replayed_run_ids.append(run_id)
+    app.store.save_dead_letter(letter)

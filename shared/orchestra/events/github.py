@@ -1,0 +1,182 @@
+"""GitHub webhook payloads (``push``, ``ping``) -> deployment requests.
+
+A push to a branch becomes a deployment request for the environment the branch maps to
+(``automations.deployment.settings``: main -> production, develop -> staging, other branches ->
+development by default). Tag pushes, branch deletions and unmapped branches do not deploy: they
+are recorded as ignored with the reason. The delivery id (``X-GitHub-Delivery``) is the dedupe
+key and the request's source event, so a redelivered push never requests twice.
+
+Signature verification happens before this module sees anything (``orchestra.api.webhooks``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..config import format_errors
+from ..errors import InputError
+from .records import EventLog, EventStatus, Handled
+
+if TYPE_CHECKING:
+    from ..app import App
+
+SOURCE = "webhooks"
+HANDLED_EVENTS = ("push", "ping")
+TAG_PREFIX = "refs/tags/"
+BRANCH_PREFIX = "refs/heads/"
+
+
+class _Lenient(BaseModel):
+    # GitHub payloads carry hundreds of fields; only the ones used here are validated.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Repository(_Lenient):
+    full_name: str = Field(min_length=1)
+
+
+class Pusher(_Lenient):
+    name: str = Field(min_length=1)
+    email: str | None = None
+
+
+class Account(_Lenient):
+    login: str | None = None
+
+
+class PushEvent(_Lenient):
+    ref: str = Field(min_length=1)
+    before: str | None = None
+    after: str = Field(min_length=1)
+    created: bool = False
+    deleted: bool = False
+    forced: bool = False
+    base_ref: str | None = None
+    head_commit: dict[str, Any] | None = None
+    repository: Repository
+    pusher: Pusher
+    sender: Account | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "before": self.before,
+            "after": self.after,
+            "created": self.created,
+            "deleted": self.deleted,
+            "forced": self.forced,
+            "repository": self.repository.full_name,
+            "pusher": self.pusher.name,
+            "head_commit": (self.head_commit or {}).get("id"),
+        }
+
+
+class PingEvent(_Lenient):
+    zen: str | None = None
+    hook_id: int | None = None
+    repository: Repository | None = None
+
+
+def _validate(model: type[BaseModel], data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise InputError(f"payload is a JSON {type(data).__name__}; expected an object", where="body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise InputError("; ".join(format_errors(exc)), where=field) from None
+
+
+def parse_push(data: Any) -> PushEvent:
+    return _validate(PushEvent, data)
+
+
+def why_not_deployed(push: PushEvent, environment: str | None) -> str | None:
+    if push.deleted:
+        what = "tag" if push.ref.startswith(TAG_PREFIX) else "branch"
+        return f"{what} deletion ({push.ref}) does not deploy"
+    if push.ref.startswith(TAG_PREFIX):
+        return f"tag push ({push.ref}) does not deploy"
+    if not push.ref.startswith(BRANCH_PREFIX):
+        return f"{push.ref} is not a branch; only branch pushes deploy"
+    if environment is None:
+        return (
+            f"branch {push.ref[len(BRANCH_PREFIX) :]} maps to no environment "
+            "(automations.deployment.settings)"
+        )
+    return None
+
+
+def handle_github(app: App, *, event_name: str, delivery_id: str, data: Any) -> Handled:
+    """Handle one authenticated delivery. InputError for a payload that is not what it claims."""
+    from ..automations.deployment.requests import environment_for_ref, request_deployment
+
+    events = EventLog(app)
+    kind = f"github-{event_name}"
+    if events.primary_exists(SOURCE, delivery_id):
+        record = events.duplicate(
+            SOURCE, delivery_id, kind, reason="delivery already handled", payload={"event": event_name}
+        )
+        return Handled(EventStatus.duplicate, record)
+    if event_name == "ping":
+        ping = _validate(PingEvent, data)
+        return events.ignore(
+            SOURCE,
+            delivery_id,
+            kind,
+            "ping: webhook reachable and signed correctly; nothing to run",
+            {"hook_id": ping.hook_id, "zen": ping.zen},
+        )
+    if event_name != "push":
+        return events.ignore(
+            SOURCE,
+            delivery_id,
+            kind,
+            f"event {event_name!r} is not handled (accepted: {', '.join(HANDLED_EVENTS)}); "
+            "subscribe the webhook to push events only",
+            {"event": event_name},
+        )
+    push = parse_push(data)
+    payload = push.summary()
+    environment = None
+    if not push.deleted and push.ref.startswith(BRANCH_PREFIX):
+        environment = environment_for_ref(app.config, push.ref)
+    reason = why_not_deployed(push, environment)
+    if reason or environment is None:
+        return events.ignore(SOURCE, delivery_id, kind, reason or "no environment", payload)
+    deployment = request_deployment(
+        app.store,
+        app.clock,
+        app.ids,
+        environment=environment,
+        ref=push.ref,
+        revision=push.after,
+        repository=push.repository.full_name,
+        requested_by=f"github:{push.pusher.name}",
+        source_event=delivery_id,
+    )
+    payload = {**payload, "deployment_id": deployment.id, "environment": environment}
+    record = events.save(
+        SOURCE,
+        delivery_id,
+        kind,
+        EventStatus.accepted,
+        reason=f"deployment {deployment.id} requested for {environment} ({push.ref} @ {push.after[:12]})",
+        payload=payload,
+    )
+    return Handled(
+        EventStatus.accepted,
+        record,
+        extra={
+            "deployment": {
+                "id": deployment.id,
+                "environment": environment,
+                "state": str(deployment.state),
+                "revision": deployment.revision,
+                "ref": deployment.ref,
+            }
+        },
+    )

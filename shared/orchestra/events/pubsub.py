@@ -1,0 +1,200 @@
+"""Pub/Sub ``messagePublished`` CloudEvents.
+
+Eventarc delivers ``type=google.cloud.pubsub.topic.v1.messagePublished``,
+``source=//pubsub.googleapis.com/projects/P/topics/T``, ``id`` = the message id, and as data
+``{"message": {"data": <base64>, "attributes": {...}, "messageId", "publishTime", "orderingKey"},
+"subscription": "projects/P/subscriptions/S"}``. A raw push request (what a push subscription,
+including the emulator's, sends) is converted to the same shape by functions-framework, without
+``subscription`` (its ``source`` has the topic only when the push URL path contains
+``projects/P/topics/T``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..config import format_errors
+from ..errors import InputError
+
+MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+PUBSUB_SOURCE_PREFIX = "//pubsub.googleapis.com/"
+
+
+class CloudEventLike(Protocol):
+    """What handlers need from a CloudEvent (``cloudevents.http.CloudEvent`` satisfies it)."""
+
+    data: Any
+
+    def __getitem__(self, key: str) -> Any: ...
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+class PubSubMessage(BaseModel):
+    # Google adds fields over time; unknown ones are kept out, never an error.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    data: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    message_id: str = Field(validation_alias=AliasChoices("messageId", "message_id"), min_length=1)
+    publish_time: str | None = Field(None, validation_alias=AliasChoices("publishTime", "publish_time"))
+    ordering_key: str | None = Field(None, validation_alias=AliasChoices("orderingKey", "ordering_key"))
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _no_attributes(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def payload(self) -> bytes:
+        if not self.data:
+            return b""
+        try:
+            return base64.b64decode(self.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError("is not valid base64", where="message.data") from None
+
+
+class MessagePublishedData(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    message: PubSubMessage
+    subscription: str | None = None
+    delivery_attempt: int | None = Field(
+        None, validation_alias=AliasChoices("deliveryAttempt", "delivery_attempt")
+    )
+
+
+@dataclass(frozen=True)
+class PubSubDelivery:
+    """One delivery of one Pub/Sub message, as a handler sees it."""
+
+    event_id: str
+    source: str
+    message: PubSubMessage
+    subscription: str | None
+    delivery_attempt: int | None
+
+    @property
+    def message_id(self) -> str:
+        return self.message.message_id
+
+    @property
+    def topic(self) -> str | None:
+        if self.source.startswith(PUBSUB_SOURCE_PREFIX):
+            rest = self.source[len(PUBSUB_SOURCE_PREFIX) :]
+            return rest if "/topics/" in rest else None
+        return None
+
+    @property
+    def origin(self) -> str:
+        """Short, readable name of where the message came from: subscription, else topic."""
+        for full in (self.subscription, self.topic):
+            if full:
+                return full.rsplit("/", 1)[-1]
+        return "unknown"
+
+    @property
+    def identity(self) -> str:
+        return f"pubsub:{self.origin}"
+
+    def payload(self) -> bytes:
+        return self.message.payload()
+
+    def json_payload(self, *, allow_empty: bool = False) -> dict[str, Any]:
+        """The message data as a JSON object (``{}`` for empty data when ``allow_empty``)."""
+        raw = self.payload()
+        if not raw.strip():
+            if allow_empty:
+                return {}
+            raise InputError("is empty; expected a JSON object", where="message.data")
+        try:
+            value = json.loads(raw)
+        except UnicodeDecodeError:
+            raise InputError("is not UTF-8 text; expected a JSON object", where="message.data") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                "expected a JSON object",
+                where="message.data",
+            ) from None
+        if not isinstance(value, dict):
+            raise InputError(f"is a JSON {type(value).__name__}; expected an object", where="message.data")
+        return value
+
+    def summary(self, limit: int = 16_384) -> dict[str, Any]:
+        """What an event record keeps of the delivery: enough to replay it by hand."""
+        return {
+            "message_id": self.message_id,
+            "source": self.source,
+            "subscription": self.subscription,
+            "attributes": dict(self.message.attributes),
+            "data": (self.message.data or "")[:limit],
+            "data_truncated": len(self.message.data or "") > limit,
+            "publish_time": self.message.publish_time,
+        }
+
+
+def event_data(event: CloudEventLike) -> Any:
+    data = event.data
+    if isinstance(data, bytes | bytearray):
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InputError("CloudEvent data is not JSON", where="data") from None
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise InputError("CloudEvent data is not JSON", where="data") from None
+    return data
+
+
+def parse_pubsub_event(event: CloudEventLike) -> PubSubDelivery:
+    """Validate a CloudEvent as a Pub/Sub delivery; InputError (permanent) when it is not one."""
+    event_type = event.get("type")
+    if event_type != MESSAGE_PUBLISHED:
+        raise InputError(
+            f"unexpected CloudEvent type {event_type!r}; accepted: {MESSAGE_PUBLISHED}", where="type"
+        )
+    data = event_data(event)
+    if not isinstance(data, dict):
+        raise InputError("CloudEvent data must be an object with a 'message'", where="data")
+    try:
+        parsed = MessagePublishedData.model_validate(data)
+    except ValidationError as exc:
+        raise InputError("; ".join(format_errors(exc)), where="data") from None
+    return PubSubDelivery(
+        event_id=str(event.get("id") or parsed.message.message_id),
+        source=str(event.get("source") or ""),
+        message=parsed.message,
+        subscription=parsed.subscription,
+        delivery_attempt=parsed.delivery_attempt,
+    )
+
+
+def cloud_event_summary(event: CloudEventLike, limit: int = 16_384) -> dict[str, Any]:
+    """A JSON-safe summary of any CloudEvent, for the record of a rejected one."""
+    data = event.data
+    if isinstance(data, bytes | bytearray):
+        text = base64.b64encode(bytes(data[:limit])).decode()
+        shown: Any = {"base64": text}
+    elif isinstance(data, str):
+        shown = data[:limit]
+    else:
+        try:
+            dumped = json.dumps(data, default=str)
+        except (TypeError, ValueError):
+            dumped = repr(data)
+        shown = json.loads(dumped) if len(dumped) <= limit else dumped[:limit]
+    return {
+        "id": event.get("id"),
+        "type": event.get("type"),
+        "source": event.get("source"),
+        "data": shown,
+    }

@@ -1,0 +1,220 @@
+"""Event records: every received event is stored with what became of it.
+
+Status is one of ``accepted`` (a run or request was made, or the event was recorded against one),
+``rejected`` (permanently invalid: acknowledged, never retried, the reason says what was wrong),
+``ignored`` (valid, but nothing to do: the reason says why) and ``duplicate`` (a redelivery of an
+event already handled: linked to the same runs).
+
+The primary record of an event has the id ``{source}:{key}`` where ``key`` is the dedupe key
+(message id, incident id + state, delivery id): ``orchestra`` finds it from either. Each further
+delivery of the same key gets its own ``duplicate`` record beside it, so redeliveries are visible
+too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError, OrchestraError, TransientError
+from ..models import EventRecord, Run, safe_doc_id
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..runner import RunOutcome, RunRequest
+
+log = logging.getLogger("orchestra.events")
+
+
+class EventStatus(StrEnum):
+    accepted = "accepted"
+    rejected = "rejected"
+    ignored = "ignored"
+    duplicate = "duplicate"
+
+
+@dataclass
+class Handled:
+    """What a handler did with one event."""
+
+    status: EventStatus
+    record: EventRecord
+    runs: list[Run] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str | None:
+        return self.record.reason
+
+
+def record_id(source: str, key: str) -> str:
+    return safe_doc_id(f"{source}:{key}")
+
+
+class EventLog:
+    """Writes event records with the application's clock, ids and retention."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def _record(
+        self,
+        *,
+        doc_id: str,
+        source: str,
+        key: str,
+        kind: str,
+        status: EventStatus,
+        reason: str | None,
+        run_ids: list[str],
+        payload: dict[str, Any],
+    ) -> EventRecord:
+        now = self.app.clock.now()
+        return EventRecord(
+            id=doc_id,
+            source=source,
+            event_id=key,
+            kind=kind,
+            status=status.value,
+            reason=reason,
+            run_ids=run_ids,
+            received_at=now,
+            payload=payload,
+            expires_at=now + dt.timedelta(days=self.app.config.runner.retention.events_days),
+        )
+
+    def save(
+        self,
+        source: str,
+        key: str,
+        kind: str,
+        status: EventStatus,
+        *,
+        reason: str | None = None,
+        run_ids: list[str] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> EventRecord:
+        """Write (or overwrite) the primary record of an event."""
+        record = self._record(
+            doc_id=record_id(source, key),
+            source=source,
+            key=key,
+            kind=kind,
+            status=status,
+            reason=reason,
+            run_ids=run_ids or [],
+            payload=payload or {},
+        )
+        self.app.store.save_event(record)
+        log_fn = log.warning if status == EventStatus.rejected else log.info
+        log_fn(
+            "%s event %s %s%s",
+            source,
+            key,
+            status.value,
+            f": {reason}" if reason else "",
+            extra={"event_id": key},
+        )
+        return record
+
+    def duplicate(
+        self,
+        source: str,
+        key: str,
+        kind: str,
+        *,
+        reason: str,
+        run_ids: list[str] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> EventRecord:
+        """Record a redelivery beside the primary record."""
+        record = self._record(
+            doc_id=record_id(source, key) + "~" + self.app.ids.new_id("dup-"),
+            source=source,
+            key=key,
+            kind=kind,
+            status=EventStatus.duplicate,
+            reason=reason,
+            run_ids=run_ids or [],
+            payload=payload or {},
+        )
+        self.app.store.record_event(record)
+        log.info("%s event %s duplicate: %s", source, key, reason, extra={"event_id": key})
+        return record
+
+    def primary_exists(self, source: str, key: str) -> bool:
+        return self.app.store.get_event(record_id(source, key)) is not None
+
+    def reject(
+        self, source: str, key: str, kind: str, error: InputError | str, payload: dict[str, Any]
+    ) -> Handled:
+        reason = str(error)
+        if self.primary_exists(source, key):
+            # Redelivered although acknowledged (at-least-once): visible, never overwritten.
+            record = self.duplicate(source, key, kind, reason=f"rejected again: {reason}", payload=payload)
+            return Handled(EventStatus.duplicate, record)
+        record = self.save(source, key, kind, EventStatus.rejected, reason=reason, payload=payload)
+        return Handled(EventStatus.rejected, record)
+
+    def ignore(self, source: str, key: str, kind: str, reason: str, payload: dict[str, Any]) -> Handled:
+        record = self.save(source, key, kind, EventStatus.ignored, reason=reason, payload=payload)
+        return Handled(EventStatus.ignored, record)
+
+
+def submit_for_event(
+    app: App,
+    request: RunRequest,
+    *,
+    source: str,
+    key: str,
+    kind: str,
+    payload: dict[str, Any],
+) -> Handled:
+    """Run ``request`` for an event and record the outcome.
+
+    Bad input (unknown task, bad parameters or environment) is recorded as rejected and returned;
+    a transient failure is recorded and re-raised so the platform redelivers the event (the runner
+    dedupes the redelivery onto the same run).
+    """
+    events = EventLog(app)
+    try:
+        outcome: RunOutcome = app.runner.submit(request)
+    except InputError as exc:
+        return events.reject(source, key, kind, exc, payload)
+    except TransientError as exc:
+        try:
+            events.save(
+                source,
+                key,
+                kind,
+                EventStatus.accepted,
+                reason=f"failed transiently, redelivery requested: {exc}",
+                payload=payload,
+            )
+        except OrchestraError as record_exc:  # the store may be what failed
+            log.warning("could not record %s event %s: %s", source, key, record_exc)
+        raise
+    run = outcome.run
+    if outcome.duplicate and events.primary_exists(source, key):
+        record = events.duplicate(
+            source,
+            key,
+            kind,
+            reason=f"already handled: run {run.id} is {run.status.value}",
+            run_ids=[run.id],
+            payload=payload,
+        )
+        return Handled(EventStatus.duplicate, record, [run])
+    record = events.save(
+        source,
+        key,
+        kind,
+        EventStatus.accepted,
+        reason=f"run {run.id} {run.status.value}",
+        run_ids=[run.id],
+        payload=payload,
+    )
+    return Handled(EventStatus.accepted, record, [run])
