@@ -165,6 +165,8 @@ def _apply_remove_dirs(git: Git, action: Action) -> dict[str, Any]:
             "--stdin",
             input=b"".join(d.encode("utf-8", "surrogateescape") + b"\0" for d in wanted),
             ok=(0, 1),
+            # check-ignore takes path names, and refuses the literal-pathspec switch.
+            extra_env={"GIT_LITERAL_PATHSPECS": "0"},
         )
         ignored = {decode_path(p) for p in out.split(b"\0") if p}
     tracked_out = git.run("ls-files", "-z", "--", *wanted) if wanted else b""
