@@ -124,6 +124,7 @@ class CommandDeployerConfig(Section):
                 raise ValueError(
                     f"command {i} is empty; give an argument list like ['./deploy.sh', '{{revision}}']"
                 )
+            check_argv(argv, f"command {i}")
         return value
 
 

@@ -26,6 +26,8 @@ FAILING = ("failed", "error")
 
 @dataclass
 class TestHistory:
+    __test__ = False  # not a pytest test class
+
     suite: str
     test: str
     outcomes: list[tuple[str | None, str, int]] = field(default_factory=list)  # (revision, outcome, reruns)

@@ -30,6 +30,8 @@ TriggerName = Literal["push", "schedule", "manual"]
 
 
 class TestingParams(BaseModel):
+    __test__ = False  # not a pytest test class
+
     model_config = ConfigDict(extra="forbid")
 
     suite: str | None = None
@@ -82,6 +84,8 @@ def select_suites(ctx: RunContext, settings: TestingSettings, params: TestingPar
 
 
 class TestingAutomation(Automation):
+    __test__ = False  # not a pytest test class
+
     name = "testing"
     description = "run test suites with timeouts, keep JUnit results, detect flaky and slow tests"
     Settings = TestingSettings

@@ -30,6 +30,8 @@ class SuiteStatus(StrEnum):
 
 
 class TestResult(BaseModel):
+    __test__ = False  # not a pytest test class
+
     model_config = ConfigDict(extra="forbid")
 
     id: str

@@ -62,6 +62,8 @@ class FlakyRules(Section):
 
 
 class TestingSettings(Section):
+    __test__ = False  # not a pytest test class
+
     suites: dict[str, Suite] = Field(default_factory=dict)
     flaky: FlakyRules = FlakyRules()
     slowest: int = Field(10, ge=1, le=100, description="how many slowest tests to report")
