@@ -197,3 +197,14 @@ def test_store_outage_nacks(client, fn_app, monkeypatch):
     monkeypatch.setattr(fn_app.store, "_create", down)
     response = post_pubsub(client, {"task": "probe"}, message_id="8003")
     assert response.status_code == 500
+
+
+def test_run_given_up_keeps_refusing_so_the_message_is_dead_lettered(client, fn_app, counter):
+    task = {"task": "probe", "params": {"counter": str(counter), "fail": "transient"}}
+    codes = [post_pubsub(client, task, message_id="8004").status_code for _ in range(5)]
+    assert codes == [500] * 5
+    run = fn_app.store.get_run(run_id_for("probe", "8004"))
+    assert run.attempts == 6  # two deliveries of 3 attempts; max_deliveries (5) reached
+    assert count(counter, "analyze:8004") == 6  # later deliveries did not run it again
+    gave_up = [r for r in events(fn_app, "duplicate") if "gave up" in (r.reason or "")]
+    assert len(gave_up) == 3

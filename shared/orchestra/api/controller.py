@@ -201,6 +201,7 @@ def _run_task(request: RequestLike, app: App, identity: Identity, task: str | No
         key=trigger_id,
         kind=f"http-task:{task_name}",
         payload={"path": request.path, "identity": identity.name, "body": data},
+        nack_exhausted=False,  # an HTTP caller gets the failed run back
     )
     if handled.status == EventStatus.rejected:
         raise InputError(handled.reason or "rejected", where="task")

@@ -6,9 +6,9 @@ Status is one of ``accepted`` (a run or request was made, or the event was recor
 event already handled: linked to the same runs).
 
 The primary record of an event has the id ``{source}:{key}`` where ``key`` is the dedupe key
-(message id, incident id + state, delivery id): ``orchestra`` finds it from either. Each further
-delivery of the same key gets its own ``duplicate`` record beside it, so redeliveries are visible
-too.
+(message id, incident id + state, delivery id) and is written by the delivery that did the work.
+Every other delivery of the same key (a redelivery, or a concurrent copy) gets its own
+``duplicate`` record beside it, linked to the same runs, so redeliveries are visible too.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, OrchestraError, TransientError
-from ..models import EventRecord, Run, safe_doc_id
+from ..models import EventRecord, Run, RunStatus, safe_doc_id
 
 if TYPE_CHECKING:
     from ..app import App
@@ -172,12 +172,18 @@ def submit_for_event(
     key: str,
     kind: str,
     payload: dict[str, Any],
+    nack_exhausted: bool = True,
 ) -> Handled:
     """Run ``request`` for an event and record the outcome.
 
     Bad input (unknown task, bad parameters or environment) is recorded as rejected and returned;
     a transient failure is recorded and re-raised so the platform redelivers the event (the runner
     dedupes the redelivery onto the same run).
+
+    With ``nack_exhausted`` (Pub/Sub handlers), a redelivery of an event whose run the runner has
+    given up on after transient failures is refused too: the message keeps failing until Pub/Sub
+    moves it to the dead-letter topic, where it is stored and can be replayed, instead of being
+    acknowledged and forgotten.
     """
     events = EventLog(app)
     try:
@@ -198,7 +204,22 @@ def submit_for_event(
             log.warning("could not record %s event %s: %s", source, key, record_exc)
         raise
     run = outcome.run
-    if outcome.duplicate and events.primary_exists(source, key):
+    gave_up = (
+        outcome.duplicate and run.status == RunStatus.failed and run.error is not None and run.error.transient
+    )
+    if gave_up and nack_exhausted:
+        reason = (
+            f"run {run.id} gave up after {run.attempts} attempts ({run.error.message if run.error else ''}); "
+            "refusing the message so it is dead-lettered"
+        )
+        try:
+            events.duplicate(source, key, kind, reason=reason, run_ids=[run.id], payload=payload)
+        except OrchestraError as record_exc:
+            log.warning("could not record %s event %s: %s", source, key, record_exc)
+        raise TransientError(reason)
+    if outcome.duplicate:
+        # Only the delivery that executed writes the primary record; a concurrent or later one
+        # gets its own, so no delivery's record overwrites another's.
         record = events.duplicate(
             source,
             key,
