@@ -454,10 +454,15 @@ class Controller:
         run = submitted.run
         if run is not None:
             dup = " (already handled elsewhere)" if submitted.outcome and submitted.outcome.duplicate else ""
+            why = (
+                f" ({run.error.type}: {run.error.message})"
+                if run.error
+                else (f" ({run.reason})" if run.reason else "")
+            )
             level = (
                 logging.WARNING if run.status in (RunStatus.failed, RunStatus.rolled_back) else logging.INFO
             )
-            log.log(level, "run %s %s: %s%s", run.id, submitted.request.trigger_id, run.status, dup)
+            log.log(level, "run %s %s: %s%s%s", run.id, submitted.request.trigger_id, run.status, why, dup)
         elif submitted.error:
             log.warning("run %s %s: %s", run_id, submitted.request.trigger_id, submitted.error)
 

@@ -1,0 +1,162 @@
+"""`make dev` end to end: emulators, five functions, topics and push subscriptions; a message
+published with gcloud runs an automation; SIGTERM leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from orchestra.devtopology import READY_LINE
+from orchestra.models import RunStatus, TriggerKind
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "orchestra-devtest"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.emulator]
+
+
+class Topology:
+    def __init__(self, log_dir: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestra.devtopology", "--project", PROJECT, "--log-dir", str(log_dir)],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def wait_for(self, pattern: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if re.search(pattern, self.lines.get(timeout=0.5)):
+                    return
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+        raise AssertionError(f"{pattern!r} not seen; output:\n{self.text}")
+
+    def value(self, pattern: str) -> str:
+        match = re.search(pattern, self.text)
+        assert match, f"{pattern!r} not in output:\n{self.text}"
+        return match.group(1)
+
+
+def gcloud_publish(topology: Topology, topic: str, message: str) -> None:
+    env = {**os.environ}
+    env.update(
+        {
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": topology.value(
+                r"CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB=(\S+)"
+            ),
+            "CLOUDSDK_CORE_PROJECT": topology.value(r"CLOUDSDK_CORE_PROJECT=(\S+)"),
+            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": topology.value(r"CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=(\S+)"),
+        }
+    )
+    result = subprocess.run(
+        ["gcloud", "pubsub", "topics", "publish", topic, f"--message={message}", "--attribute=origin=test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def port_open(host_port: str) -> bool:
+    host, port = host_port.rsplit(":", 1)
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+def assert_group_gone(pgid: int) -> None:
+    """No process left in the group. Killed processes may linger a moment as zombies until init
+    reaps them; a live one would stay."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True)
+        if found.returncode == 1:
+            return
+        if time.monotonic() > deadline:
+            states = subprocess.run(
+                ["ps", "-o", "pid,stat,cmd", "-g", str(pgid)], capture_output=True, text=True
+            )
+            raise AssertionError(f"process group {pgid} still has processes:\n{states.stdout}")
+        time.sleep(0.2)
+
+
+def test_make_dev_topology(tmp_path, monkeypatch):
+    topology = Topology(tmp_path / "dev")
+    try:
+        topology.wait_for(re.escape(READY_LINE), timeout=120)
+        firestore = topology.value(r"FIRESTORE_EMULATOR_HOST=(\S+)")
+        pubsub = topology.value(r"PUBSUB_EMULATOR_HOST=(\S+)")
+        function_urls = re.findall(r"^  \w+ +http://(\S+) ", topology.text, re.M)
+        groups = [int(g) for g in topology.value(r"process groups: ([\d ]+)").split()]
+        assert len(function_urls) == 5 and len(groups) == 7
+
+        gcloud_publish(
+            topology,
+            "orchestra-schedule",
+            json.dumps({"task": "cost", "environment": "development", "mode": "analyze"}),
+        )
+        # A dead letter (what Pub/Sub forwards after the last failed attempt) is recorded too.
+        gcloud_publish(topology, "orchestra-dead-letter", json.dumps({"task": "cost", "note": "gave up"}))
+
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore)
+        from orchestra.store.firestore import FirestoreStateStore
+
+        store = FirestoreStateStore(project=PROJECT)
+        deadline = time.monotonic() + 60
+        runs, letters = [], []
+        while time.monotonic() < deadline and not (runs and runs[0].status != RunStatus.running and letters):
+            runs = store.list_runs(task="cost", limit=None)
+            letters = store.list_dead_letters(limit=None)
+            time.sleep(0.5)
+        assert len(runs) == 1, topology.text
+        run = runs[0]
+        assert run.status == RunStatus.succeeded and run.trigger_kind == TriggerKind.scheduled
+        assert run.environment == "development" and run.mode == "analyze" and run.findings
+        assert len(letters) == 1 and "gave up" in (letters[0].data or "")
+        store.close()
+
+        topology.proc.send_signal(signal.SIGTERM)
+        assert topology.proc.wait(timeout=30) == 0, topology.text
+    finally:
+        if topology.proc.poll() is None:
+            topology.proc.kill()
+            topology.proc.wait(timeout=10)
+
+    assert "every process it started is gone" in topology.text
+    for pgid in groups:
+        assert_group_gone(pgid)
+    for host_port in (firestore, pubsub):
+        port = host_port.rsplit(":", 1)[1]
+        java = subprocess.run(["pgrep", "-f", f"java .*--port={port}"], capture_output=True, text=True)
+        assert java.returncode == 1, f"emulator JVM on port {port} still running: {java.stdout}"
+    for host_port in [firestore, pubsub, *function_urls]:
+        assert not port_open(host_port), f"{host_port} still accepts connections"
