@@ -6,9 +6,8 @@
 # source document: POST {controller}/tasks/NAME with an OIDC token, since an event-driven
 # function stops at 540 s and the controller may take the full 15 minutes.
 #
-# A redelivered or retried job is the same slot: functions key the run on
-# schedule:TASK:ENVIRONMENT:SLOT, with the slot taken from the cron expression and the publish
-# time (Pub/Sub) or the X-CloudScheduler-ScheduleTime header (HTTP).
+# Redeliveries and retries never run twice: the scheduled function keys its run on the Pub/Sub
+# message id, the controller on the X-CloudScheduler-JobName and -ScheduleTime headers.
 
 locals {
   pubsub_jobs = { for key, job in module.config.schedule_jobs : key => job if job.target == "pubsub" }
