@@ -150,12 +150,15 @@ resource "google_storage_bucket_iam_member" "build_source" {
   member = google_service_account.build.member
 }
 
-# Pub/Sub signs push deliveries as the push identities (needed explicitly in projects created
-# before April 2021; harmless elsewhere).
+# Pub/Sub signs push deliveries (ours and Eventarc's) as the delivery identities: needed
+# explicitly in projects created before April 2021, harmless elsewhere.
 resource "google_service_account_iam_member" "push_token_creator" {
-  for_each = google_service_account.push
+  for_each = merge(
+    { for name, sa in google_service_account.push : "push-${name}" => sa.name },
+    { trigger = google_service_account.trigger.name },
+  )
 
-  service_account_id = each.value.name
+  service_account_id = each.value
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
 }

@@ -21,11 +21,14 @@ resource "google_monitoring_alert_policy" "threshold" {
   combiner     = "OR"
   severity     = "WARNING"
 
-  # Read back by the alerts function: which rule fired and what the run should focus on.
+  # Read back by the alerts function (orchestra.events.alerts): the metric the incident is about
+  # (needed for the 5xx ratio, whose metric type is plain request_count) and the environment
+  # whose gates the focused run obeys. Rule and focus are for people reading the incident.
   user_labels = {
-    orchestra_rule        = replace(lower(each.key), "/[^a-z0-9_-]/", "_")
-    orchestra_focus       = replace(lower(each.value.focus), "/[^a-z0-9_-]/", "_")
-    orchestra_environment = var.environment
+    orchestra_metric = each.value.metric
+    environment      = var.environment
+    orchestra_rule   = replace(lower(each.key), "/[^a-z0-9_-]/", "_")
+    orchestra_focus  = replace(lower(each.value.focus), "/[^a-z0-9_-]/", "_")
   }
 
   conditions {

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from orchestra.config import parse_config
+from orchestra.events.alerts import ENVIRONMENT_LABEL, METRIC_LABEL, Incident, map_incident
 from orchestra.metrics.cloud_monitoring import ERRORS_5XX, QUERIES
 from orchestra.scheduling import configured_schedules
 from orchestra.store.base import TTL_COLLECTIONS
@@ -402,6 +403,10 @@ def test_alert_policies_come_from_the_configuration(tf: Terraform) -> None:
         publisher["member"] == "${local.monitoring_agent}" and publisher["role"] == "roles/pubsub.publisher"
     )
     assert tf.locals()["monitoring_agent"].endswith("@gcp-sa-monitoring-notification.iam.gserviceaccount.com")
+    # The labels the alerts function reads to map an incident back to its rule and environment.
+    labels = policy["user_labels"]
+    assert labels[METRIC_LABEL] == "${each.value.metric}"
+    assert labels[ENVIRONMENT_LABEL] == "${var.environment}"
     # No number in the policy is typed in: every figure comes from module.config.
     assert not re.search(r"threshold_value\s*=\s*[0-9]", (TERRAFORM_DIR / "monitoring.tf").read_text())
 
@@ -464,6 +469,38 @@ def test_terraform_alert_rules_equal_the_configured_thresholds(
             assert got["denominator_filter"] and "5xx" not in got["denominator_filter"]
         else:
             assert got["denominator_filter"] is None
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_incidents_of_these_policies_start_the_rules_runs(evaluate_config_module, environment: str) -> None:
+    """Round trip: an incident raised by each Terraform-derived policy, as Cloud Monitoring would
+    send it, is mapped by the alerts function to that very rule (not ignored as a weaker alert)."""
+    run = evaluate_config_module(DEFAULT_CONFIG, environment)
+    config = parse_config(DEFAULT_CONFIG.read_text())
+    assert run.outputs["alert_rules"], "no alert policies"
+    for name, rule in run.outputs["alert_rules"].items():
+        metric_type = re.search(r'metric\.type="([^"]+)"', rule["filter"]).group(1)
+        incident = Incident.model_validate(
+            {
+                "incident_id": f"0.{name}",
+                "state": "open",
+                "policy_user_labels": {METRIC_LABEL: rule["metric"], ENVIRONMENT_LABEL: environment},
+                "condition": {
+                    "conditionThreshold": {
+                        "filter": rule["filter"],
+                        "denominatorFilter": rule["denominator_filter"],
+                        "comparison": "COMPARISON_GT",
+                        "thresholdValue": rule["threshold_value"],
+                        "duration": f"{rule['duration_seconds']}s",
+                    }
+                },
+                "metric": {"type": metric_type, "labels": {}},
+                "resource": {"type": "cloud_run_revision", "labels": {"service_name": "api"}},
+            }
+        )
+        mapping = map_incident(incident, config)
+        assert mapping.ignored is None, f"{name}: {mapping.ignored}"
+        assert (mapping.rule_name, mapping.metric, mapping.environment) == (name, rule["metric"], environment)
 
 
 def test_terraform_follows_a_changed_configuration(evaluate_config_module, tmp_path: Path) -> None:
