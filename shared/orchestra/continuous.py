@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -235,6 +236,31 @@ class MetricsWatch:
 # --------------------------------------------------------------------------- the controller
 
 
+class _Worker:
+    """One long-lived daemon thread that executes runs, so store connections (one per thread for
+    SQLite) are reused, and a run still in hand never keeps the process from exiting."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def run(self, fn: Callable[[], None]) -> threading.Event:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="controller-runs", daemon=True)
+            self._thread.start()
+        done = threading.Event()
+        self._jobs.put((fn, done))
+        return done
+
+    def _loop(self) -> None:
+        while True:
+            fn, done = self._jobs.get()
+            try:
+                fn()
+            finally:
+                done.set()
+
+
 @dataclass
 class ControllerOptions:
     environment: str
@@ -288,6 +314,7 @@ class Controller:
         self._next_recover: dt.datetime | None = None
         self.last_beat: dt.datetime = self.clock.now()
         self.in_hand: str | None = None
+        self._worker = _Worker()
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ liveness
@@ -420,15 +447,14 @@ class Controller:
                 log.exception("run %s raised", run_id)
                 submitted.error = f"{type(exc).__name__}: {exc}"
 
-        worker = threading.Thread(target=work, name=f"run-{run_id}", daemon=True)
+        finished = self._worker.run(work)
         with self._lock:
             self.in_hand = run_id
-        worker.start()
         deadline: dt.datetime | None = None
-        while worker.is_alive():
-            worker.join(timeout=1.0)
+        while not finished.is_set():
+            finished.wait(timeout=1.0)
             self.beat()
-            if self.stopping and worker.is_alive():
+            if self.stopping and not finished.is_set():
                 now = self.clock.now()
                 if deadline is None:
                     deadline = now + dt.timedelta(seconds=self.options.grace_seconds)
