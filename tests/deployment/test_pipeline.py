@@ -620,3 +620,29 @@ def test_error_rate_rule_fails_verification_and_rolls_back(sqlite_store, clock, 
     assert stored.state == S.rolled_back
     assert "error rate 5.25% above 1%" in stored.verification["error_rate"]["reason"]
     assert service.get("/health") == (200, f"ok {good}\n")
+
+
+def test_settings_that_name_unknown_environments_are_refused(sqlite_store, clock):
+    from orchestra.config import parse_config
+    from orchestra.errors import ConfigError
+
+    def config_with(settings: dict[str, Any]) -> Config:
+        doc = {
+            "environments": {"development": {}, "staging": {}, "production": {}},
+            "automations": {"deployment": {"settings": settings}},
+        }
+        return parse_config(json.dumps(doc))
+
+    typo = config_with({"environments": {"prodution": {"requires_approval": True}}})
+    with pytest.raises(ConfigError) as caught:
+        deployment_settings(typo)
+    assert "environments.prodution: unknown environment" in caught.value.problems[0]
+    with pytest.raises(ConfigError, match="branches.main: unknown environment 'prod'"):
+        deployment_settings(config_with({"branches": {"main": "prod"}}))
+    # Listing one environment keeps the others' defaults: production still needs approval.
+    only_staging = deployment_settings(
+        config_with({"environments": {"staging": {"required_suites": ["unit"]}}})
+    )
+    assert only_staging.policy("production").requires_approval
+    assert only_staging.policy("production").windows[0].days == ["mon", "tue", "wed", "thu"]
+    assert only_staging.policy("staging").required_suites == ["unit"]

@@ -35,7 +35,7 @@ from ...breaker import BreakerState, CircuitBreaker, dependency_breaker_name
 from ...errors import IllegalTransition, InputError
 from ...models import Action, Finding, Risk, Run, Severity, format_timestamp
 from .approvals import POLICY_ACTOR, expired, person, require_decision
-from .requests import request_deployment, supersede_older
+from .requests import check_settings, request_deployment, supersede_older
 from .settings import DeploymentSettings, EnvironmentPolicy
 from .state import (
     PENDING,
@@ -167,6 +167,7 @@ class DeploymentAutomation(Automation):
     def analyze(self, ctx: RunContext) -> Analysis:
         settings: DeploymentSettings = ctx.settings
         params: DeploymentParams = ctx.params
+        check_settings(ctx.config, settings)
         env = ctx.run.environment
         policy = settings.policy(env)
         now = ctx.clock.now()

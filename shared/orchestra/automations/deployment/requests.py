@@ -81,9 +81,19 @@ def check_revision(revision: str) -> str:
 def deployment_settings(config: Config) -> DeploymentSettings:
     raw = config.automation("deployment").settings
     try:
-        return DeploymentSettings.model_validate(raw)
+        settings = DeploymentSettings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError("automations.deployment.settings", format_errors(exc)) from None
+    check_settings(config, settings)
+    return settings
+
+
+def check_settings(config: Config, settings: DeploymentSettings) -> None:
+    """A policy or branch mapping that names an undefined environment is a configuration error:
+    a typo must never leave the real environment on a default, approval-free policy."""
+    problems = settings.problems(list(config.environments))
+    if problems:
+        raise ConfigError("automations.deployment.settings", problems)
 
 
 def environment_for_ref(config: Config, ref: str) -> str | None:

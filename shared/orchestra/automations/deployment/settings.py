@@ -206,7 +206,34 @@ class DeploymentSettings(Section):
     other_branches: str | None = Field(
         "development", description="environment for branches not listed; null = do not deploy"
     )
-    environments: dict[str, EnvironmentPolicy] = Field(default_factory=_default_environments)
+    environments: dict[str, EnvironmentPolicy] = Field(
+        default_factory=_default_environments,
+        description="per-environment policy; development, staging and production keep their defaults "
+        "unless listed (so configuring staging alone never drops production's approval)",
+    )
+
+    @field_validator("environments", mode="before")
+    @classmethod
+    def _keep_defaults(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {**_default_environments(), **value}
+        return value
+
+    def problems(self, known: list[str]) -> list[str]:
+        """References to environments the configuration does not define."""
+        out = [
+            f"environments.{name}: unknown environment; accepted: {', '.join(known)}"
+            for name in self.environments
+            if name not in known and name not in ("development", "staging", "production")
+        ]
+        for branch, env in self.branches.items():
+            if env not in known:
+                out.append(f"branches.{branch}: unknown environment {env!r}; accepted: {', '.join(known)}")
+        if self.other_branches is not None and self.other_branches not in known:
+            out.append(
+                f"other_branches: unknown environment {self.other_branches!r}; accepted: {', '.join(known)}"
+            )
+        return out
 
     def environment_for_branch(self, branch: str) -> str | None:
         if branch in self.branches:
