@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ class _JunkMatcher:
     def __init__(self, patterns: list[str]) -> None:
         self.dir_literals: dict[str, str] = {}
         self.dir_globs: list[tuple[re.Pattern[str], str]] = []
-        self.exts: dict[str, str] = {}
+        self.exts: dict[bytes, str] = {}
         self.names: dict[bytes, str] = {}
         self.globs: list[tuple[re.Pattern[str], str]] = []
         for pattern in patterns:
@@ -81,7 +82,7 @@ class _JunkMatcher:
                 else:
                     self.dir_literals[name] = pattern
             elif pattern.startswith("*.") and not _is_glob(pattern[2:]):
-                self.exts[pattern[1:].lower()] = pattern
+                self.exts[pattern[1:].encode()] = pattern  # case-sensitive, as .gitignore
             elif not _is_glob(pattern) and "/" not in pattern:
                 self.names[pattern.encode()] = pattern
             else:
@@ -128,26 +129,24 @@ def _sniff_binary(info: RepoInfo, path: str) -> bool | None:
         return None
 
 
-def _listing(git: Git, info: RepoInfo, missing: set[str]) -> list[tuple[bytes, bytes, bytes, int, bytes]]:
+def _listing(git: Git, info: RepoInfo, missing: set[str]) -> Iterator[tuple[bytes, bytes, bytes, int, bytes]]:
     """(mode, type, oid, size (-1 unknown), path) for every entry of HEAD, recursively."""
     assert info.head_tree is not None
-    entries: list[tuple[bytes, bytes, bytes, int, bytes]] = []
     if not info.partial:
         raw = git.run("ls-tree", "-r", "-l", "-z", "--full-tree", info.head_tree)
         for item in raw.split(b"\0"):
-            if not item:
-                continue
-            head, _, path = item.partition(b"\t")
-            mode, typ, oid, size = head.split()
-            entries.append((mode, typ, oid, int(size) if size != b"-" else -1, path))
-        return entries
+            if item:
+                head, _, path = item.partition(b"\t")
+                mode, typ, oid, size = head.split()
+                yield mode, typ, oid, int(size) if size != b"-" else -1, path
+        return
     raw = git.run("ls-tree", "-r", "-z", "--full-tree", info.head_tree)
+    entries = []
     for item in raw.split(b"\0"):
-        if not item:
-            continue
-        head, _, path = item.partition(b"\t")
-        mode, typ, oid = head.split()
-        entries.append((mode, typ, oid, -1, path))
+        if item:
+            head, _, path = item.partition(b"\t")
+            mode, typ, oid = head.split()
+            entries.append((mode, typ, oid, path))
     present = sorted({e[2] for e in entries if e[1] == b"blob" and e[2].decode() not in missing})
     sizes: dict[bytes, int] = {}
     if present:
@@ -158,7 +157,8 @@ def _listing(git: Git, info: RepoInfo, missing: set[str]) -> list[tuple[bytes, b
             parts = line.split(b" ")
             if len(parts) == 2 and parts[1].isdigit():
                 sizes[parts[0]] = int(parts[1])
-    return [(m, t, o, sizes.get(o, -1), p) for m, t, o, _, p in entries]
+    for mode, typ, oid, path in entries:
+        yield mode, typ, oid, sizes.get(oid, -1), path
 
 
 def analyze_checkout(
@@ -203,35 +203,37 @@ def analyze_checkout(
 
 
 def _compute(git: Git, info: RepoInfo, settings: WorkspaceSettings, missing: set[str]) -> Checkout:
-    try:
-        entries = _listing(git, info, missing)
-    except GitError:
-        if not info.partial:
-            raise
-        entries = []
     keep = settings.largest_count
     result = Checkout(tree=info.head_tree)
     dirs: dict[bytes, list[int]] = {}  # immediate parent -> [files, bytes]
-    exts: dict[str, list[int]] = {}
+    raw_exts: dict[bytes, list[int]] = {}
     largest: list[tuple[int, bytes, bytes]] = []
-    deepest: list[tuple[int, bytes]] = []
+    smallest_kept = -1
     big_candidates: list[tuple[bytes, bytes, int]] = []
     junk_hits: list[tuple[str, bytes, int]] = []  # (pattern, path, size) of file-pattern matches
     matcher = _JunkMatcher(settings.committed_junk_patterns)
     check_files = bool(matcher.exts or matcher.names or matcher.globs)
+    junk_exts, junk_names = matcher.exts, matcher.names
     lfs_min = settings.lfs_min_bytes
-    for mode, typ, oid, size, path in entries:
+    entries: list[bytes] = []  # blob paths, for the deepest-path pass
+    try:
+        listing = list(_listing(git, info, missing))
+    except GitError:
+        if not info.partial:
+            raise
+        listing = []
+    # The hot loop (one iteration per file in HEAD): dict updates and a heap check only.
+    for mode, typ, oid, size, path in listing:
         if typ != b"blob":
             if typ == b"commit":
                 result.submodules += 1
             continue
-        result.files += 1
-        if mode == b"120000":
-            result.symlinks += 1
+        entries.append(path)
         if size < 0:
             result.missing_blobs += 1
             size = 0
-        result.size_bytes += size
+        elif mode == b"120000":
+            result.symlinks += 1
         directory, _, base = path.rpartition(b"/")
         entry = dirs.get(directory)
         if entry is None:
@@ -240,37 +242,52 @@ def _compute(git: Git, info: RepoInfo, settings: WorkspaceSettings, missing: set
             entry[0] += 1
             entry[1] += size
         dot = base.rfind(b".")
-        ext = base[dot:].decode(errors="replace").lower() if dot > 0 else ""
-        entry = exts.get(ext)
+        ext = base[dot:] if dot > 0 else b""
+        entry = raw_exts.get(ext)
         if entry is None:
-            exts[ext] = [1, size]
+            raw_exts[ext] = [1, size]
         else:
             entry[0] += 1
             entry[1] += size
-        depth = path.count(b"/") + 1
-        if len(deepest) < keep:
-            heapq.heappush(deepest, (depth, path))
-        elif depth > deepest[0][0]:
-            heapq.heapreplace(deepest, (depth, path))
-        if len(largest) < keep:
-            heapq.heappush(largest, (size, oid, path))
-        elif size > largest[0][0]:
-            heapq.heapreplace(largest, (size, oid, path))
+        if size > smallest_kept:
+            if len(largest) < keep:
+                heapq.heappush(largest, (size, oid, path))
+            else:
+                heapq.heapreplace(largest, (size, oid, path))
+            if len(largest) == keep:
+                smallest_kept = largest[0][0]
         if size >= lfs_min:
             big_candidates.append((path, oid, size))
         if check_files:
-            hit = matcher.exts.get(ext) or matcher.names.get(base)
+            hit = junk_exts.get(ext) or junk_names.get(base)
             if hit is None and matcher.globs:
                 hit = matcher.glob(decode_path(path))
             if hit:
                 junk_hits.append((hit, path, size))
-
-    result.max_depth = max((d for d, _ in deepest), default=0)
+    result.files = len(entries)
+    result.size_bytes = sum(size for _, size in dirs.values())
+    exts: dict[str, list[int]] = {}
+    for raw_ext, (files, size) in raw_exts.items():
+        entry = exts.setdefault(raw_ext.decode(errors="replace").lower(), [0, 0])
+        entry[0] += files
+        entry[1] += size
+    # Deepest paths: only files in the deepest directories need looking at.
+    deep_dirs: set[bytes] = set()
+    covered = 0
+    for directory in sorted(dirs, key=lambda d: -(d.count(b"/") + 1 if d else 0)):
+        deep_dirs.add(directory)
+        covered += dirs[directory][0]
+        if covered >= keep:
+            break
+    deepest = heapq.nlargest(
+        keep, ((p.count(b"/") + 1, p) for p in entries if p.rpartition(b"/")[0] in deep_dirs)
+    )
+    result.max_depth = deepest[0][0] if deepest else 0
     result.largest_files = [
         {"path": decode_path(p), "size": s, "oid": o.decode()} for s, o, p in sorted(largest, reverse=True)
     ]
     result.top_oids = {o.decode(): [decode_path(p), s] for s, o, p in largest}
-    result.deepest_paths = [{"path": decode_path(p), "depth": d} for d, p in sorted(deepest, reverse=True)]
+    result.deepest_paths = [{"path": decode_path(p), "depth": d} for d, p in deepest]
     totals, widths = _directory_totals(dirs)
     result.biggest_directories = [
         {"path": path, "files": files, "size": size}

@@ -29,12 +29,14 @@ class WorkspaceAutomation(Automation):
 
         params: WorkspaceParams = ctx.params
         ctx.progress(f"workspace: analysing {params.repo}")
+        # The weekly scheduled run is the full optimization: fresh history walk and git gc.
+        scheduled = ctx.run.trigger_kind == TriggerKind.scheduled
         result = analyze_repository(
             params.repo,
             ctx.settings,
-            full=params.full,
+            full=params.full or scheduled,
             query_remotes=params.query_remotes,
-            scheduled=ctx.run.trigger_kind == TriggerKind.scheduled,
+            scheduled=scheduled,
         )
         return Analysis(findings=result.findings, actions=result.actions, summary=result.report)
 

@@ -1,0 +1,255 @@
+"""Workspace benchmark: repository analysis and the pre-commit check on a large repository.
+
+Builds (or reuses) a deterministic repository with bench/make_big_repo.py, then measures, in
+one run and interleaved so machine load hits every figure alike:
+
+- the floor: ``git cat-file --batch-all-objects --batch-check`` (every object's size, no paths);
+- the analysis: cold (no cache: the full history walk), warm (cache current), and after a new
+  commit (incremental walk + HEAD listing: what the post-merge hook sees);
+- ``git filter-repo --analyze`` (installed with apt-get when missing and permitted);
+- the pre-commit check against ``git diff --cached --name-only``: in-process and as the hook's
+  process (interpreter start included).
+
+Figures are the best of N repetitions, printed with their ratio to the baseline.
+Targets: analysis <= 2x the floor and faster than filter-repo; pre-commit check <= 3x the diff.
+
+Usage: .venv/bin/python bench/workspace.py [--files N] [--commits N] [--workdir DIR] [--no-install]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_big_repo
+from orchestra.automations.workspace.analysis import analyze_repository
+from orchestra.automations.workspace.precommit import check_staged
+from orchestra.automations.workspace.settings import WorkspaceSettings
+
+ENV = {**os.environ, "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run(argv: list[str], cwd: Path) -> None:
+    subprocess.run(argv, cwd=cwd, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def ensure_filter_repo(allow_install: bool) -> str | None:
+    if shutil.which("git-filter-repo"):
+        return None
+    if not allow_install:
+        return "git-filter-repo is not installed (--no-install given)"
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "git-filter-repo is not installed (apt-get install -y git-filter-repo needs root)"
+    done = subprocess.run(["apt-get", "install", "-y", "git-filter-repo"], capture_output=True, check=False)
+    if done.returncode != 0:
+        return f"git-filter-repo could not be installed: {done.stderr.decode()[-300:]}"
+    return None
+
+
+def filter_repo_top(repo: Path, count: int) -> list[tuple[str, int]]:
+    lines = (repo / ".git/filter-repo/analysis/blob-shas-and-paths.txt").read_text().splitlines()[2:]
+    top = []
+    for line in lines[:count]:
+        oid, size, *_ = line.split()
+        top.append((oid, int(size)))
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=50_000)
+    parser.add_argument("--commits", type=int, default=3_000)
+    parser.add_argument("--large-blobs", type=int, default=12)
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "orchestra-bench-workspace"
+    )
+    parser.add_argument("--no-install", action="store_true", help="never apt-get install git-filter-repo")
+    args = parser.parse_args(argv)
+
+    repo = args.workdir / f"repo-{args.files}-{args.commits}-{args.large_blobs}"
+    started = time.perf_counter()
+    make_big_repo.build(repo, args.files, args.commits, args.large_blobs)
+    built = time.perf_counter() - started
+    settings = WorkspaceSettings()
+    cache_dir = repo / ".git" / "orchestra"
+    bench_ref = "refs/heads/bench-incremental"
+
+    floor: list[float] = []
+    cold: list[float] = []
+    warm: list[float] = []
+    incremental: list[float] = []
+    floor_cmd = ["git", "cat-file", "--batch-all-objects", "--batch-check"]
+
+    def new_commit(index: int) -> None:
+        # A commit on HEAD's branch via plumbing (no work-tree churn), as a merge would add.
+        parent = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, env=ENV, capture_output=True, check=True
+        )
+        blob = (
+            subprocess.run(
+                ["git", "hash-object", "-w", "--stdin"],
+                cwd=repo,
+                env=ENV,
+                input=f"bench change {index}\n".encode(),
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .strip()
+        )
+        subprocess.run(
+            ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},bench/change.txt"],
+            cwd=repo,
+            env=ENV,
+            check=True,
+        )
+        tree = (
+            subprocess.run(["git", "write-tree"], cwd=repo, env=ENV, capture_output=True, check=True)
+            .stdout.decode()
+            .strip()
+        )
+        commit_env = {**ENV, **make_big_repo._git_env()}
+        sha = (
+            subprocess.run(
+                ["git", "commit-tree", tree, "-p", parent.stdout.decode().strip(), "-m", f"bench {index}"],
+                cwd=repo,
+                env=commit_env,
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .strip()
+        )
+        subprocess.run(["git", "update-ref", bench_ref, sha], cwd=repo, env=ENV, check=True)
+        subprocess.run(["git", "update-ref", "HEAD", sha], cwd=repo, env=ENV, check=True)
+
+    # Snapshot HEAD so the repository is left as built.
+    head = (
+        subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, env=ENV, capture_output=True, check=True)
+        .stdout.decode()
+        .strip()
+    )
+    result = None
+    try:
+        for index in range(args.reps):
+            floor.append(timed(lambda: run(floor_cmd, repo)))
+            shutil.rmtree(cache_dir, ignore_errors=True)
+            cold.append(timed(lambda: analyze_repository(str(repo), settings)))
+            warm.append(timed(lambda: analyze_repository(str(repo), settings)))
+            new_commit(index)
+            incremental.append(timed(lambda: analyze_repository(str(repo), settings)))
+        result = analyze_repository(str(repo), settings)
+    finally:
+        subprocess.run(["git", "update-ref", "HEAD", head], cwd=repo, env=ENV, check=True)
+        subprocess.run(["git", "read-tree", head], cwd=repo, env=ENV, check=True)
+        subprocess.run(["git", "update-ref", "-d", bench_ref], cwd=repo, env=ENV, check=True)
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+    # filter-repo: slow, so fewer repetitions.
+    filter_note = ensure_filter_repo(not args.no_install)
+    filter_repo: list[float] = []
+    agree = None
+    if filter_note is None:
+        for _ in range(2):
+            shutil.rmtree(repo / ".git" / "filter-repo", ignore_errors=True)
+            filter_repo.append(timed(lambda: run(["git", "filter-repo", "--analyze"], repo)))
+        theirs = filter_repo_top(repo, 10)
+        ours = [(b["oid"], b["size"]) for b in result.report["largest_blobs"][:10]]
+        agree = theirs == ours
+
+    # Pre-commit: three staged files (a new text file, a modified one, a 300 KB one).
+    staged = [
+        repo / "bench-new.txt",
+        repo / "src" / "mod000" / "sub00" / "file10.py",
+        repo / "bench-300k.txt",
+    ]
+    staged[0].write_text("new file\n")
+    original = staged[1].read_bytes()
+    staged[1].write_bytes(original + b"// changed\n")
+    staged[2].write_bytes(b"x" * 299 + b"\n" * 1 + (b"line of text\n" * 23000))
+    run(["git", "add", "--", *[str(p.relative_to(repo)) for p in staged]], repo)
+    diff: list[float] = []
+    check_inproc: list[float] = []
+    check_hook: list[float] = []
+    hook_cmd = [sys.executable, "-m", "orchestra.automations.workspace.precommit"]
+    try:
+        assert not check_staged(str(repo)).blocked
+        for _ in range(max(args.reps * 2, 10)):
+            diff.append(timed(lambda: run(["git", "diff", "--cached", "--name-only"], repo)))
+            check_inproc.append(timed(lambda: check_staged(str(repo))))
+            check_hook.append(timed(lambda: run(hook_cmd, repo)))
+    finally:
+        run(["git", "reset", "-q", "--", *[str(p.relative_to(repo)) for p in staged]], repo)
+        staged[0].unlink()
+        staged[2].unlink()
+        staged[1].write_bytes(original)
+
+    report = result.report
+    best = min
+    base = best(floor)
+    print(
+        f"repository: {report['checkout']['files']} files in HEAD, {report['history']['blobs']} blobs in "
+        f"history, {report['packs']} pack(s) + {report['loose_objects']} loose objects, "
+        f"{report['size_bytes'] / 1e6:.0f} MB on disk (built/reused in {built:.1f} s)"
+    )
+    print(f"best of {args.reps} (medians in brackets); ratios against the baseline of the same run\n")
+    rows = [
+        ("floor: git cat-file --batch-all-objects --batch-check", floor, base),
+        ("analysis, cold (no cache: full history walk)", cold, base),
+        ("analysis, warm (history cache current)", warm, base),
+        ("analysis, after a new commit (incremental walk + HEAD)", incremental, base),
+    ]
+    for label, values, against in rows:
+        print(
+            f"  {label:58s} {best(values) * 1000:8.1f} ms  [{statistics.median(values) * 1000:8.1f}]  "
+            f"{best(values) / against:5.2f}x floor"
+        )
+    if filter_repo:
+        print(
+            f"  {'git filter-repo --analyze':58s} {best(filter_repo) * 1000:8.1f} ms  "
+            f"[{statistics.median(filter_repo) * 1000:8.1f}]  {best(filter_repo) / base:5.2f}x floor"
+        )
+        print(
+            f"  -> cold analysis is {best(filter_repo) / best(cold):.1f}x faster than filter-repo; "
+            f"top-10 largest blobs {'agree' if agree else 'DIFFER'} with filter-repo's report"
+        )
+    else:
+        print(f"  git filter-repo --analyze: unavailable ({filter_note})")
+    dbase = best(diff)
+    print()
+    for label, values in (
+        ("pre-commit baseline: git diff --cached --name-only", diff),
+        ("pre-commit check, in process", check_inproc),
+        ("pre-commit hook process (interpreter start included)", check_hook),
+    ):
+        print(
+            f"  {label:58s} {best(values) * 1000:8.1f} ms  [{statistics.median(values) * 1000:8.1f}]  "
+            f"{best(values) / dbase:5.2f}x diff"
+        )
+    print()
+    print(
+        f"targets: analysis <= 2x floor: cold {best(cold) / base:.2f}x, warm {best(warm) / base:.2f}x, "
+        f"incremental {best(incremental) / base:.2f}x; pre-commit <= 3x: {best(check_inproc) / dbase:.2f}x "
+        f"in process, {best(check_hook) / dbase:.2f}x as a hook process"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
