@@ -42,7 +42,7 @@ resource "google_storage_bucket" "source" {
 # Access logs of the source bucket (who uploaded or read function code).
 resource "google_storage_bucket" "access_logs" {
   #checkov:skip=CKV_GCP_62:This is the access-log bucket itself; logging it into itself would log its own log writes.
-  name     = "${var.project}-${local.name}-access-logs"
+  name     = "${var.project}-${local.name}-logs"
   location = var.region
 
   uniform_bucket_level_access = true

@@ -234,6 +234,41 @@ def test_service_account_ids_fit_for_the_longest_environment(tf: Terraform) -> N
         assert 6 <= len(account_id) <= 30, f"{account_id} is {len(account_id)} characters (limit 30)"
 
 
+def test_names_fit_their_limits_for_the_longest_inputs(tf: Terraform) -> None:
+    """Bucket, function and repository names are built from the project id (30 characters at
+    most) and the environment (12): the longest combination must still be accepted."""
+    limits = {
+        "google_storage_bucket": 63,
+        "google_artifact_registry_repository": 63,
+        "google_pubsub_topic": 255,
+        "google_pubsub_subscription": 255,
+        "google_secret_manager_secret": 255,
+        "google_cloud_scheduler_job": 500,
+    }
+    longest_fn = max(len(n.replace("_", "-")) for n in CONTRACTS)
+    substitutions = {
+        "${var.project}": "p" * 30,
+        "${local.name}": "orchestra-" + "e" * 12,
+        '${replace(each.key, "_", "-")}': "f" * longest_fn,
+        '${replace(name, "_", "-")}': "f" * longest_fn,
+        "${each.key}": "t" * 20 + "-" + "e" * 12,  # scheduler jobs: task-environment
+    }
+
+    def worst(template: str) -> str:
+        for placeholder, value in substitutions.items():
+            template = template.replace(placeholder, value)
+        assert "${" not in template, f"unknown placeholder in {template}"
+        return template
+
+    for rtype, limit in limits.items():
+        for name, body in tf.resources(rtype).items():
+            field = next(k for k in ("name", "repository_id", "secret_id") if k in body)
+            length = len(worst(body[field]))
+            assert length <= limit, f"{rtype}.{name}: {length} characters > {limit}"
+    function_name = worst(tf.locals()["function_names"].split("=> ", 1)[1].rstrip("}").strip('"'))
+    assert len(function_name) <= 63, function_name
+
+
 def test_no_function_is_publicly_invokable(tf: Terraform) -> None:
     for address, body in tf.all_resources().items():
         if "_iam_" not in address:
