@@ -11,10 +11,15 @@ grandchild that outlives a plain kill); Ctrl-C or SIGTERM stops every group it s
 
     python -m orchestra.devtopology [--project P] [--config FILE] [--environment ENV]
 
-Emulator limits seen with the SDK's Pub/Sub emulator: it accepts the retry and dead-letter
-policies (so the subscriptions are the same as in the cloud) but does not reliably redeliver a
-push that failed, nor forward it to the dead-letter topic; publish to the dead-letter topic to
-exercise the dead-letter function.
+What the SDK's Pub/Sub emulator (0.8.x) does, as observed: a push is the raw JSON
+``{"subscription", "message": {"data", "attributes", "messageId", "message_id", "publishTime",
+"publish_time"}}`` with ``attributes: {}`` when the message has none (functions-framework
+converts it to a ``messagePublished`` CloudEvent; the topic in the push URL path gives the event
+its source). It accepts the retry and dead-letter policies, so the subscriptions are the ones the
+cloud has, but it neither reliably redelivers a push answered with 5xx nor forwards it to the
+dead-letter topic, and sends no ``deliveryAttempt``: publish to the dead-letter topic to
+exercise the dead-letter function. ``gcloud`` wants credentials even for the emulator; the
+printed command points it at a dummy token file.
 """
 
 from __future__ import annotations
@@ -300,7 +305,8 @@ class DevTopology:
         self._publisher: Any = None
 
     def _print(self, line: str) -> None:
-        with self._print_lock:
+        # A closed terminal or pipe must not abort stopping the children.
+        with self._print_lock, contextlib.suppress(OSError):
             print(line, flush=True)
 
     # ------------------------------------------------------------------ startup
@@ -603,8 +609,8 @@ class DevTopology:
         return 0
 
     def request_stop(self, signum: int, frame: object) -> None:
-        self.echo(f"{signal.Signals(signum).name}: stopping every process")
         self.stop_event.set()
+        self.echo(f"{signal.Signals(signum).name}: stopping every process")
 
 
 def parse_args(argv: list[str] | None = None) -> DevOptions:
