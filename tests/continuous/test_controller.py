@@ -300,3 +300,18 @@ def test_healthz_over_http(sqlite_store, controller_config, clock, test_registry
         assert body["status"] == "unhealthy" and "connection refused" in body["checks"][0]["detail"]
     finally:
         server.stop()
+
+
+def test_ticks_recover_runs_whose_owner_died(sqlite_store, controller_config, clock, test_registry, workdir):
+    dead = make_controller(controller_config, sqlite_store, clock, test_registry, owner="died")
+    run_id = _running_run(sqlite_store, dead.runner, RunPhase.analyzing)
+    controller = make_controller(controller_config, sqlite_store, clock, test_registry, owner="survivor")
+    controller.schedules = []
+    controller.options.recover_seconds = 300
+    controller.tick()
+    assert sqlite_store.get_run(run_id).status == RunStatus.running  # its lease is still valid
+    clock.advance(seconds=301)  # past the dead owner's lease and the recovery interval
+    controller.tick()
+    recovered = sqlite_store.get_run(run_id)
+    assert recovered.status == RunStatus.succeeded and "recovered by survivor" in recovered.reason
+    assert executions(workdir) == ["hand-analyzing"]
