@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins its own dependency versions, so it lives in a separate virtualenv.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint fmt dev bench package clean venv
+.PHONY: run test lint fmt dev bench package clean venv tools
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,26 +17,41 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+$(TOOLS_STAMP): requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
 venv: $(STAMP)
+
+tools: $(TOOLS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/orchestra run all --environment development --mode analyze
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Each benchmark prints its figures as ratios against a baseline measured in the same run.
-BENCHES := bench/runner.py
+BENCHES := bench/runner.py bench/store.py bench/performance.py bench/cost.py bench/deployment.py bench/deploy.py
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-lint: $(STAMP)
+package:
+	$(PYTHON) scripts/package_functions.py --out build/functions
+
+lint: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	terraform fmt -check -recursive terraform
+	$(BIN)/actionlint .github/workflows/*.yml
+	$(TOOLS)/bin/checkov --quiet --compact --skip-download -d terraform -d deploy/gke
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	terraform fmt -recursive terraform
 
 clean:
-	rm -rf $(VENV) .orchestra .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) $(TOOLS) .orchestra .pytest_cache .ruff_cache build dist

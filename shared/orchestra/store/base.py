@@ -30,7 +30,7 @@ DEAD_LETTERS = "dead_letters"
 LOCKS = "locks"
 
 # Collections whose documents carry ``expires_at`` (Firestore TTL policies are set on these).
-TTL_COLLECTIONS = (RUNS, EVENTS, DEAD_LETTERS)
+TTL_COLLECTIONS = (RUNS, EVENTS, DEAD_LETTERS, "test_results")
 
 
 class Lock(BaseModel):
