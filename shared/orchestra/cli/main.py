@@ -77,7 +77,9 @@ def _params_from_flags(
         key, sep, value = item.partition("=")
         if not sep or not key:
             fail(f"--param {item!r}: expected KEY=VALUE")
-        out[key] = yaml.safe_load(value) if value else ""
+        # Lists and maps are YAML ("[high, low]"); scalars stay text so that a revision like
+        # 0123456 is not read as an octal number — each automation's Params model converts types.
+        out[key] = yaml.safe_load(value) if value[:1] in ("[", "{") else value
     return out
 
 
