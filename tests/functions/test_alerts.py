@@ -265,3 +265,22 @@ def test_mapping_defaults_to_the_default_environment(config):
     payload = incident(policy_user_labels={})
     mapping = map_incident(parse_notification(payload).incident, config)
     assert mapping.environment == "development" and mapping.rule_name == "cpu" and mapping.ignored is None
+
+
+def test_opening_that_arrives_after_the_closing_starts_nothing(client, fn_app):
+    post_pubsub(client, incident(state="closed"), message_id="m-13")
+    post_pubsub(client, CLOUD_RUN_CPU, message_id="m-14")
+    assert not fn_app.store.list_runs(limit=None)
+    opened = [r for r in records(fn_app) if r.event_id.endswith(":open")]
+    assert opened[0].status == "ignored" and "already closed" in opened[0].reason
+
+
+def test_alert_params_are_accepted_by_the_real_performance_automation(config):
+    from orchestra.events.alerts import request_for
+    from orchestra.registry import registry
+
+    for payload, focus in ((CLOUD_RUN_CPU, "cpu"), (latency("production"), "latency")):
+        parsed = parse_notification(payload).incident
+        request = request_for(parsed, map_incident(parsed, config), config)
+        params = registry.get_class("performance").Params.model_validate(request.params)
+        assert params.focus == focus and params.service == "checkout"

@@ -266,3 +266,20 @@ def test_misconfigured_tokens_are_a_500_not_an_open_door(client, fn_app, monkeyp
     response = post(client, "/tasks/probe", {})
     assert response.status_code == 500 and "ORCHESTRA_API_TOKENS" in response.json["error"]["message"]
     assert nothing_stored(fn_app)
+
+
+def test_requests_carry_their_own_trace(client, fn_app, monkeypatch):
+    from orchestra.logs import trace_context
+
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "orchestra-prod")
+    client.get("/runs", headers={**ALICE, "X-Cloud-Trace-Context": "0af7651916cd43dd8448eb211c80319c/1;o=1"})
+    assert trace_context.get() == "projects/orchestra-prod/traces/0af7651916cd43dd8448eb211c80319c"
+    client.get("/runs", headers=ALICE)
+    assert trace_context.get() is None
+
+
+def test_large_bodies_are_kept_as_a_preview_in_the_event_record(client, fn_app):
+    response = post(client, "/tasks/probe", {"params": {"note": "n" * 100_000}})
+    assert response.status_code == 201
+    [record] = fn_app.store.list_events(source="controller")
+    assert record.payload["body"]["truncated"] is True and len(record.payload["body"]["preview"]) == 16_384

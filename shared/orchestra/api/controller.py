@@ -36,11 +36,13 @@ from .http import (
     HttpError,
     RequestLike,
     Response,
+    compact,
     error,
     json_object,
     map_exception,
     read_body,
     respond,
+    trace_request,
     validation_error,
 )
 
@@ -88,6 +90,7 @@ def handle_controller(
     request: RequestLike, get_app: Callable[[], App], authenticator: Authenticator | None = None
 ) -> Response:
     try:
+        trace_request(request)
         return _dispatch(request, get_app, authenticator or Authenticator.from_env())
     except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error response
         return map_exception(exc)
@@ -200,7 +203,7 @@ def _run_task(request: RequestLike, app: App, identity: Identity, task: str | No
         source=SOURCE,
         key=trigger_id,
         kind=f"http-task:{task_name}",
-        payload={"path": request.path, "identity": identity.name, "body": data},
+        payload={"path": request.path, "identity": identity.name, "body": compact(data)},
         nack_exhausted=False,  # an HTTP caller gets the failed run back
     )
     if handled.status == EventStatus.rejected:

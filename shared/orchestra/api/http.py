@@ -20,6 +20,7 @@ from ..errors import (
     StoreConfigError,
     TransientError,
 )
+from ..logs import set_trace, trace_context
 
 log = logging.getLogger("orchestra.api")
 
@@ -65,6 +66,20 @@ def error(
     status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
 ) -> Response:
     return respond({"error": {"message": message, "field": field}}, status, headers)
+
+
+def trace_request(request: RequestLike) -> None:
+    """Tie this request's log lines to its Cloud Trace (a fresh context per request, so a worker
+    thread never carries the previous request's trace)."""
+    trace_context.set(None)
+    set_trace(request.headers.get("X-Cloud-Trace-Context"), os.environ.get("GOOGLE_CLOUD_PROJECT"))
+
+
+def compact(value: Any, limit: int = 16_384) -> Any:
+    """``value`` if its JSON is at most ``limit`` characters, else a truncated preview: event
+    records keep what was sent without approaching Firestore's 1 MiB document limit."""
+    text = json.dumps(value, default=str)
+    return value if len(text) <= limit else {"truncated": True, "preview": text[:limit]}
 
 
 def max_body_bytes() -> int:

@@ -22,7 +22,17 @@ from typing import TYPE_CHECKING
 from ..errors import InputError
 from ..events.github import SOURCE, handle_github
 from ..events.records import EventLog, EventStatus
-from .http import HttpError, RequestLike, Response, error, map_exception, parse_json, read_body, respond
+from .http import (
+    HttpError,
+    RequestLike,
+    Response,
+    error,
+    map_exception,
+    parse_json,
+    read_body,
+    respond,
+    trace_request,
+)
 
 if TYPE_CHECKING:
     from ..app import App
@@ -47,6 +57,7 @@ def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
 
 def handle_webhook(request: RequestLike, get_app: Callable[[], App]) -> Response:
     try:
+        trace_request(request)
         return _handle(request, get_app)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error response
         return map_exception(exc)

@@ -5,7 +5,7 @@ configuration: CPU, memory, P95 latency, error rate) becomes one ``performance``
 with ``params.focus`` set to the rule's focus; the environment's automation level and gates decide
 what is applied. The run's trigger id is ``{incident_id}:open``, so the notification Monitoring
 sends more than once (and Pub/Sub redeliveries) run once. A closed incident is recorded against
-the run its opening created.
+the run its opening created; an opening that arrives after its closing starts nothing.
 
 Which metric an incident is about: the policy's user label ``orchestra_metric`` when set (for
 ratio, MQL or PromQL policies), else the incident's metric type (Cloud Run metrics), else the
@@ -350,6 +350,9 @@ def handle_alert(event: CloudEventLike, app: App) -> Handled:
     if incident.state == "closed":
         return _closed(app, events, incident, payload)
     mapping = map_incident(incident, app.config)
+    if not mapping.ignored and events.primary_exists(SOURCE, f"{incident.incident_id}:closed"):
+        # Notifications can arrive out of order: nothing to optimize once the incident is over.
+        mapping.ignored = f"incident {incident.incident_id} was already closed when its opening arrived"
     if mapping.ignored:
         if events.primary_exists(SOURCE, key):
             record = events.duplicate(
