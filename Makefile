@@ -30,11 +30,15 @@ tools: $(TOOLS_STAMP)
 run: $(STAMP)
 	$(BIN)/orchestra run all --environment development --mode analyze
 
+# Local topology: emulators, the five functions, topics, push subscriptions, a cron publisher.
+dev: $(STAMP)
+	$(BIN)/python -m orchestra.devtopology $(DEV_ARGS)
+
 test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Each benchmark prints its figures as ratios against a baseline measured in the same run.
-BENCHES := bench/runner.py bench/store.py bench/performance.py bench/cost.py bench/deployment.py bench/deploy.py
+BENCHES := bench/runner.py bench/store.py bench/continuous.py bench/performance.py bench/cost.py bench/deployment.py bench/deploy.py
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
