@@ -209,8 +209,9 @@ def submit_for_event(
     )
     if gave_up and nack_exhausted:
         reason = (
-            f"run {run.id} gave up after {run.attempts} attempts ({run.error.message if run.error else ''}); "
-            "refusing the message so it is dead-lettered"
+            f"gave up on run {run.id}: failed transiently after {run.attempts} attempts "
+            f"({run.error.message if run.error else ''}) and not run again; refusing the message so "
+            "Pub/Sub retries it later or moves it to the dead-letter topic"
         )
         try:
             events.duplicate(source, key, kind, reason=reason, run_ids=[run.id], payload=payload)

@@ -11,6 +11,12 @@ message returns the existing run instead of running again. A publisher that may 
 request more than once (a retrying script, a CI job) sets ``trigger_id`` (data or attribute):
 every message with that key runs once. Scheduler jobs leave it out, since a fixed key would make
 every execution of the job the same run.
+
+Delivery: in Google Cloud an Eventarc trigger delivers CloudEvents. A plain push subscription
+also works (functions-framework converts its JSON), provided the message JSON carries a ``data``
+key: the framework's converter refuses a raw push without one (HTTP 400, before this code runs),
+which Pub/Sub then retries until the dead-letter policy moves it. The Pub/Sub emulator always
+sends ``data`` (empty for attribute-only messages).
 """
 
 from __future__ import annotations
