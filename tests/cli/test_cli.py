@@ -234,3 +234,13 @@ def test_bad_input_found_while_running_exits_two(env, tmp_path):
     code, out = invoke("run", "noop", "--param", "bad_input=true")
     assert code == 2, out
     assert "metrics.csv: line 3: not a number" in out
+
+
+def test_operator_plugins_are_loaded_from_the_environment(env, monkeypatch):
+    registry.unregister("noop")
+    monkeypatch.setenv("ORCHESTRA_EXTRA_AUTOMATIONS", "tests.cli.plugin_module")
+    code, out = invoke("run", "noop", "--format", "json")
+    assert code == 0, out
+    monkeypatch.setenv("ORCHESTRA_EXTRA_AUTOMATIONS", "no_such_module_here")
+    code, out = invoke("runs", "list")
+    assert code == 2 and "no_such_module_here: cannot import" in out

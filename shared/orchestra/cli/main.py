@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from typing import Any
 
@@ -44,6 +45,15 @@ METRIC_NAMES = ("cpu", "memory", "latency_p95", "error_rate", "request_count")
 def cli() -> None:
     """Orchestra Automation: event-driven automation for Google Cloud."""
     configure_logging()
+    _load_plugins()
+
+
+@handle_errors
+def _load_plugins() -> None:
+    """Operators' own automations, named in ORCHESTRA_EXTRA_AUTOMATIONS (as for the functions)."""
+    from ..app import EXTRA_AUTOMATIONS_ENV, load_extra_automations
+
+    load_extra_automations(os.environ.get(EXTRA_AUTOMATIONS_ENV), registry)
 
 
 def _params_from_flags(
