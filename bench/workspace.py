@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_big_repo
@@ -38,10 +40,33 @@ from orchestra.automations.workspace.settings import WorkspaceSettings
 ENV = {**os.environ, "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+class Sample(NamedTuple):
+    wall: float
+    cpu: float  # user + system of this process and of the git processes it waited for
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(fn: Callable[[], object]) -> Sample:
+    cpu, start = _cpu(), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return Sample(time.perf_counter() - start, _cpu() - cpu)
+
+
+def line(label: str, values: list[Sample], base: list[Sample], unit: str) -> str:
+    wall = min(v.wall for v in values)
+    cpu = min(v.cpu for v in values)
+    median = statistics.median(v.wall for v in values)
+    base_wall = min(v.wall for v in base)
+    base_cpu = min(v.cpu for v in base) or 1e-9
+    return (
+        f"  {label:55s} {wall * 1000:8.1f} ms [{median * 1000:8.1f}] {wall / base_wall:6.2f}x {unit}"
+        f"   cpu {cpu * 1000:7.1f} ms {cpu / base_cpu:6.2f}x"
+    )
 
 
 def run(argv: list[str], cwd: Path) -> None:
@@ -90,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     cache_dir = repo / ".git" / "orchestra"
     bench_ref = "refs/heads/bench-incremental"
 
-    floor: list[float] = []
-    cold: list[float] = []
-    warm: list[float] = []
-    incremental: list[float] = []
+    floor: list[Sample] = []
+    cold: list[Sample] = []
+    warm: list[Sample] = []
+    incremental: list[Sample] = []
     floor_cmd = ["git", "cat-file", "--batch-all-objects", "--batch-check"]
 
     def new_commit(index: int) -> None:
@@ -163,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # filter-repo: slow, so fewer repetitions.
     filter_note = ensure_filter_repo(not args.no_install)
-    filter_repo: list[float] = []
+    filter_repo: list[Sample] = []
     agree = None
     if filter_note is None:
         for _ in range(2):
@@ -184,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     staged[1].write_bytes(original + b"// changed\n")
     staged[2].write_bytes(b"x" * 299 + b"\n" * 1 + (b"line of text\n" * 23000))
     run(["git", "add", "--", *[str(p.relative_to(repo)) for p in staged]], repo)
-    diff: list[float] = []
-    check_inproc: list[float] = []
-    check_hook: list[float] = []
+    diff: list[Sample] = []
+    check_inproc: list[Sample] = []
+    check_hook: list[Sample] = []
     hook_cmd = [sys.executable, "-m", "orchestra.automations.workspace.precommit"]
     try:
         assert not check_staged(str(repo)).blocked
@@ -201,52 +226,51 @@ def main(argv: list[str] | None = None) -> int:
         staged[1].write_bytes(original)
 
     report = result.report
-    best = min
-    base = best(floor)
+    wall = {
+        name: min(v.wall for v in values)
+        for name, values in (
+            ("floor", floor),
+            ("cold", cold),
+            ("warm", warm),
+            ("incremental", incremental),
+            ("diff", diff),
+            ("check", check_inproc),
+            ("hook", check_hook),
+            ("filter", filter_repo or floor),
+        )
+    }
     print(
         f"repository: {report['checkout']['files']} files in HEAD, {report['history']['blobs']} blobs in "
         f"history, {report['packs']} pack(s) + {report['loose_objects']} loose objects, "
-        f"{report['size_bytes'] / 1e6:.0f} MB on disk (built/reused in {built:.1f} s)"
+        f"{report['size_bytes'] / 1e6:.0f} MB on disk (built/reused in {built:.1f} s); load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    print(f"best of {args.reps} (medians in brackets); ratios against the baseline of the same run\n")
-    rows = [
-        ("floor: git cat-file --batch-all-objects --batch-check", floor, base),
-        ("analysis, cold (no cache: full history walk)", cold, base),
-        ("analysis, warm (history cache current)", warm, base),
-        ("analysis, after a new commit (incremental walk + HEAD)", incremental, base),
-    ]
-    for label, values, against in rows:
-        print(
-            f"  {label:58s} {best(values) * 1000:8.1f} ms  [{statistics.median(values) * 1000:8.1f}]  "
-            f"{best(values) / against:5.2f}x floor"
-        )
+    print(
+        f"best of {args.reps} wall [median], ratio to the baseline of this run; CPU time (incl. git) alike\n"
+    )
+    print(line("floor: git cat-file --batch-all-objects --batch-check", floor, floor, "floor"))
+    print(line("analysis, cold (no cache: full history walk)", cold, floor, "floor"))
+    print(line("analysis, warm (history cache current)", warm, floor, "floor"))
+    print(line("analysis, after a new commit (incremental + HEAD)", incremental, floor, "floor"))
     if filter_repo:
+        print(line("git filter-repo --analyze", filter_repo, floor, "floor"))
         print(
-            f"  {'git filter-repo --analyze':58s} {best(filter_repo) * 1000:8.1f} ms  "
-            f"[{statistics.median(filter_repo) * 1000:8.1f}]  {best(filter_repo) / base:5.2f}x floor"
-        )
-        print(
-            f"  -> cold analysis is {best(filter_repo) / best(cold):.1f}x faster than filter-repo; "
+            f"  -> cold analysis is {wall['filter'] / wall['cold']:.1f}x faster than filter-repo; "
             f"top-10 largest blobs {'agree' if agree else 'DIFFER'} with filter-repo's report"
         )
     else:
         print(f"  git filter-repo --analyze: unavailable ({filter_note})")
-    dbase = best(diff)
     print()
-    for label, values in (
-        ("pre-commit baseline: git diff --cached --name-only", diff),
-        ("pre-commit check, in process", check_inproc),
-        ("pre-commit hook process (interpreter start included)", check_hook),
-    ):
-        print(
-            f"  {label:58s} {best(values) * 1000:8.1f} ms  [{statistics.median(values) * 1000:8.1f}]  "
-            f"{best(values) / dbase:5.2f}x diff"
-        )
+    print(line("pre-commit baseline: git diff --cached --name-only", diff, diff, "diff"))
+    print(line("pre-commit check, in process", check_inproc, diff, "diff"))
+    print(line("pre-commit hook process (interpreter start included)", check_hook, diff, "diff"))
     print()
     print(
-        f"targets: analysis <= 2x floor: cold {best(cold) / base:.2f}x, warm {best(warm) / base:.2f}x, "
-        f"incremental {best(incremental) / base:.2f}x; pre-commit <= 3x: {best(check_inproc) / dbase:.2f}x "
-        f"in process, {best(check_hook) / dbase:.2f}x as a hook process"
+        f"targets: analysis <= 2x floor: cold {wall['cold'] / wall['floor']:.2f}x, warm "
+        f"{wall['warm'] / wall['floor']:.2f}x, after a commit {wall['incremental'] / wall['floor']:.2f}x; "
+        f"faster than filter-repo: {'yes' if filter_repo and wall['filter'] > wall['cold'] else 'n/a' if not filter_repo else 'no'}; "
+        f"pre-commit <= 3x diff: {wall['check'] / wall['diff']:.2f}x in process, "
+        f"{wall['hook'] / wall['diff']:.2f}x as a hook process"
     )
     return 0
 

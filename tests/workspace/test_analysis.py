@@ -370,3 +370,58 @@ def test_run_on_empty_params_analyses_the_current_directory(
     monkeypatch.chdir(target)
     result = analyze_repository(".", settings())
     assert result.report["repo"] == str(history_repo)
+
+
+def test_checkout_update_by_tree_diff_matches_a_full_pass(
+    history_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestra.automations.workspace import checkout
+
+    commit(history_repo, "fill", {f"pad/file{i:02d}.txt": "x" * (100 + i) for i in range(12)})
+    small = settings(largest_count=2, lfs_min_bytes=1_000_000)  # 8 candidates for 19 files: spares in play
+    analyze_repository(str(history_repo), small)
+    commit(
+        history_repo,
+        "change everything kind of",
+        {
+            "media/new.bin": random_bytes(1_200_000, 11),
+            "src/app.py": "print('changed')\n" * 3,
+            "lib/__pycache__/m.cpython-311.pyc": b"\0" * 300,
+            "logs/run.log": "log line\n" * 40,
+            "z/y/x/w/v/u/t/s/r/q/p/o/n/deeper.txt": "deeper\n",
+        },
+        remove=["assets/logo.png", "pad/file11.txt", "node_modules/left-pad/index.js"],
+    )
+    (history_repo / "link").symlink_to("README.md")
+    git(history_repo, "add", "link")
+    git(history_repo, "commit", "-q", "-m", "symlink")
+
+    def no_full_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("expected an update by tree diff")
+
+    monkeypatch.setattr(checkout, "_full_state", no_full_pass)
+    updated = analyze_repository(str(history_repo), small).report["checkout"]
+    monkeypatch.undo()
+    full = analyze_repository(str(history_repo), small.model_copy(update={"history_cache": False})).report[
+        "checkout"
+    ]
+    assert updated == full
+    assert updated["largest_files"][0]["path"] == "media/new.bin"
+    assert updated["symlinks"] == 1
+    assert {j["pattern"] for j in updated["committed_junk"]} == {"__pycache__/", "*.log"}
+    assert [c["path"] for c in updated["lfs_candidates"]] == ["media/new.bin"]
+
+
+def test_checkout_falls_back_to_a_full_pass_when_spares_run_out(history_repo: Path) -> None:
+    commit(history_repo, "fill", {f"pad/file{i:02d}.txt": "x" * (100 + i) for i in range(12)})
+    small = settings(largest_count=2)
+    analyze_repository(str(history_repo), small)
+    listed = git(history_repo, "ls-tree", "-r", "-l", "HEAD").splitlines()
+    by_size = sorted(listed, key=lambda line: -int(line.split()[3]))
+    biggest = [line.split("\t")[1] for line in by_size[:8]]  # every candidate
+    commit(history_repo, "drop the big ones", remove=biggest)
+    updated = analyze_repository(str(history_repo), small).report["checkout"]
+    full = analyze_repository(str(history_repo), small.model_copy(update={"history_cache": False})).report[
+        "checkout"
+    ]
+    assert updated == full

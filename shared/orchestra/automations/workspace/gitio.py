@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
-from pathlib import Path
 
 from ...errors import InputError, OrchestraError
 
@@ -104,7 +103,7 @@ class Git:
                 check=False,
             )
         except FileNotFoundError as exc:
-            if not Path(self.repo).is_dir():
+            if not os.path.isdir(self.repo):
                 raise InputError(f"{self.repo}: no such directory", where="--repo") from None
             raise OrchestraError(f"git executable not found ({exc}); install git >= 2.31") from None
         except subprocess.TimeoutExpired:

@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import tempfile
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,15 +175,21 @@ def walk(git: Git, include: list[str], exclude: list[str], keep: int, want_missi
     return result
 
 
+# Histogram bucket by the number of digits of the size (the bounds are powers of ten).
+_BUCKET_BY_DIGITS = [0, 0, 0, 0, 1, 2, 3, 4, 5, 6] + [6] * 20
+
+
 def _consume(stream: Any, result: History, keep: int, want_missing: bool) -> None:
-    # The hot loop: bytes only, locals only, one dict update per aggregate.
+    # The hot loop (one iteration per blob in history): bytes only, locals only, a dict update
+    # per aggregate; totals, case folding and decoding happen once at the end.
     dirs: dict[bytes, list[int]] = {}
     exts: dict[bytes, list[int]] = {}
     histogram = [[0, 0] for _ in HISTOGRAM_LABELS]
+    by_digits = _BUCKET_BY_DIGITS
     heap: list[tuple[int, bytes, bytes]] = []
-    blobs = blob_bytes = missing = 0
+    smallest_kept = -1
+    missing = 0
     missing_oids: list[bytes] = []
-    bounds = HISTOGRAM_BOUNDS
     rest = b""
     while True:
         chunk = stream.read(1 << 20)
@@ -193,17 +198,14 @@ def _consume(stream: Any, result: History, keep: int, want_missing: bool) -> Non
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
         for line in lines:
-            first = line[:1]
-            if first != b"b":
-                if first == b"?":  # a missing object (partial clone): "?<oid> missing"
+            if line[:1] != b"b":
+                if line[:1] == b"?":  # a missing object (partial clone): "?<oid> missing"
                     missing += 1
                     if want_missing:
                         missing_oids.append(line[1:].split(b" ", 1)[0])
                 continue
             _, size_text, oid, path = line.split(b" ", 3)
             size = int(size_text)
-            blobs += 1
-            blob_bytes += size
             directory, _, base = path.rpartition(b"/")
             entry = dirs.get(directory)
             if entry is None:
@@ -212,23 +214,33 @@ def _consume(stream: Any, result: History, keep: int, want_missing: bool) -> Non
                 entry[0] += 1
                 entry[1] += size
             dot = base.rfind(b".")
-            ext = base[dot:].lower() if dot > 0 else b""
+            ext = base[dot:] if dot > 0 else b""
             entry = exts.get(ext)
             if entry is None:
                 exts[ext] = [1, size]
             else:
                 entry[0] += 1
                 entry[1] += size
-            bucket = histogram[bisect_right(bounds, size)]
-            bucket[0] += 1
-            bucket[1] += size
-            if len(heap) < keep:
-                heapq.heappush(heap, (size, oid, path))
-            elif size > heap[0][0]:
-                heapq.heapreplace(heap, (size, oid, path))
-    result.blobs, result.blob_bytes, result.missing = blobs, blob_bytes, missing
+            entry = histogram[by_digits[len(size_text)]]
+            entry[0] += 1
+            entry[1] += size
+            if size > smallest_kept:
+                if len(heap) < keep:
+                    heapq.heappush(heap, (size, oid, path))
+                else:
+                    heapq.heapreplace(heap, (size, oid, path))
+                if len(heap) == keep:
+                    smallest_kept = heap[0][0]
+    result.blobs = sum(count for count, _ in dirs.values())
+    result.blob_bytes = sum(size for _, size in dirs.values())
+    result.missing = missing
     result.dirs = {decode_path(k): v for k, v in dirs.items()}
-    result.exts = {decode_path(k): v for k, v in exts.items()}
+    folded: dict[str, list[int]] = {}
+    for raw, (count, size) in exts.items():
+        entry = folded.setdefault(decode_path(raw).lower(), [0, 0])
+        entry[0] += count
+        entry[1] += size
+    result.exts = folded
     result.histogram = histogram
     result.top = {oid.decode(): [decode_path(path), size] for size, oid, path in heap}
     result.missing_oids = {oid.decode() for oid in missing_oids}

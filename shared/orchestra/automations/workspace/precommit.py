@@ -19,35 +19,41 @@ this runs on every commit.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from ...errors import OrchestraError
 from .gitio import Git, GitError, decode_path, display_path
 from .settings_defaults import PRECOMMIT_CONFLICT_MARKERS_DEFAULT, PRECOMMIT_MAX_KB_DEFAULT
 
 SNIFF_BYTES = 8000
-_MARKER = re.compile(rb"^(<<<<<<< |>>>>>>> |=======(?: |\r?$))", re.MULTILINE)
 _STRONG = (b"<<<<<<< ", b">>>>>>> ")
+_SEPARATOR = b"======="
 
 
-@dataclass
+# Plain classes, not dataclasses: importing dataclasses (and inspect) costs more than this check.
 class Problem:
-    path: str
-    kind: str  # "large-file" | "conflict-marker"
-    message: str
-    fix: str
-    lines: list[int] = field(default_factory=list)
-    size: int | None = None
+    def __init__(
+        self,
+        path: str,
+        kind: str,
+        message: str,
+        fix: str,
+        lines: list[int] | None = None,
+        size: int | None = None,
+    ) -> None:
+        self.path = path
+        self.kind = kind  # "large-file" | "conflict-marker"
+        self.message = message
+        self.fix = fix
+        self.lines = lines or []
+        self.size = size
 
 
-@dataclass
 class CheckResult:
-    staged: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    def __init__(self, staged: int = 0) -> None:
+        self.staged = staged
+        self.problems: list[Problem] = []
 
     @property
     def blocked(self) -> bool:
@@ -116,17 +122,34 @@ def _contents(git: Git, oids: list[str]) -> dict[str, bytes]:
     return contents
 
 
+def _line_starts(content: bytes, marker: bytes) -> list[int]:
+    """Offsets where a line starts with ``marker``."""
+    found = [0] if content.startswith(marker) else []
+    needle = b"\n" + marker
+    position = content.find(needle)
+    while position >= 0:
+        found.append(position + 1)
+        position = content.find(needle, position + 1)
+    return found
+
+
 def conflict_lines(content: bytes, in_merge: Callable[[], bool]) -> list[int]:
     """1-based line numbers of conflict markers ([] when the file is clean)."""
     if b"\0" in content[:SNIFF_BYTES]:
         return []
-    hits = list(_MARKER.finditer(content))
-    if not hits:
+    strong = [offset for marker in _STRONG for offset in _line_starts(content, marker)]
+    # A lone "=======" (optionally followed by a space or CR) counts only beside a strong marker
+    # or during a merge: on its own it is a common Markdown / reStructuredText underline.
+    size = len(_SEPARATOR)
+    separators = [
+        offset
+        for offset in _line_starts(content, _SEPARATOR)
+        if content[offset + size : offset + size + 1] in (b"", b"\n", b" ")
+        or content[offset + size : offset + size + 2] == b"\r\n"
+    ]
+    if not strong and not (separators and in_merge()):
         return []
-    strong = any(content.startswith(marker, m.start()) for m in hits for marker in _STRONG)
-    if not strong and not in_merge():
-        return []
-    return [content.count(b"\n", 0, m.start()) + 1 for m in hits]
+    return sorted(content.count(b"\n", 0, offset) + 1 for offset in strong + separators)
 
 
 def check_staged(
@@ -199,7 +222,7 @@ def _in_merge(git: Git) -> bool:
         git_dir = git.text("rev-parse", "--absolute-git-dir").strip()
     except GitError:
         return False
-    return Path(git_dir, "MERGE_HEAD").exists()
+    return os.path.exists(os.path.join(git_dir, "MERGE_HEAD"))
 
 
 def settings_from_config() -> tuple[int, bool]:
@@ -211,7 +234,8 @@ def settings_from_config() -> tuple[int, bool]:
     import yaml  # only when a config file is named: keeps the common path fast
 
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        with open(path) as handle:
+            data = yaml.safe_load(handle) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: cannot read configuration: {exc}") from None
     settings = ((data.get("automations") or {}).get("workspace") or {}).get("settings") or {}
