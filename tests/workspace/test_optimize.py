@@ -205,3 +205,39 @@ def test_gc_verify_compares_count_objects(history_repo: Path) -> None:
     assert verification.ok and verification.evidence["reduced"] is True
     assert verification.evidence["now"]["packs"] == 1
     assert actions.rollback(action) == {"note": "nothing to undo"}
+
+
+def test_scheduled_run_is_the_full_optimization_and_renders(history_repo: Path, tmp_path: Path) -> None:
+    from orchestra.automations.workspace.plugin import WorkspaceAutomation
+    from orchestra.config import load_config
+    from orchestra.models import Mode, TriggerKind
+    from orchestra.runner import Runner, RunRequest
+    from orchestra.store.sqlite import SqliteStateStore
+    from rich.console import Console
+
+    analyze_repository(str(history_repo), WorkspaceSettings())  # leaves a history cache behind
+    store = SqliteStateStore(tmp_path / "state.db")
+    run = (
+        Runner(load_config(), store)
+        .submit(
+            RunRequest(
+                task="workspace",
+                mode=Mode.apply,
+                automation_level=1,
+                params={"repo": str(history_repo)},
+                trigger_kind=TriggerKind.scheduled,
+            )
+        )
+        .run
+    )
+    assert run.status == "succeeded", run.reason
+    assert run.summary["history"]["source"] == "walk"  # the weekly run walks everything again
+    gc = next(a for a in run.actions if a.kind == "gc")
+    assert gc.status == "applied" and gc.verified
+    assert count_objects(history_repo)["packs"] == 1
+    stored = store.get_run(run.id)
+    assert stored is not None and stored.summary["largest_blobs"][0]["path"] == "data/dump.bin"
+    console = Console(record=True, width=140)
+    WorkspaceAutomation().render(stored, console)
+    text = console.export_text()
+    assert "data/dump.bin" in text and "history only" in text and "of 1.0 GB" in text

@@ -24,7 +24,6 @@ from .objects import count_objects
 from .repo import discover, worktree_branches
 
 HEADS = "refs/heads/"
-NO_ROLLBACK_GC = {"note": "gc cannot be undone; it only repacks and prunes expired unreachable objects"}
 
 
 class UnsafeAction(OrchestraError):
@@ -61,16 +60,14 @@ def prepare(action: Action) -> dict[str, Any]:
     if action.kind == "delete-merged-branch":
         branch = action.params["branch"]
         ref = HEADS + branch
+        # git lists keys as branch.<name as spelled>.<variable>: exact subsection match.
         prefix = f"branch.{branch}."
         raw = git.run("config", "-z", "--local", "--list", ok=(0, 1))
         config: dict[str, list[str]] = {}
         for item in raw.split(b"\0"):
-            key, _, value = item.partition(b"\n")
-            text = key.decode(errors="surrogateescape")
-            if text.lower().startswith("branch.") and text[len("branch.") :].startswith(branch + "."):
-                config.setdefault(prefix + text[len(prefix) :], []).append(
-                    value.decode(errors="surrogateescape")
-                )
+            key, _, value = (part.decode(errors="surrogateescape") for part in item.partition(b"\n"))
+            if key.startswith(prefix):
+                config.setdefault(key, []).append(value)
         return {"ref": ref, "sha": _ref_sha(git, ref), "config": config}
     raise InputError(f"unknown action kind {action.kind!r}", where=action.id)
 
