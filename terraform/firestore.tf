@@ -25,7 +25,7 @@ resource "google_firestore_database" "state" {
 # Documents carry `expires_at` (runner.retention in the configuration sets it); Firestore deletes
 # them within about a day of that time. Collections: orchestra.store.base.TTL_COLLECTIONS.
 resource "google_firestore_field" "ttl" {
-  for_each = toset(["runs", "events", "dead_letters"])
+  for_each = toset(["runs", "events", "dead_letters", "test_results"])
 
   project    = var.project
   database   = google_firestore_database.state.name
@@ -90,6 +90,10 @@ locals {
     deployments-env = {
       collection = "deployments"
       fields     = [["environment", "ASCENDING"], ["created_at", "DESCENDING"]]
+    }
+    test-results-suite = {
+      collection = "test_results"
+      fields     = [["suite", "ASCENDING"], ["started_at", "DESCENDING"]]
     }
   }
 }
