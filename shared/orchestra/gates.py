@@ -3,6 +3,10 @@
 Level 0 applies nothing, 1 low-risk actions, 2 low and medium, 3 everything. Independently of
 the level, protected environments (production) always hold high-risk actions for approval, and
 an environment may hold lower risks too (``approval_required_risk``).
+
+An action that a person other than the requester already approved (``approved_by``, e.g. a
+deployment approved through `orchestra deployments approve`) is no longer the automation acting
+on its own: it applies at any level above 0 without asking a second time.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ def decide(action: Action, level: int, environment_name: str, environment: Envir
     allowed = LEVEL_MAX_RISK[level]
     if allowed is None:
         return GateDecision(Verdict.skip, "automation level 0 only analyzes")
+    if action.approved_by:
+        return GateDecision(Verdict.apply, f"{action.risk} risk, approved by {action.approved_by}")
     if RISK_ORDER[action.risk] > RISK_ORDER[allowed]:
         return GateDecision(
             Verdict.skip,

@@ -117,6 +117,10 @@ class Action(Strict):
     status: ActionStatus = ActionStatus.proposed
     kind: str = Field(description="handler name inside the automation, e.g. 'set-concurrency'")
     params: dict[str, Any] = Field(default_factory=dict)
+    approved_by: str | None = Field(
+        default=None,
+        description="a person other than the requester already approved this change (e.g. a deployment)",
+    )
     # Written before apply so a crashed run can be rolled back by another process.
     rollback: dict[str, Any] | None = None
     applied_at: Timestamp | None = None

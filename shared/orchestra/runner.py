@@ -593,6 +593,7 @@ class Runner:
         waiting = [a for a in run.actions if a.status == ActionStatus.awaiting_approval]
         for action in waiting:
             action.status = ActionStatus.proposed
+            action.approved_by = identity
             action.reason = f"approved by {identity}"
         ctx = self.context(run, automation)
         permit = Permit(allowed=True)

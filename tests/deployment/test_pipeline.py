@@ -282,6 +282,7 @@ def test_production_needs_another_person_and_waits_for_its_window(sqlite_store, 
     (action,) = run.actions
     assert action.status == ActionStatus.applied
     assert "approved by user:bob" in action.description and action.params["environment_risk"] == "high"
+    assert action.risk == "high" and action.approved_by == "user:bob"
     assert get_deployment(sqlite_store, dep.id).state == S.succeeded
     assert service.deploys() == [sha]
 

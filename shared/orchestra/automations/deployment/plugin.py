@@ -10,10 +10,10 @@ Each run looks at the run's environment:
    whose environment is not locked, it proposes "deploy <id> to <env>".
 
 The runner's gates decide whether that action applies (automation level, protected
-environments). Risk is the environment's (production high, staging medium, development low)
-until a person other than the requester approved the deployment: that approval is the four-eyes
-check a protected environment asks for, so the approved deployment is proposed as low risk and
-goes out in the next window without a second approval.
+environments). Risk is the environment's (production high, staging medium, development low).
+Once a person other than the requester approved the deployment, the action carries
+``approved_by``: that approval is the four-eyes check a protected environment asks for, so the
+gates let it go out in the next window without a second approval.
 
 apply: take the environment lock (a lease), run the deployer, record what it did;
 verify: health probes and the error-rate rule, then ``succeeded``; on failure ``failed`` and
@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ...automation import Analysis, Automation, RunContext, Verification
 from ...breaker import BreakerState, CircuitBreaker, dependency_breaker_name
 from ...errors import IllegalTransition, InputError
-from ...models import Action, Finding, Risk, Run, Severity, format_timestamp
+from ...models import Action, Finding, Run, Severity, format_timestamp
 from .approvals import POLICY_ACTOR, expired, person, require_decision
 from .requests import check_settings, request_deployment, supersede_older
 from .settings import DeploymentSettings, EnvironmentPolicy
@@ -352,14 +352,14 @@ class DeploymentAutomation(Automation):
         approved_by_person = dep.approved_by is not None and person(dep.approved_by) != person(
             dep.requested_by
         )
-        risk = Risk.low if approved_by_person else env_risk
         what = f"deploy {dep.revision[:12]}" + (f" ({dep.ref})" if dep.ref else "") + f" to {dep.environment}"
         if approved_by_person:
             what += f", approved by {dep.approved_by}"
         return Action(
             id=f"deploy-{dep.id}",
             description=f"{what} [{dep.id}]",
-            risk=risk,
+            risk=env_risk,
+            approved_by=dep.approved_by if approved_by_person else None,
             kind="deploy",
             params={
                 "deployment_id": dep.id,
