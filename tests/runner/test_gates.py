@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from orchestra.config import EnvironmentConfig
 from orchestra.gates import Verdict, decide
 from orchestra.models import Action, Risk
