@@ -291,12 +291,12 @@ def apply(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
     return perf.apply(ctx, action, run_client)
 
 
-def verify(ctx: RunContext, action: Action, run_client: Any) -> Verification:
+def verify(ctx: RunContext, action: Action, monitoring_client: Any, run_client: Any) -> Verification:
     if action.kind == "store-schedule":
         doc = action.params["doc"]
         stored = ctx.store.get(COLLECTION, doc["id"])
         return Verification(ok=stored == doc, evidence={"stored": stored is not None})
-    return perf.verify(ctx, action, None, run_client)
+    return perf.verify(ctx, action, monitoring_client, run_client)
 
 
 def rollback(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
