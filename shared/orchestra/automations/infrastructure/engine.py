@@ -42,10 +42,7 @@ def analyze(ctx: RunContext, *, monitoring_client: Any = None, run_client: Any =
     params: InfrastructureParams = ctx.params
     services = resolve(
         settings=settings,
-        metrics=params.metrics,
-        service=params.service,
-        service_yaml=params.service_yaml,
-        cloud_run=params.cloud_run,
+        params=params,
         now=ctx.clock.now(),
         lookback_hours=settings.lookback_days * 24,
         monitoring_client=monitoring_client,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import Field, field_validator
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from ..performance.models import SourceSettings
+from ..performance.models import ServiceParams, SourceSettings
 
 
 class InfrastructureSettings(SourceSettings):
@@ -37,13 +35,8 @@ class InfrastructureSettings(SourceSettings):
     forecast_only: bool = Field(False, description="compute and report the schedule, change nothing")
 
 
-class InfrastructureParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class InfrastructureParams(ServiceParams):
     metrics: dict[str, str] = Field(default_factory=dict, description="--metric request_count=PATH")
-    service: str | None = None
-    service_yaml: str | None = None
-    cloud_run: str | None = None
     forecast_only: bool | None = None
     instance_capacity_rps: float | None = Field(None, gt=0)
 
@@ -54,15 +47,3 @@ class InfrastructureParams(BaseModel):
         if extra:
             raise ValueError(f"infrastructure reads only request_count; got {', '.join(extra)}")
         return value
-
-    @model_validator(mode="after")
-    def _files_readable(self) -> InfrastructureParams:
-        # Bad files are the caller's input error: reject them before a run is recorded, naming
-        # file and line (read_series raises InputError, which pydantic lets through).
-        from ...metrics.files import read_series
-
-        for name, path in self.metrics.items():
-            read_series(path, name)
-        # Absolute, so verification or recovery in another process reads the same files.
-        self.metrics = {name: str(Path(path).resolve()) for name, path in self.metrics.items()}
-        return self

@@ -124,10 +124,7 @@ def analyze(ctx: RunContext, *, monitoring_client: Any = None, run_client: Any =
     single_threaded = settings.single_threaded if params.single_threaded is None else params.single_threaded
     services = resolve(
         settings=settings,
-        metrics=params.metrics,
-        service=params.service,
-        service_yaml=params.service_yaml,
-        cloud_run=params.cloud_run,
+        params=params,
         now=ctx.clock.now(),
         lookback_hours=settings.lookback_hours,
         monitoring_client=monitoring_client,

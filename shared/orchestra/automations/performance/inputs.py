@@ -12,7 +12,7 @@ from typing import Any
 from ...actuators.base import Actuator, ServiceConfig, actuator_from_target
 from ...errors import InputError
 from ...metrics.base import MetricsSource
-from .models import SourceSettings
+from .models import ServiceParams, SourceSettings
 
 
 @dataclass
@@ -51,17 +51,18 @@ def explicit_actuator(
 def resolve(
     *,
     settings: SourceSettings,
-    metrics: dict[str, str],
-    service: str | None,
-    service_yaml: str | None,
-    cloud_run: str | None,
+    params: ServiceParams,
     now: dt.datetime,
     lookback_hours: float,
     monitoring_client: Any = None,
     run_client: Any = None,
 ) -> list[ServiceInput]:
+    metrics, service = params.metrics, params.service
     actuator = explicit_actuator(
-        service_yaml, cloud_run, run_client=run_client, timeout=settings.operation_timeout_seconds
+        params.service_yaml,
+        params.cloud_run,
+        run_client=run_client,
+        timeout=settings.operation_timeout_seconds,
     )
     if metrics:
         from ...metrics.files import FileMetricsSource

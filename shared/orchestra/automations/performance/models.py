@@ -67,14 +67,31 @@ class PerformanceSettings(SourceSettings):
     )
 
 
-class PerformanceParams(BaseModel):
+class ServiceParams(BaseModel):
+    """Trigger parameters of the automations that act on one Cloud Run service's settings."""
+
     model_config = ConfigDict(extra="forbid")
 
     metrics: dict[str, str] = Field(default_factory=dict, description="--metric NAME=PATH")
     service: str | None = None
-    focus: str | None = Field(None, description="alert-focused run: cpu, memory, latency or errors")
     service_yaml: str | None = Field(None, description="Cloud Run service YAML to act on")
     cloud_run: str | None = Field(None, description="projects/P/locations/R/services/S to act on")
+
+    @model_validator(mode="after")
+    def _files_readable(self) -> ServiceParams:
+        # Bad files are the caller's input error: reject them before a run is recorded, naming
+        # file and line (read_series raises InputError, which pydantic lets through).
+        from ...metrics.files import read_series
+
+        for name, path in self.metrics.items():
+            read_series(path, name)
+        # Absolute, so verification or recovery in another process reads the same files.
+        self.metrics = {name: str(Path(path).resolve()) for name, path in self.metrics.items()}
+        return self
+
+
+class PerformanceParams(ServiceParams):
+    focus: str | None = Field(None, description="alert-focused run: cpu, memory, latency or errors")
     single_threaded: bool | None = None
 
     @field_validator("metrics")
@@ -91,18 +108,6 @@ class PerformanceParams(BaseModel):
         if value is not None and value not in FOCUSES:
             raise ValueError(f"unknown focus {value!r}; accepted: {', '.join(FOCUSES)}")
         return value
-
-    @model_validator(mode="after")
-    def _files_readable(self) -> PerformanceParams:
-        # Bad files are the caller's input error: reject them before a run is recorded, naming
-        # file and line (read_series raises InputError, which pydantic lets through).
-        from ...metrics.files import read_series
-
-        for name, path in self.metrics.items():
-            read_series(path, name)
-        # Absolute, so verification or recovery in another process reads the same files.
-        self.metrics = {name: str(Path(path).resolve()) for name, path in self.metrics.items()}
-        return self
 
 
 def dump(model: BaseModel) -> dict[str, Any]:
