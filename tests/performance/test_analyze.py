@@ -180,3 +180,18 @@ def test_rightsizing_action_on_quiet_real_series(tmp_path: Path, local_store: St
     (action,) = analysis.actions
     assert action.params["changes"] == {"cpu": 2} and action.risk == "medium"
     assert action.params["checks"][0]["kind"] == "stay-below"
+
+
+def test_metric_files_take_the_service_name_from_the_target(tmp_path: Path, local_store: StateStore) -> None:
+    from .fakes import FakeServicesClient
+
+    run_client = FakeServicesClient()
+    automation = PerformanceAutomation(run_client=run_client)
+    cases = [
+        ({"service_yaml": str(copy_yaml(tmp_path))}, "sample-api"),
+        ({"cloud_run": run_client.service.name}, run_client.service.name.rsplit("/", 1)[-1]),
+        ({"service": "named", "cloud_run": run_client.service.name}, "named"),
+    ]
+    for target, expected in cases:
+        ctx = make_ctx(automation, local_store, params={"metrics": {"cpu": str(CPU_LOW)}, **target})
+        assert automation.analyze(ctx).summary["services"][0]["service"] == expected

@@ -166,6 +166,10 @@ class Actuator(ABC):
     def describe(self) -> str: ...
 
     @abstractmethod
+    def service_name(self) -> str | None:
+        """The Cloud Run service this target changes; None when the target does not name one."""
+
+    @abstractmethod
     def read(self) -> ServiceConfig: ...
 
     @abstractmethod

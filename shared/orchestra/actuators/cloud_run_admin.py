@@ -135,8 +135,7 @@ class CloudRunAdminActuator(Actuator):
             self._client = run_v2.ServicesClient()
         return self._client
 
-    @property
-    def service_id(self) -> str:
+    def service_name(self) -> str:
         return self.name.rsplit("/", 1)[-1]
 
     def target(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ...actuators.base import Actuator, actuator_from_target
 from ...automation import Analysis, RunContext, Verification
 from ...errors import InputError
 from ...models import Action, Finding, Severity
@@ -282,13 +283,10 @@ def _waste_action(item: WasteItem, service: RunService) -> Action:
 # ----- action handlers: they work from the stored action alone -----
 
 
-def _actuator(action: Action, run_client: Any) -> Any:
-    from ...actuators.base import actuator_from_target
-
+def _actuator(action: Action, run_client: Any) -> Actuator:
     actuator = actuator_from_target(action.params["target"], run_client=run_client)
     service = action.params["service"]
-    name = getattr(actuator, "service_name", None)
-    found = name() if callable(name) else getattr(actuator, "service_id", service)
+    found = actuator.service_name()
     if found != service:
         raise InputError(f"target is service {found!r}, not {service!r}", where=actuator.describe())
     return actuator

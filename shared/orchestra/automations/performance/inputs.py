@@ -69,7 +69,7 @@ def resolve(
 
         name = service
         if name is None and actuator is not None:
-            name = getattr(actuator, "service_id", None) or _yaml_name(actuator)
+            name = actuator.service_name()
         return [ServiceInput(name or "service", FileMetricsSource(metrics), actuator, None, None, None)]
     if settings.source == "sample":
         from ...metrics.sample import load_sample
@@ -128,8 +128,3 @@ def resolve(
             )
         out.append(ServiceInput(name, source, act, None, start, now))
     return out
-
-
-def _yaml_name(actuator: Actuator) -> str | None:
-    name = getattr(actuator, "service_name", None)
-    return name() if callable(name) else None
