@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InputError
+from ..errors import InputError, OrchestraError
 
 VCPU_STEPS: tuple[int, ...] = (1, 2, 4, 6, 8)
 MEMORY_CAP_MIB: dict[int, int] = {1: 4096, 2: 8192, 4: 16384, 6: 24576, 8: 32768}
@@ -153,6 +153,10 @@ def parse_memory(text: str | int, where: str) -> int:
 
 def format_memory(mib: int) -> str:
     return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
+class ConflictError(OrchestraError):
+    """The target changed since we applied: undoing would overwrite someone else's change."""
 
 
 class Actuator(ABC):

@@ -19,6 +19,7 @@ from .base import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_INSTANCES,
     Actuator,
+    ConflictError,
     ServiceConfig,
     check_changes,
     format_cpu,
@@ -26,7 +27,6 @@ from .base import (
     parse_cpu,
     parse_memory,
 )
-from .cloud_run_yaml import ConflictError
 
 _NAME = re.compile(r"^projects/[^/]+/locations/[a-z0-9-]+/services/[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 

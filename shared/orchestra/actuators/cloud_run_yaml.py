@@ -22,11 +22,12 @@ from typing import Any
 
 import yaml
 
-from ..errors import InputError, OrchestraError
+from ..errors import InputError
 from .base import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_INSTANCES,
     Actuator,
+    ConflictError,
     ServiceConfig,
     check_changes,
     format_cpu,
@@ -38,10 +39,6 @@ from .base import (
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
 CPU_BOOST = "run.googleapis.com/startup-cpu-boost"
-
-
-class ConflictError(OrchestraError):
-    """The target changed since we applied: undoing would overwrite someone else's change."""
 
 
 def _sha(text: str) -> str:
@@ -136,7 +133,7 @@ def edit_document(doc: dict[str, Any], changes: dict[str, Any], where: str) -> d
 def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -160,7 +157,7 @@ class CloudRunYamlActuator(Actuator):
 
     def _text(self) -> str:
         try:
-            return self.path.read_text()
+            return self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise InputError("service YAML not found", where=str(self.path)) from None
         except OSError as exc:
@@ -197,7 +194,7 @@ class CloudRunYamlActuator(Actuator):
 
     def restore(self, snapshot: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         previous = snapshot["previous_text"]
-        current = self.path.read_text() if self.path.exists() else None
+        current = self.path.read_text(encoding="utf-8") if self.path.exists() else None
         if current == previous:
             return {"restored": False, "reason": "file already holds the previous document"}
         # Only undo our own edit: if the file now holds something else, someone changed it after
