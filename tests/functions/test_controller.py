@@ -118,6 +118,13 @@ def test_bad_input_is_400_naming_the_field(client, fn_app, path, body, status, f
     assert nothing_stored(fn_app)
 
 
+def test_json_nested_beyond_the_parser_is_400_not_500(client, fn_app):
+    response = post(client, "/tasks/probe", b"[" * 100_000)
+    assert response.status_code == 400 and response.json["error"]["field"] == "body", response.json
+    assert "deep" in response.json["error"]["message"]
+    assert nothing_stored(fn_app)
+
+
 def test_oversized_body_is_413(client, fn_app):
     body = json.dumps({"params": {"note": "x" * (600 * 1024)}})
     response = post(client, "/tasks/probe", body)

@@ -120,6 +120,9 @@ def test_replay_of_unknown_or_unrunnable_letters(client, fn_app):
 
     with pytest.raises(InputError, match="not a JSON object"):
         replay_dead_letter(fn_app, "dl-bad", "user:carol")
+    send(client, b"[" * 100_000, message_id="dl-deep")
+    with pytest.raises(InputError, match="deep"):
+        replay_dead_letter(fn_app, "dl-deep", "user:carol")
 
 
 def test_replay_that_fails_transiently_is_linked_and_raised(client, fn_app, counter):

@@ -117,6 +117,12 @@ def test_malformed_json_is_rejected_and_acknowledged(client, fn_app):
     assert events(fn_app)[0].payload["data"]  # the offending data is kept for the operator
 
 
+def test_json_nested_beyond_the_parser_is_rejected_not_retried(client, fn_app):
+    response = post_pubsub(client, b'{"task": ' + b"[" * 100_000, message_id="7011")
+    assert response.status_code == 200  # a permanent problem: acknowledged, not redelivered
+    assert_rejected(fn_app, "7011", "message.data", "deep")
+
+
 def test_unknown_task_is_rejected_naming_the_task(client, fn_app):
     assert post_pubsub(client, {"task": "no-such-task"}, message_id="7002").status_code == 200
     reason = assert_rejected(fn_app, "7002", "no-such-task")

@@ -158,7 +158,11 @@ def test_branch_mapping_is_configurable(client, fn_app):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [(b"{not json", "body"), (json.dumps({"ref": "refs/heads/main"}).encode(), "after")],
+    [
+        (b"{not json", "body"),
+        (b"[" * 100_000, "body"),
+        (json.dumps({"ref": "refs/heads/main"}).encode(), "after"),
+    ],
 )
 def test_signed_but_malformed_payload_is_400_and_recorded(client, fn_app, body, field):
     response = deliver(client, "push", body)

@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..errors import InputError
+from ..events.parsing import json_object, validated
 from ..events.records import EventStatus, submit_for_event
 from ..health import Status, check_health
 from ..models import Mode, RunStatus, TriggerKind
@@ -38,12 +39,10 @@ from .http import (
     Response,
     compact,
     error,
-    json_object,
     map_exception,
     read_body,
     respond,
     trace_request,
-    validation_error,
 )
 
 if TYPE_CHECKING:
@@ -173,17 +172,11 @@ def _trigger(request: RequestLike, body: TaskBody, app: App) -> tuple[str, Trigg
 
 
 def _run_task(request: RequestLike, app: App, identity: Identity, task: str | None) -> Response:
-    data = json_object(read_body(request))
-    try:
-        body: TaskBody = TaskCall.model_validate(data) if task is None else TaskBody.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
-    task_name = task if task is not None else body.task  # type: ignore[attr-defined]
+    data = json_object(read_body(request), where="body", allow_empty=True)
+    body = validated(TaskBody if task else TaskCall, data)
+    task_name = task or body.task  # type: ignore[attr-defined]
     automation = app.registry.create(task_name)  # UnknownTaskError -> 400 naming "task"
-    try:
-        automation.Params.model_validate(body.params)
-    except ValidationError as exc:
-        raise validation_error(exc, prefix="params") from None
+    validated(automation.Params, body.params, prefix="params")
     trigger_id, kind = _trigger(request, body, app)
     run_request = RunRequest(
         task=task_name,
@@ -239,11 +232,7 @@ def _list_runs(request: RequestLike, app: App) -> Response:
 
 
 def _decide(request: RequestLike, app: App, identity: Identity, run_id: str) -> Response:
-    data = json_object(read_body(request))
-    try:
-        body = ApprovalBody.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    body = validated(ApprovalBody, json_object(read_body(request), where="body", allow_empty=True))
     if body.decision == "approve":
         run = app.runner.approve(run_id, identity.name, body.comment)
     else:

@@ -1,4 +1,5 @@
-"""Shared HTTP plumbing: JSON responses, body limits, JSON parsing, error mapping."""
+"""Shared HTTP plumbing: JSON responses, body limits, error mapping (bodies are decoded by
+``orchestra.events.parsing``, whose InputError becomes a 400 naming the field)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ import logging
 import os
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
-from ..config import format_errors
 from ..errors import (
     ApprovalRefused,
     ConfigError,
@@ -103,34 +101,6 @@ def read_body(request: RequestLike, limit: int | None = None) -> bytes:
     if len(data) > limit:
         raise too_big
     return bytes(data)
-
-
-def parse_json(body: bytes, *, empty: Any = None) -> Any:
-    if not body.strip():
-        if empty is not None:
-            return empty
-        raise HttpError(400, "request body is empty; expected a JSON object", "body")
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise HttpError(400, "request body is not UTF-8 text", "body") from None
-    except json.JSONDecodeError as exc:
-        raise HttpError(
-            400, f"malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", "body"
-        ) from None
-
-
-def json_object(body: bytes, *, allow_empty: bool = True) -> dict[str, Any]:
-    value = parse_json(body, empty={} if allow_empty else None)
-    if not isinstance(value, dict):
-        raise HttpError(400, f"request body is a JSON {type(value).__name__}; expected an object", "body")
-    return value
-
-
-def validation_error(exc: ValidationError, prefix: str = "") -> HttpError:
-    first = exc.errors()[0]
-    field = ".".join(p for p in (prefix, ".".join(str(p) for p in first["loc"])) if p) or None
-    return HttpError(400, "; ".join(format_errors(exc, prefix=prefix)), field)
 
 
 def _bare_message(exc: InputError) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..events.github import SOURCE, handle_github
+from ..events.parsing import json_object
 from ..events.records import EventLog, EventStatus
 from .http import (
     HttpError,
@@ -28,7 +29,6 @@ from .http import (
     Response,
     error,
     map_exception,
-    parse_json,
     read_body,
     respond,
     trace_request,
@@ -88,11 +88,7 @@ def _handle(request: RequestLike, get_app: Callable[[], App]) -> Response:
     delivery_id = _header(request, DELIVERY_HEADER)
     app = get_app()
     try:
-        data = parse_json(body)
-    except HttpError as exc:
-        _reject(app, delivery_id, event_name, exc.message)
-        raise
-    try:
+        data = json_object(body, where="body")
         handled = handle_github(app, event_name=event_name, delivery_id=delivery_id, data=data)
     except InputError as exc:
         _reject(app, delivery_id, event_name, str(exc))

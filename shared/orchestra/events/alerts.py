@@ -25,12 +25,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..config import Config, ThresholdRule, format_errors
+from ..config import Config, ThresholdRule
 from ..errors import InputError
 from ..models import Mode, TriggerKind, run_id_for
 from ..runner import RunRequest
+from .parsing import validated
 from .pubsub import CloudEventLike, PubSubDelivery, cloud_event_summary, parse_pubsub_event
 from .records import EventLog, EventStatus, Handled, submit_for_event
 
@@ -182,12 +183,7 @@ class IncidentNotification(_Lenient):
 
 
 def parse_notification(data: dict[str, Any]) -> IncidentNotification:
-    try:
-        return IncidentNotification.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InputError("; ".join(format_errors(exc)), where=field) from None
+    return validated(IncidentNotification, data)
 
 
 class Mapping(BaseModel):

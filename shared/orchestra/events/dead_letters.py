@@ -17,14 +17,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, NotFound, TransientError
 from ..models import DeadLetter, run_id_for, safe_doc_id
 from ..runner import RunOutcome, RunRequest
 from . import alerts, scheduled
+from .parsing import json_object
 from .pubsub import CloudEventLike, PubSubDelivery, cloud_event_summary, parse_pubsub_event
 from .records import EventLog, EventStatus, Handled
 
@@ -135,20 +135,6 @@ def original_data(letter: DeadLetter) -> bytes:
     return text.encode()
 
 
-def _json_object(raw: bytes, *, allow_empty: bool) -> dict[str, Any]:
-    if not raw.strip():
-        if allow_empty:
-            return {}
-        raise InputError("is empty", where="data")
-    try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"is not a JSON object ({exc})", where="data") from None
-    if not isinstance(value, dict):
-        raise InputError(f"is a JSON {type(value).__name__}; expected an object", where="data")
-    return value
-
-
 @dataclass
 class Replay:
     letter: DeadLetter
@@ -163,7 +149,7 @@ def replay_request(app: App, letter: DeadLetter, identity: str) -> tuple[str, Ru
     attributes = original_attributes(letter)
     raw = original_data(letter)
     trigger_id = f"replay:{letter.id}"
-    data = _json_object(raw, allow_empty=any(k in scheduled.TASK_KEYS for k in attributes))
+    data = json_object(raw, where="data", allow_empty=any(k in scheduled.TASK_KEYS for k in attributes))
     if "incident" in data:
         notification = alerts.parse_notification(data)
         incident = notification.incident

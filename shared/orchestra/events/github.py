@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..config import format_errors
-from ..errors import InputError
+from .parsing import validated
 from .records import EventLog, EventStatus, Handled
 
 if TYPE_CHECKING:
@@ -79,19 +78,8 @@ class PingEvent(_Lenient):
     repository: Repository | None = None
 
 
-def _validate(model: type[BaseModel], data: Any) -> Any:
-    if not isinstance(data, dict):
-        raise InputError(f"payload is a JSON {type(data).__name__}; expected an object", where="body")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InputError("; ".join(format_errors(exc)), where=field) from None
-
-
-def parse_push(data: Any) -> PushEvent:
-    return _validate(PushEvent, data)
+def parse_push(data: dict[str, Any]) -> PushEvent:
+    return validated(PushEvent, data)
 
 
 def why_not_deployed(push: PushEvent, environment: str | None) -> str | None:
@@ -110,7 +98,7 @@ def why_not_deployed(push: PushEvent, environment: str | None) -> str | None:
     return None
 
 
-def handle_github(app: App, *, event_name: str, delivery_id: str, data: Any) -> Handled:
+def handle_github(app: App, *, event_name: str, delivery_id: str, data: dict[str, Any]) -> Handled:
     """Handle one authenticated delivery. InputError for a payload that is not what it claims."""
     from ..automations.deployment.requests import environment_for_ref, request_deployment
 
@@ -122,7 +110,7 @@ def handle_github(app: App, *, event_name: str, delivery_id: str, data: Any) -> 
         )
         return Handled(EventStatus.duplicate, record)
     if event_name == "ping":
-        ping = _validate(PingEvent, data)
+        ping = validated(PingEvent, data)
         return events.ignore(
             SOURCE,
             delivery_id,

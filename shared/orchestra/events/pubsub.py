@@ -17,10 +17,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from ..config import format_errors
 from ..errors import InputError
+from .parsing import json_object, json_value, validated
 
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 PUBSUB_SOURCE_PREFIX = "//pubsub.googleapis.com/"
@@ -108,24 +108,7 @@ class PubSubDelivery:
 
     def json_payload(self, *, allow_empty: bool = False) -> dict[str, Any]:
         """The message data as a JSON object (``{}`` for empty data when ``allow_empty``)."""
-        raw = self.payload()
-        if not raw.strip():
-            if allow_empty:
-                return {}
-            raise InputError("is empty; expected a JSON object", where="message.data")
-        try:
-            value = json.loads(raw)
-        except UnicodeDecodeError:
-            raise InputError("is not UTF-8 text; expected a JSON object", where="message.data") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-                "expected a JSON object",
-                where="message.data",
-            ) from None
-        if not isinstance(value, dict):
-            raise InputError(f"is a JSON {type(value).__name__}; expected an object", where="message.data")
-        return value
+        return json_object(self.payload(), where="message.data", allow_empty=allow_empty)
 
     def summary(self, limit: int = 16_384) -> dict[str, Any]:
         """What an event record keeps of the delivery: enough to replay it by hand."""
@@ -141,18 +124,9 @@ class PubSubDelivery:
 
 
 def event_data(event: CloudEventLike) -> Any:
+    """The CloudEvent's data, decoded when the SDK left it as JSON text."""
     data = event.data
-    if isinstance(data, bytes | bytearray):
-        try:
-            return json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise InputError("CloudEvent data is not JSON", where="data") from None
-    if isinstance(data, str):
-        try:
-            return json.loads(data)
-        except json.JSONDecodeError:
-            raise InputError("CloudEvent data is not JSON", where="data") from None
-    return data
+    return json_value(data, where="data") if isinstance(data, bytes | bytearray | str) else data
 
 
 def parse_pubsub_event(event: CloudEventLike) -> PubSubDelivery:
@@ -165,10 +139,7 @@ def parse_pubsub_event(event: CloudEventLike) -> PubSubDelivery:
     data = event_data(event)
     if not isinstance(data, dict):
         raise InputError("CloudEvent data must be an object with a 'message'", where="data")
-    try:
-        parsed = MessagePublishedData.model_validate(data)
-    except ValidationError as exc:
-        raise InputError("; ".join(format_errors(exc)), where="data") from None
+    parsed = validated(MessagePublishedData, data, prefix="data")
     return PubSubDelivery(
         event_id=str(event.get("id") or parsed.message.message_id),
         source=str(event.get("source") or ""),

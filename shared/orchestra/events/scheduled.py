@@ -21,15 +21,14 @@ sends ``data`` (empty for attribute-only messages).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from ..config import format_errors
 from ..errors import InputError
 from ..models import Mode, TriggerKind
 from ..runner import RunRequest
+from .parsing import json_object, validated
 from .pubsub import CloudEventLike, PubSubDelivery, cloud_event_summary, parse_pubsub_event
 from .records import EventLog, Handled, submit_for_event
 
@@ -63,15 +62,7 @@ def _from_attributes(attributes: dict[str, str]) -> dict[str, Any]:
                 raise InputError(f"{raw!r} is not a whole number 0-3", where="attributes.automation_level")
             values[key] = int(raw)
         elif key == "params":
-            try:
-                parsed = json.loads(raw) if raw.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"is not a JSON object ({exc.msg} at column {exc.colno})", where="attributes.params"
-                ) from None
-            if not isinstance(parsed, dict):
-                raise InputError("must be a JSON object", where="attributes.params")
-            values[key] = parsed
+            values[key] = json_object(raw, where="attributes.params", allow_empty=True)
         else:
             values[key] = raw
     return values
@@ -89,12 +80,7 @@ def parse_task(data: dict[str, Any], attributes: dict[str, str]) -> ScheduledTas
         raise InputError(
             "missing: give the automation to run in the message data or as an attribute", where="task"
         )
-    try:
-        return ScheduledTask.model_validate(merged)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InputError("; ".join(format_errors(exc)), where=field) from None
+    return validated(ScheduledTask, merged)
 
 
 def task_from_delivery(delivery: PubSubDelivery) -> ScheduledTask:
