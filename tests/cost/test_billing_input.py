@@ -154,6 +154,15 @@ def test_jsonl_nested_like_bigquery_json_export(tmp_path: Path) -> None:
     assert data.sku_names[int(data.sku[1])] == "(no sku)"
 
 
+def test_jsonl_lines_that_are_not_objects_are_bad_rows(tmp_path: Path) -> None:
+    good = {"service.description": "X", "usage_start_time": "2025-01-01", "project.id": "p", "cost": 1}
+    path = tmp_path / "b.jsonl"
+    path.write_text("\n".join([json.dumps(good), "[1, 2]", "", '"text"', json.dumps(good)]) + "\n")
+    data = read_billing_file(path, max_bad_share=0.5)
+    assert data.rows == 4 and data.net.tolist() == [1.0, 1.0]
+    assert data.bad.examples == [(2, "expected a JSON object"), (4, "expected a JSON object")]
+
+
 def test_jsonl_missing_field_everywhere_is_a_missing_column(tmp_path: Path) -> None:
     path = tmp_path / "b.jsonl"
     path.write_text(json.dumps({"service.description": "X", "project.id": "p", "cost": 1}) + "\n")

@@ -102,15 +102,9 @@ def analyze(ctx: RunContext, *, logging_session: Any = None) -> Analysis:
                 evidence={"models": missing, "configure": "automations.ai-services.settings.models"},
             )
         )
-    if data.bad.count:
-        findings.append(
-            Finding(
-                id="input:malformed-rows",
-                severity=Severity.low,
-                summary=f"{data.bad.count} malformed row(s) of {data.rows} skipped in {data.source}",
-                evidence=data.bad.as_dict(),
-            )
-        )
+    malformed = data.bad.finding(data.rows, data.source)
+    if malformed is not None:
+        findings.append(malformed)
     total = float(sum(r["monthly_cost"] or 0 for r in tables["by_model"]))
     summary: dict[str, Any] = {
         "input": data.summary(),

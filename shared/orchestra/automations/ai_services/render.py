@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
+from ..cost.render import print_input_notes
+
 
 def _num(value: float | None, fmt: str = ",.2f") -> str:
     return "-" if value is None else format(value, fmt)
@@ -41,12 +43,7 @@ def render(run: Any, console: Any) -> None:
         f"[bold]AI requests[/bold]: {source.get('source', '?')} - {source.get('requests', 0):,} requests over "
         f"{source.get('days', 0)} days; about {_num(summary.get('monthly_cost'))} USD per month"
     )
-    bad = (source.get("bad_rows") or {}).get("count", 0)
-    if bad:
-        lines = ", ".join(str(item["line"]) for item in source["bad_rows"]["lines"][:10])
-        console.print(f"[yellow]{bad} malformed row(s) skipped[/yellow] (lines {lines})")
-    for note in summary.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
+    print_input_notes(console, source, summary.get("notes", []))
     if summary.get("by_model"):
         console.print(_usage_table("Per model", "model", summary["by_model"]))
     if summary.get("by_route"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import InputError, OrchestraError, TransientError
-from ..cost.rowcheck import BadRows, open_text, short
+from ..cost.rowcheck import BadRows, RowCounter, json_objects, open_text, short
 
 if TYPE_CHECKING:
     from . import LoggingSettings
@@ -151,11 +150,9 @@ class _Codes:
         return code
 
 
-class _Builder:
+class _Builder(RowCounter):
     def __init__(self, source: str) -> None:
-        self.source = source
-        self.bad = BadRows(source)
-        self.rows = 0
+        super().__init__(source)
         self.models = _Codes()
         self.routes = _Codes()
         self.prompts = _Codes()
@@ -179,11 +176,8 @@ class _Builder:
         self.texts: dict[int, str] = {}
         self.missing: dict[str, int] = {}
 
-    def add(self, line: int, record: Any) -> None:
+    def add(self, line: int, record: dict[str, Any]) -> None:
         self.rows += 1
-        if not isinstance(record, dict):
-            self.bad.add(line, "expected a JSON object")
-            return
         for key in REQUIRED:
             if _get(record, key) is None:
                 self.missing.setdefault(key, line)
@@ -273,15 +267,7 @@ class _Builder:
 def read_usage_file(path: str | Path, *, max_bad_share: float) -> UsageData:
     builder = _Builder(str(path))
     with open_text(path) as stream:
-        for number, text in enumerate(stream, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                builder.rows += 1
-                builder.bad.add(number, f"invalid JSON: {exc.msg} at column {exc.colno}")
-                continue
+        for number, record in json_objects(stream, builder):
             builder.add(number, record)
     return builder.build(max_bad_share)
 
@@ -347,8 +333,7 @@ def usage_from_entries(entries: Iterable[dict[str, Any]], *, source: str, max_ba
     for number, entry in enumerate(entries, start=1):
         payload = entry.get("jsonPayload")
         if not isinstance(payload, dict):
-            builder.rows += 1
-            builder.bad.add(number, f"entry {entry.get('insertId', '?')}: no jsonPayload")
+            builder.reject(number, f"entry {entry.get('insertId', '?')}: no jsonPayload")
             continue
         record = dict(payload)
         record.setdefault("timestamp", entry.get("timestamp"))

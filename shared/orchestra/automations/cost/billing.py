@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import InputError
-from .rowcheck import BadRows, open_text, short
+from .rowcheck import BadRows, RowCounter, json_objects, open_text, short
 
 if TYPE_CHECKING:
     from . import BigQuerySettings
@@ -202,19 +202,17 @@ def resolve_columns(header: Iterable[str], where: str) -> dict[str, str]:
     return found
 
 
-class _Builder:
+class _Builder(RowCounter):
     """Accumulates validated chunks of rows into arrays."""
 
     def __init__(self, source: str) -> None:
-        self.source = source
+        super().__init__(source)
         self.projects = _Vocab(_or(NO_PROJECT))
         self.services = _Vocab(_required_text)
         self.skus = _Vocab(_or(NO_SKU))
         self.day_cache: dict[str, int] = {}
         self.parts: list[tuple[np.ndarray, ...]] = []
         self.currencies: set[str] = set()
-        self.rows = 0
-        self.bad = BadRows(source)
 
     def day_codes(self, values: Sequence[str]) -> list[int | None]:
         cache = self.day_cache
@@ -422,8 +420,7 @@ def _read_csv(stream: Iterable[str], source: str) -> _Builder:
                         good_rows.append(row)
                         good_lines.append(n)
                     elif row:  # blank lines are not rows
-                        builder.rows += 1
-                        builder.bad.add(n, f"{len(row)} fields, expected {width}")
+                        builder.reject(n, f"{len(row)} fields, expected {width}")
                 chunk, lines = good_rows, good_lines
                 if not chunk:
                     continue
@@ -478,19 +475,7 @@ def _read_jsonl(stream: Iterable[str], source: str) -> _Builder:
         for values in (*batch.values(), credit, currency, lines):
             values.clear()
 
-    for number, text in enumerate(stream, start=1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            builder.rows += 1
-            builder.bad.add(number, f"invalid JSON: {exc.msg} at column {exc.colno}")
-            continue
-        if not isinstance(record, dict):
-            builder.rows += 1
-            builder.bad.add(number, "expected a JSON object")
-            continue
+    for number, record in json_objects(stream, builder):
         values = {}
         absent = None
         for key in ("service", "sku", "start", "project", "cost", "credits", "currency"):
@@ -501,9 +486,8 @@ def _read_jsonl(stream: Iterable[str], source: str) -> _Builder:
             values[key] = value
         if absent is not None:
             missing_seen.setdefault(absent, number)
-            builder.rows += 1
             names = COLUMNS[absent]
-            builder.bad.add(number, f"missing field {names[0]!r} (accepted names: {', '.join(names)})")
+            builder.reject(number, f"missing field {names[0]!r} (accepted names: {', '.join(names)})")
             continue
         for key in batch:
             batch[key].append(values[key])

@@ -216,15 +216,9 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None) -> Analysis:
             )
         )
 
-    if data.bad.count:
-        findings.append(
-            Finding(
-                id="input:malformed-rows",
-                severity=Severity.low,
-                summary=f"{data.bad.count} malformed row(s) of {data.rows} skipped in {data.source}",
-                evidence=data.bad.as_dict(),
-            )
-        )
+    malformed = data.bad.finding(data.rows, data.source)
+    if malformed is not None:
+        findings.append(malformed)
 
     last = series.date(series.days - 1)
     window = [c for c in range(max(0, series.days - 30), series.days)]

@@ -13,6 +13,16 @@ def _money(value: float | None, currency: str = "") -> str:
     return f"{value:,.2f}{(' ' + currency) if currency else ''}"
 
 
+def print_input_notes(console: Any, source: dict[str, Any], notes: list[str]) -> None:
+    """Skipped rows (with their first line numbers) and the notes on the input; ai-services too."""
+    bad = (source.get("bad_rows") or {}).get("count", 0)
+    if bad:
+        lines = ", ".join(str(item["line"]) for item in source["bad_rows"]["lines"][:10])
+        console.print(f"[yellow]{bad} malformed row(s) skipped[/yellow] (lines {lines})")
+    for note in notes:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
 def render(run: Any, console: Any) -> None:
     summary = run.summary or {}
     if not summary:
@@ -24,12 +34,7 @@ def render(run: Any, console: Any) -> None:
         f"{source.get('first_day')} .. {source.get('last_day')}, {summary.get('series', 0)} series; "
         f"last 30 days {_money(summary.get('last_30_days_cost'), currency)}"
     )
-    bad = (source.get("bad_rows") or {}).get("count", 0)
-    if bad:
-        lines = ", ".join(str(item["line"]) for item in source["bad_rows"]["lines"][:10])
-        console.print(f"[yellow]{bad} malformed row(s) skipped[/yellow] (lines {lines})")
-    for note in summary.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
+    print_input_notes(console, source, summary.get("notes", []))
 
     anomalies = summary.get("anomalies") or {}
     top = anomalies.get("top") or []

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ...errors import InputError
+from ...models import Finding, Severity
 
 
 @dataclass
@@ -47,6 +50,49 @@ class BadRows:
             "count": self.count,
             "lines": [{"line": line, "reason": reason} for line, reason in self.examples],
         }
+
+    def finding(self, rows: int, source: str) -> Finding | None:
+        """The run's finding about skipped rows (None when there were none); ``source`` is the
+        input as the report names it."""
+        if not self.count:
+            return None
+        return Finding(
+            id="input:malformed-rows",
+            severity=Severity.low,
+            summary=f"{self.count} malformed row(s) of {rows} skipped in {source}",
+            evidence=self.as_dict(),
+        )
+
+
+class RowCounter:
+    """Rows read from one source so far, and the bad ones among them."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.rows = 0
+        self.bad = BadRows(source)
+
+    def reject(self, line: int, reason: str) -> None:
+        """Count a row that never reaches validation (unparsable, wrong shape)."""
+        self.rows += 1
+        self.bad.add(line, reason)
+
+
+def json_objects(stream: Iterable[str], counter: RowCounter) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per JSON-lines record. Blank lines are not rows; a line that is not
+    a JSON object is rejected in ``counter`` and reading goes on."""
+    for number, text in enumerate(stream, start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            counter.reject(number, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(record, dict):
+            counter.reject(number, "expected a JSON object")
+            continue
+        yield number, record
 
 
 def open_text(path: str | Path) -> IO[str]:
