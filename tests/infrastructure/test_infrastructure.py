@@ -74,9 +74,9 @@ def test_schedule_warms_ahead_and_floors_quiet_hours() -> None:
     assert schedule.max_instances == math.ceil(656 / 300 * 1.5 / 0.2)
 
 
-def test_sample_run_computes_and_would_store_the_schedule(local_store: StateStore) -> None:
+def test_sample_run_computes_and_would_store_the_schedule(sqlite_store: StateStore) -> None:
     automation = InfrastructureAutomation()
-    analysis = automation.analyze(make_ctx(automation, local_store, clock=FakeClock(MONDAY_NOON)))
+    analysis = automation.analyze(make_ctx(automation, sqlite_store, clock=FakeClock(MONDAY_NOON)))
     report = analysis.summary["services"][0]
     assert analysis.summary["source"].startswith("bundled sample service 'sample-api'")
     assert len(report["profile"]) == 168 and report["profile"][12]["at"] == "Mon 12:00"
@@ -87,7 +87,7 @@ def test_sample_run_computes_and_would_store_the_schedule(local_store: StateStor
 
 
 def _run(
-    tmp_path: Path, local_store: StateStore, **kw: object
+    tmp_path: Path, sqlite_store: StateStore, **kw: object
 ) -> tuple[InfrastructureAutomation, object, object]:
     service_yaml = kw.pop("service_yaml", None) or copy_yaml(tmp_path)
     automation = InfrastructureAutomation()
@@ -99,7 +99,7 @@ def _run(
     settings = {"instance_capacity_rps": 0.25, "settle_seconds": 0, **kw.pop("settings", {})}  # type: ignore[dict-item]
     ctx = make_ctx(
         automation,
-        local_store,
+        sqlite_store,
         params=params,
         settings=settings,
         clock=kw.pop("clock", FakeClock(MONDAY_NOON)),
@@ -108,11 +108,11 @@ def _run(
 
 
 def test_apply_stores_schedule_and_sets_min_instances_with_rollback(
-    tmp_path: Path, local_store: StateStore
+    tmp_path: Path, sqlite_store: StateStore
 ) -> None:
     service_yaml = copy_yaml(tmp_path)
     original = service_yaml.read_text()
-    automation, ctx, analysis = _run(tmp_path, local_store, service_yaml=service_yaml)
+    automation, ctx, analysis = _run(tmp_path, sqlite_store, service_yaml=service_yaml)
     store_action, scale_action = analysis.actions  # type: ignore[attr-defined]
     assert scale_action.kind == "set-scaling"
     wanted = analysis.summary["services"][0]["schedule"][12]  # type: ignore[attr-defined]
@@ -121,7 +121,7 @@ def test_apply_stores_schedule_and_sets_min_instances_with_rollback(
         action.rollback = automation.prepare(ctx, action)  # type: ignore[arg-type]
         automation.apply(ctx, action)  # type: ignore[arg-type]
         assert automation.verify(ctx, action).ok  # type: ignore[arg-type]
-    doc = local_store.get(COLLECTION, safe_doc_id("sample-api"))
+    doc = sqlite_store.get(COLLECTION, safe_doc_id("sample-api"))
     assert doc is not None and doc["min_instances"][12] == wanted and len(doc["profile_rps"]) == 168
     annotations = yaml.safe_load(service_yaml.read_text())["spec"]["template"]["metadata"]["annotations"]
     assert annotations["autoscaling.knative.dev/minScale"] == str(wanted)
@@ -129,34 +129,36 @@ def test_apply_stores_schedule_and_sets_min_instances_with_rollback(
     for action in (scale_action, store_action):
         automation.rollback(ctx, action)  # type: ignore[arg-type]
     assert service_yaml.read_text() == original
-    assert local_store.get(COLLECTION, safe_doc_id("sample-api")) is None
+    assert sqlite_store.get(COLLECTION, safe_doc_id("sample-api")) is None
 
 
-def test_stored_schedule_drives_runs_without_enough_history(tmp_path: Path, local_store: StateStore) -> None:
-    automation, ctx, analysis = _run(tmp_path, local_store)
+def test_stored_schedule_drives_runs_without_enough_history(tmp_path: Path, sqlite_store: StateStore) -> None:
+    automation, ctx, analysis = _run(tmp_path, sqlite_store)
     store_action = analysis.actions[0]  # type: ignore[attr-defined]
     store_action.rollback = automation.prepare(ctx, store_action)  # type: ignore[arg-type]
     automation.apply(ctx, store_action)  # type: ignore[arg-type]
-    stored = local_store.get(COLLECTION, "sample-api")
+    stored = sqlite_store.get(COLLECTION, "sample-api")
     assert stored is not None
     one_day = write_csv(tmp_path / "short.csv", csv_rows(REQUESTS)[:288])
     clock = FakeClock(MONDAY_NOON + dt.timedelta(hours=7))  # Mon 19:00
-    _, _, later = _run(tmp_path, local_store, requests=one_day, clock=clock, params={"service": "sample-api"})
+    _, _, later = _run(
+        tmp_path, sqlite_store, requests=one_day, clock=clock, params={"service": "sample-api"}
+    )
     report = later.summary["services"][0]  # type: ignore[attr-defined]
     assert report["schedule_origin"].startswith("stored schedule computed")
     assert [a.kind for a in later.actions] == ["set-scaling"]  # type: ignore[attr-defined]
     assert later.actions[0].params["changes"]["min_instances"] == stored["min_instances"][19]  # type: ignore[attr-defined]
 
 
-def test_too_little_history_and_nothing_stored(tmp_path: Path, local_store: StateStore) -> None:
+def test_too_little_history_and_nothing_stored(tmp_path: Path, sqlite_store: StateStore) -> None:
     one_day = write_csv(tmp_path / "short.csv", csv_rows(REQUESTS)[:288])
-    _, _, analysis = _run(tmp_path, local_store, requests=one_day)
+    _, _, analysis = _run(tmp_path, sqlite_store, requests=one_day)
     assert analysis.actions == []  # type: ignore[attr-defined]
     (finding,) = analysis.findings  # type: ignore[attr-defined]
     assert "a schedule needs 3" in finding.summary
 
 
-def test_never_lowers_on_a_forecast_while_demand_is_high(tmp_path: Path, local_store: StateStore) -> None:
+def test_never_lowers_on_a_forecast_while_demand_is_high(tmp_path: Path, sqlite_store: StateStore) -> None:
     # Four quiet days (1 request per 5 min) then a busy last hour (300 per 5 min).
     start = dt.datetime(2026, 1, 1, 0, 0)
     rows = [(f"{start + dt.timedelta(minutes=5 * i):%Y-%m-%d %H:%M:%S}", 1.0) for i in range(4 * 288)]
@@ -172,7 +174,7 @@ def test_never_lowers_on_a_forecast_while_demand_is_high(tmp_path: Path, local_s
     )
     _, _, analysis = _run(
         tmp_path,
-        local_store,
+        sqlite_store,
         requests=requests,
         service_yaml=service_yaml,
         settings={"instance_capacity_rps": 0.5},
@@ -184,15 +186,15 @@ def test_never_lowers_on_a_forecast_while_demand_is_high(tmp_path: Path, local_s
     assert scale[0].params["changes"]["min_instances"] == 2 and scale[0].risk == "medium"
 
 
-def test_forecast_only_changes_nothing(tmp_path: Path, local_store: StateStore) -> None:
-    _, _, analysis = _run(tmp_path, local_store, params={"forecast_only": True})
+def test_forecast_only_changes_nothing(tmp_path: Path, sqlite_store: StateStore) -> None:
+    _, _, analysis = _run(tmp_path, sqlite_store, params={"forecast_only": True})
     assert analysis.actions == []  # type: ignore[attr-defined]
     assert "forecast-only" in analysis.summary["services"][0]["notes"][0]  # type: ignore[attr-defined]
 
 
-def test_capacity_is_required_outside_the_sample(tmp_path: Path, local_store: StateStore) -> None:
+def test_capacity_is_required_outside_the_sample(tmp_path: Path, sqlite_store: StateStore) -> None:
     automation = InfrastructureAutomation()
-    ctx = make_ctx(automation, local_store, params={"metrics": {"request_count": str(REQUESTS)}})
+    ctx = make_ctx(automation, sqlite_store, params={"metrics": {"request_count": str(REQUESTS)}})
     with pytest.raises(InputError, match="instance_capacity_rps"):
         automation.analyze(ctx)
 

@@ -18,9 +18,9 @@ from .helpers import CPU_HIGH, CPU_LOW, copy_yaml, csv_rows, make_ctx, write_csv
 EVIDENCE_KEYS = {"rule", "metric", "start", "end", "peak", "mean", "threshold"}
 
 
-def test_without_files_the_bundled_sample_is_analysed(local_store: StateStore) -> None:
+def test_without_files_the_bundled_sample_is_analysed(sqlite_store: StateStore) -> None:
     automation = PerformanceAutomation()
-    analysis = automation.analyze(make_ctx(automation, local_store))
+    analysis = automation.analyze(make_ctx(automation, sqlite_store))
     assert analysis.summary["source"].startswith("bundled sample service 'sample-api'")
     assert [f.evidence["start"] for f in analysis.findings] == [
         "2014-04-10T00:04:00Z",
@@ -36,14 +36,14 @@ def test_without_files_the_bundled_sample_is_analysed(local_store: StateStore) -
     json.dumps(analysis.model_dump(mode="json"))  # the runner stores it as JSON
 
 
-def test_latency_rule_only_in_production(tmp_path: Path, local_store: StateStore) -> None:
+def test_latency_rule_only_in_production(tmp_path: Path, sqlite_store: StateStore) -> None:
     rows = [(f"2024-03-01 10:{m:02d}:00", 800.0) for m in range(0, 30)]
     latency = write_csv(tmp_path / "latency.csv", rows)
     automation = PerformanceAutomation()
     params = {"metrics": {"latency_p95": str(latency)}}
-    dev = automation.analyze(make_ctx(automation, local_store, params=params, environment="development"))
+    dev = automation.analyze(make_ctx(automation, sqlite_store, params=params, environment="development"))
     assert dev.findings == []
-    prod = automation.analyze(make_ctx(automation, local_store, params=params, environment="production"))
+    prod = automation.analyze(make_ctx(automation, sqlite_store, params=params, environment="production"))
     assert [f.evidence["rule"] for f in prod.findings] == ["latency_p95"]
     ev = prod.findings[0].evidence
     assert (ev["start"], ev["end"], ev["peak"], ev["mean"], ev["threshold"]) == (
@@ -55,13 +55,13 @@ def test_latency_rule_only_in_production(tmp_path: Path, local_store: StateStore
     )
 
 
-def test_focused_run_evaluates_only_its_rule(tmp_path: Path, local_store: StateStore) -> None:
+def test_focused_run_evaluates_only_its_rule(tmp_path: Path, sqlite_store: StateStore) -> None:
     errors = write_csv(tmp_path / "errors.csv", [(f"2024-03-01 10:{m:02d}:00", 5.0) for m in range(30)])
     automation = PerformanceAutomation()
     params = {"metrics": {"cpu": str(CPU_HIGH), "error_rate": str(errors)}}
-    both = automation.analyze(make_ctx(automation, local_store, params=params))
+    both = automation.analyze(make_ctx(automation, sqlite_store, params=params))
     assert {f.evidence["rule"] for f in both.findings} == {"cpu", "error_rate"}
-    focused = automation.analyze(make_ctx(automation, local_store, params={**params, "focus": "errors"}))
+    focused = automation.analyze(make_ctx(automation, sqlite_store, params={**params, "focus": "errors"}))
     assert {f.evidence["rule"] for f in focused.findings} == {"error_rate"}
     rules = focused.summary["rules"]
     assert rules["error_rate"]["evaluated"] and not rules["cpu"]["evaluated"]
@@ -95,13 +95,13 @@ def _append(path: Path, start_minute: int, values: list[float]) -> None:
 
 
 def _apply(
-    automation: PerformanceAutomation, local_store: StateStore, tmp_path: Path
+    automation: PerformanceAutomation, sqlite_store: StateStore, tmp_path: Path
 ) -> tuple[object, object, Path, str]:
     service_yaml = copy_yaml(tmp_path)
     original = service_yaml.read_text()
     cpu = _analysis_files(tmp_path)
     params = {"metrics": {"cpu": str(cpu)}, "service_yaml": str(service_yaml)}
-    ctx = make_ctx(automation, local_store, params=params, settings={"settle_seconds": 0})
+    ctx = make_ctx(automation, sqlite_store, params=params, settings={"settle_seconds": 0})
     analysis = automation.analyze(ctx)
     assert [a.kind for a in analysis.actions] == ["set-resources"]
     action = analysis.actions[0]
@@ -116,9 +116,9 @@ def _apply(
     return ctx, action, service_yaml, original
 
 
-def test_apply_verify_rollback_when_cpu_gets_worse(tmp_path: Path, local_store: StateStore) -> None:
+def test_apply_verify_rollback_when_cpu_gets_worse(tmp_path: Path, sqlite_store: StateStore) -> None:
     automation = PerformanceAutomation()
-    ctx, action, service_yaml, original = _apply(automation, local_store, tmp_path)
+    ctx, action, service_yaml, original = _apply(automation, sqlite_store, tmp_path)
     _append(tmp_path / "cpu.csv", 5, [99.5] * 12)  # after the change: hotter than before
     verification = automation.verify(ctx, action)  # type: ignore[arg-type]
     assert not verification.ok
@@ -129,21 +129,21 @@ def test_apply_verify_rollback_when_cpu_gets_worse(tmp_path: Path, local_store: 
     assert service_yaml.read_text() == original
 
 
-def test_apply_verify_keeps_a_change_that_helped(tmp_path: Path, local_store: StateStore) -> None:
+def test_apply_verify_keeps_a_change_that_helped(tmp_path: Path, sqlite_store: StateStore) -> None:
     automation = PerformanceAutomation()
-    ctx, action, service_yaml, original = _apply(automation, local_store, tmp_path)
+    ctx, action, service_yaml, original = _apply(automation, sqlite_store, tmp_path)
     _append(tmp_path / "cpu.csv", 5, [48.0, 47.5, 49.0, 46.0])
     verification = automation.verify(ctx, action)  # type: ignore[arg-type]
     assert verification.ok and verification.evidence["checks"][0]["verdict"] == "better"
     assert service_yaml.read_text() != original
 
 
-def test_verify_waits_for_the_settle_period(tmp_path: Path, local_store: StateStore) -> None:
+def test_verify_waits_for_the_settle_period(tmp_path: Path, sqlite_store: StateStore) -> None:
     automation = PerformanceAutomation()
     clock = FakeClock()
     service_yaml = copy_yaml(tmp_path)
     params = {"metrics": {"cpu": str(_analysis_files(tmp_path))}, "service_yaml": str(service_yaml)}
-    ctx = make_ctx(automation, local_store, params=params, settings={"settle_seconds": 300}, clock=clock)
+    ctx = make_ctx(automation, sqlite_store, params=params, settings={"settle_seconds": 300}, clock=clock)
     action = automation.analyze(ctx).actions[0]
     action.rollback = automation.prepare(ctx, action)
     automation.apply(ctx, action)
@@ -154,12 +154,12 @@ def test_verify_waits_for_the_settle_period(tmp_path: Path, local_store: StateSt
 
 
 def test_prepare_refuses_when_the_service_changed_since_analysis(
-    tmp_path: Path, local_store: StateStore
+    tmp_path: Path, sqlite_store: StateStore
 ) -> None:
     automation = PerformanceAutomation()
     service_yaml = copy_yaml(tmp_path)
     params = {"metrics": {"cpu": str(_analysis_files(tmp_path))}, "service_yaml": str(service_yaml)}
-    ctx = make_ctx(automation, local_store, params=params)
+    ctx = make_ctx(automation, sqlite_store, params=params)
     action = automation.analyze(ctx).actions[0]
     service_yaml.write_text(
         service_yaml.read_text().replace("cpu: 1000m", "cpu: '4'").replace("memory: 512Mi", "memory: 2Gi")
@@ -168,21 +168,21 @@ def test_prepare_refuses_when_the_service_changed_since_analysis(
         automation.prepare(ctx, action)
 
 
-def test_rightsizing_action_on_quiet_real_series(tmp_path: Path, local_store: StateStore) -> None:
+def test_rightsizing_action_on_quiet_real_series(tmp_path: Path, sqlite_store: StateStore) -> None:
     service_yaml = copy_yaml(tmp_path)
     service_yaml.write_text(
         service_yaml.read_text().replace("cpu: 1000m", "cpu: '4'").replace("memory: 512Mi", "memory: 2Gi")
     )
     automation = PerformanceAutomation()
     params = {"metrics": {"cpu": str(CPU_LOW)}, "service_yaml": str(service_yaml)}
-    analysis = automation.analyze(make_ctx(automation, local_store, params=params))
+    analysis = automation.analyze(make_ctx(automation, sqlite_store, params=params))
     assert analysis.findings == []
     (action,) = analysis.actions
     assert action.params["changes"] == {"cpu": 2} and action.risk == "medium"
     assert action.params["checks"][0]["kind"] == "stay-below"
 
 
-def test_metric_files_take_the_service_name_from_the_target(tmp_path: Path, local_store: StateStore) -> None:
+def test_metric_files_take_the_service_name_from_the_target(tmp_path: Path, sqlite_store: StateStore) -> None:
     from .fakes import FakeServicesClient
 
     run_client = FakeServicesClient()
@@ -193,5 +193,5 @@ def test_metric_files_take_the_service_name_from_the_target(tmp_path: Path, loca
         ({"service": "named", "cloud_run": run_client.service.name}, "named"),
     ]
     for target, expected in cases:
-        ctx = make_ctx(automation, local_store, params={"metrics": {"cpu": str(CPU_LOW)}, **target})
+        ctx = make_ctx(automation, sqlite_store, params={"metrics": {"cpu": str(CPU_LOW)}, **target})
         assert automation.analyze(ctx).summary["services"][0]["service"] == expected

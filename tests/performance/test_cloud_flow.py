@@ -43,17 +43,17 @@ def _points_after(start: dt.datetime, values: list[float]) -> monitoring_v3.List
 
 
 def _setup(
-    local_store: StateStore,
+    sqlite_store: StateStore,
 ) -> tuple[PerformanceAutomation, FakeMetricServiceClient, FakeServicesClient, FakeClock, object]:
     monitoring, run = FakeMetricServiceClient(), FakeServicesClient()
     automation = PerformanceAutomation(monitoring_client=monitoring, run_client=run)
     clock = FakeClock()
-    ctx = make_ctx(automation, local_store, settings=SETTINGS, clock=clock)
+    ctx = make_ctx(automation, sqlite_store, settings=SETTINGS, clock=clock)
     return automation, monitoring, run, clock, ctx
 
 
-def test_analysis_reads_cloud_monitoring_and_targets_the_admin_api(local_store: StateStore) -> None:
-    automation, monitoring, run, _, ctx = _setup(local_store)
+def test_analysis_reads_cloud_monitoring_and_targets_the_admin_api(sqlite_store: StateStore) -> None:
+    automation, monitoring, run, _, ctx = _setup(sqlite_store)
     analysis = automation.analyze(ctx)  # type: ignore[arg-type]
     assert analysis.summary["source"] == "Cloud Monitoring (example-project/europe-west1, 60s alignment)"
     windows = {(r.interval.start_time, r.interval.end_time) for r in monitoring.requests}
@@ -73,8 +73,8 @@ def test_analysis_reads_cloud_monitoring_and_targets_the_admin_api(local_store: 
     assert set(report["metrics"]) >= {"cpu", "memory", "instance_count"}
 
 
-def test_worse_cpu_after_the_change_rolls_back_through_the_api(local_store: StateStore) -> None:
-    automation, monitoring, run, clock, ctx = _setup(local_store)
+def test_worse_cpu_after_the_change_rolls_back_through_the_api(sqlite_store: StateStore) -> None:
+    automation, monitoring, run, clock, ctx = _setup(sqlite_store)
     (action,) = automation.analyze(ctx).actions  # type: ignore[arg-type]
     action.rollback = automation.prepare(ctx, action)  # type: ignore[arg-type]
     automation.apply(ctx, action)  # type: ignore[arg-type]

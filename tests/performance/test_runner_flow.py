@@ -37,10 +37,10 @@ def _request(tmp_path: Path, level: int, environment: str = "development") -> tu
     return request, service_yaml, cpu
 
 
-def test_runner_keeps_a_change_it_cannot_judge_yet(tmp_path: Path, local_store: StateStore) -> None:
+def test_runner_keeps_a_change_it_cannot_judge_yet(tmp_path: Path, sqlite_store: StateStore) -> None:
     request, service_yaml, _ = _request(tmp_path, level=3)
     original = service_yaml.read_text()
-    runner = _runner(local_store, {"settle_seconds": 0})
+    runner = _runner(sqlite_store, {"settle_seconds": 0})
     run = runner.submit(request).run
     # No post-change samples: verification is inconclusive and keeps the change.
     assert run.status == RunStatus.succeeded, run.reason
@@ -49,10 +49,10 @@ def test_runner_keeps_a_change_it_cannot_judge_yet(tmp_path: Path, local_store: 
     assert run.actions[0].rollback and run.actions[0].rollback["previous_text"] == original
 
 
-def test_runner_rolls_back_on_worse_metric(tmp_path: Path, local_store: StateStore) -> None:
+def test_runner_rolls_back_on_worse_metric(tmp_path: Path, sqlite_store: StateStore) -> None:
     request, service_yaml, cpu = _request(tmp_path, level=3)
     original = service_yaml.read_text()
-    runner = _runner(local_store, {"settle_seconds": 120})
+    runner = _runner(sqlite_store, {"settle_seconds": 120})
 
     # The clock's sleep is the settle period: new samples "arrive" while verification waits.
     sleep = runner.clock.sleep
@@ -69,9 +69,9 @@ def test_runner_rolls_back_on_worse_metric(tmp_path: Path, local_store: StateSto
     assert service_yaml.read_text() == original
 
 
-def test_production_gate_holds_medium_risk_at_low_level(tmp_path: Path, local_store: StateStore) -> None:
+def test_production_gate_holds_medium_risk_at_low_level(tmp_path: Path, sqlite_store: StateStore) -> None:
     request, service_yaml, _ = _request(tmp_path, level=1, environment="production")
     original = service_yaml.read_text()
-    run = _runner(local_store, {"settle_seconds": 0}).submit(request).run
+    run = _runner(sqlite_store, {"settle_seconds": 0}).submit(request).run
     assert run.actions[0].status != ActionStatus.applied
     assert service_yaml.read_text() == original
