@@ -170,6 +170,15 @@ def test_console_test_notification_is_ignored_with_the_reason(client, fn_app):
     assert not fn_app.store.list_runs(limit=None)
 
 
+def test_ignored_incident_notified_again_keeps_the_first_record(client, fn_app):
+    post_pubsub(client, CONSOLE_TEST, message_id="m-5")
+    post_pubsub(client, CONSOLE_TEST, message_id="m-6")
+    first, again = sorted(records(fn_app), key=lambda r: r.status, reverse=True)
+    assert (first.status, first.payload["message_id"]) == ("ignored", "m-5")
+    assert (again.status, again.payload["message_id"]) == ("duplicate", "m-6")
+    assert again.reason.startswith("ignored again: ")
+
+
 def latency(environment: str) -> dict[str, Any]:
     return incident(
         policy_user_labels={"environment": environment},

@@ -32,7 +32,7 @@ from ..errors import InputError
 from ..models import Mode, TriggerKind, run_id_for
 from ..runner import RunRequest
 from .parsing import validated
-from .pubsub import CloudEventLike, PubSubDelivery, cloud_event_summary, parse_pubsub_event
+from .pubsub import CloudEventLike, PubSubDelivery, parse_pubsub_event
 from .records import EventLog, EventStatus, Handled, submit_for_event
 
 if TYPE_CHECKING:
@@ -333,8 +333,7 @@ def handle_alert(event: CloudEventLike, app: App) -> Handled:
     try:
         delivery = parse_pubsub_event(event)
     except InputError as exc:
-        key = str(event.get("id") or app.ids.new_id("event-"))
-        return events.reject(SOURCE, key, KIND, exc, cloud_event_summary(event))
+        return events.reject_cloud_event(SOURCE, KIND, event, exc)
     payload = delivery.summary()
     try:
         notification = notification_from_delivery(delivery)
@@ -350,11 +349,6 @@ def handle_alert(event: CloudEventLike, app: App) -> Handled:
         # Notifications can arrive out of order: nothing to optimize once the incident is over.
         mapping.ignored = f"incident {incident.incident_id} was already closed when its opening arrived"
     if mapping.ignored:
-        if events.primary_exists(SOURCE, key):
-            record = events.duplicate(
-                SOURCE, key, KIND, reason=f"ignored again: {mapping.ignored}", payload=payload
-            )
-            return Handled(EventStatus.duplicate, record)
         return events.ignore(SOURCE, key, KIND, mapping.ignored, payload)
     request = request_for(incident, mapping, app.config)
     return submit_for_event(app, request, source=SOURCE, key=key, kind=KIND, payload=payload)

@@ -25,7 +25,7 @@ from ..models import DeadLetter, run_id_for, safe_doc_id
 from ..runner import RunOutcome, RunRequest
 from . import alerts, scheduled
 from .parsing import json_object
-from .pubsub import CloudEventLike, PubSubDelivery, cloud_event_summary, parse_pubsub_event
+from .pubsub import CloudEventLike, PubSubDelivery, parse_pubsub_event
 from .records import EventLog, EventStatus, Handled
 
 if TYPE_CHECKING:
@@ -87,8 +87,7 @@ def handle_dead_letter(event: CloudEventLike, app: App) -> Handled:
     try:
         delivery = parse_pubsub_event(event)
     except InputError as exc:
-        key = str(event.get("id") or app.ids.new_id("event-"))
-        return events.reject(SOURCE, key, KIND, exc, cloud_event_summary(event))
+        return events.reject_cloud_event(SOURCE, KIND, event, exc)
     letter = letter_from_delivery(delivery, app)
     created = app.store.add_dead_letter(letter)
     payload = {

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, OrchestraError, TransientError
 from ..models import EventRecord, Run, RunStatus, safe_doc_id
+from .pubsub import CloudEventLike, cloud_event_summary
 
 if TYPE_CHECKING:
     from ..app import App
@@ -148,20 +149,31 @@ class EventLog:
     def primary_exists(self, source: str, key: str) -> bool:
         return self.app.store.get_event(record_id(source, key)) is not None
 
+    def _settle(
+        self, source: str, key: str, kind: str, status: EventStatus, reason: str, payload: dict[str, Any]
+    ) -> Handled:
+        if self.primary_exists(source, key):
+            # Redelivered although acknowledged (at-least-once): visible, never overwritten.
+            record = self.duplicate(
+                source, key, kind, reason=f"{status.value} again: {reason}", payload=payload
+            )
+            return Handled(EventStatus.duplicate, record)
+        record = self.save(source, key, kind, status, reason=reason, payload=payload)
+        return Handled(status, record)
+
     def reject(
         self, source: str, key: str, kind: str, error: InputError | str, payload: dict[str, Any]
     ) -> Handled:
-        reason = str(error)
-        if self.primary_exists(source, key):
-            # Redelivered although acknowledged (at-least-once): visible, never overwritten.
-            record = self.duplicate(source, key, kind, reason=f"rejected again: {reason}", payload=payload)
-            return Handled(EventStatus.duplicate, record)
-        record = self.save(source, key, kind, EventStatus.rejected, reason=reason, payload=payload)
-        return Handled(EventStatus.rejected, record)
+        return self._settle(source, key, kind, EventStatus.rejected, str(error), payload)
+
+    def reject_cloud_event(self, source: str, kind: str, event: CloudEventLike, error: InputError) -> Handled:
+        """Reject an event that is not the delivery it should be, keyed on its CloudEvent id (the
+        platform's redeliveries keep it), with what it carried for the operator."""
+        key = str(event.get("id") or self.app.ids.new_id("event-"))
+        return self.reject(source, key, kind, error, cloud_event_summary(event))
 
     def ignore(self, source: str, key: str, kind: str, reason: str, payload: dict[str, Any]) -> Handled:
-        record = self.save(source, key, kind, EventStatus.ignored, reason=reason, payload=payload)
-        return Handled(EventStatus.ignored, record)
+        return self._settle(source, key, kind, EventStatus.ignored, reason, payload)
 
 
 def submit_for_event(

@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..models import Mode, TriggerKind
 from ..runner import RunRequest
 from .parsing import json_object, validated
-from .pubsub import CloudEventLike, PubSubDelivery, cloud_event_summary, parse_pubsub_event
+from .pubsub import CloudEventLike, PubSubDelivery, parse_pubsub_event
 from .records import EventLog, Handled, submit_for_event
 
 if TYPE_CHECKING:
@@ -109,8 +109,7 @@ def handle_scheduled(event: CloudEventLike, app: App) -> Handled:
     try:
         delivery = parse_pubsub_event(event)
     except InputError as exc:
-        key = str(event.get("id") or app.ids.new_id("event-"))
-        return events.reject(SOURCE, key, KIND, exc, cloud_event_summary(event))
+        return events.reject_cloud_event(SOURCE, KIND, event, exc)
     payload = delivery.summary()
     try:
         task = task_from_delivery(delivery)
