@@ -224,6 +224,34 @@ def test_over_provisioned_service_is_rightsized() -> None:
     assert busy is None
 
 
+def _metric_csv(path: Path, value: float, days: int = 2) -> str:
+    start = dt.datetime(2025, 3, 15, tzinfo=dt.UTC)
+    rows = [f"{(start + dt.timedelta(minutes=5 * i)).isoformat()},{value}" for i in range(days * 288)]
+    path.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_rightsized_memory_keeps_the_peak_under_the_memory_alert_threshold(
+    make_context, tmp_path: Path
+) -> None:
+    # 42 % of 2 GiB peaks at 0.84 GiB: 1 GiB would hold it with the 15 % headroom, but at 84 %,
+    # over the memory rule's 80 %: the alert would fire and performance would size it back up.
+    service = {"name": "api", "vcpu": 1, "memory_gib": 2, "billing": "instance", "average_instances": 4}
+    metrics = {
+        "api.cpu": _metric_csv(tmp_path / "cpu.csv", 10.0),
+        "api.memory": _metric_csv(tmp_path / "mem.csv", 42.0),
+    }
+    ctx = make_context(
+        CostAutomation,
+        settings={"services": [service]},
+        params={"billing": str(SAMPLE / "billing.csv"), "metrics": metrics},
+    )
+    [item] = CostAutomation().analyze(ctx).summary["recommendations"]
+    assert item["kind"] == "over-provisioned" and item["recommended"] == {"vcpu": 1.0, "memory_gib": 1.5}
+    assert 0.84 / item["recommended"]["memory_gib"] <= ctx.config.thresholds["memory"].above / 100
+    assert item["memory_limit_percent"] == 80
+
+
 # ----- the plugin -----
 
 

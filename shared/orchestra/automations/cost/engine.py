@@ -11,6 +11,7 @@ import yaml
 
 from ...actuators.base import Actuator, actuator_from_target
 from ...automation import Analysis, RunContext, Verification
+from ...config import ThresholdRule
 from ...errors import InputError
 from ...models import Action, Finding, Severity
 from . import Params, RunService, Settings
@@ -92,7 +93,19 @@ def metric_paths(params: Params, services: list[RunService], sample: bool) -> di
     return out
 
 
-def find_waste(settings: Settings, params: Params, sample: bool) -> tuple[list[WasteItem], list[str]]:
+def memory_limit_percent(thresholds: dict[str, ThresholdRule], environment: str) -> float:
+    """The lowest memory alert threshold in force here: a smaller size must keep the peak under it."""
+    limits = [
+        rule.above
+        for rule in thresholds.values()
+        if rule.metric == "memory" and (rule.environments is None or environment in rule.environments)
+    ]
+    return min(limits, default=100.0)
+
+
+def find_waste(
+    settings: Settings, params: Params, sample: bool, *, memory_limit: float = 100.0
+) -> tuple[list[WasteItem], list[str]]:
     from orchestra.metrics.files import read_series
 
     services = [s for s in settings.services if params.service in (None, s.name)]
@@ -115,7 +128,12 @@ def find_waste(settings: Settings, params: Params, sample: bool) -> tuple[list[W
             items.append(idle)
             continue  # an idle service's utilization says nothing about its right size
         sized = over_provisioned(
-            service, series.get("cpu"), series.get("memory"), settings.cloud_run_prices, settings.waste
+            service,
+            series.get("cpu"),
+            series.get("memory"),
+            settings.cloud_run_prices,
+            settings.waste,
+            memory_limit_percent=memory_limit,
         )
         if sized is not None:
             items.append(sized)
@@ -192,7 +210,12 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None) -> Analysis:
                 )
             )
 
-    waste, waste_notes = find_waste(settings, params, data.sample)
+    waste, waste_notes = find_waste(
+        settings,
+        params,
+        data.sample,
+        memory_limit=memory_limit_percent(ctx.config.thresholds, ctx.run.environment),
+    )
     actions: list[Action] = []
     for item in waste:
         service = next(s for s in settings.services if s.name == item.service)

@@ -6,7 +6,9 @@ utilizations in percent).
 
 Rightsizing follows the Kubernetes VPA reference: the P90 of CPU usage plus a safety margin,
 sized so that the autoscaler's CPU target (60 % by default) is not exceeded at that load, and
-memory from the highest daily peak plus the margin. Sizes snap to what Cloud Run accepts.
+memory from the highest peak plus the margin, never so small that the peak would cross the
+memory alert threshold (the performance automation would size it back up). Sizes snap to what
+Cloud Run accepts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...actuators.base import MEMORY_CAP_MIB, MEMORY_FLOOR_MIB, VCPU_STEPS
 from ...models import Risk
 
 if TYPE_CHECKING:
@@ -26,8 +29,8 @@ if TYPE_CHECKING:
 
 SECONDS_PER_MONTH = 730 * 3600  # the 730-hour month of Google Cloud's pricing calculator
 
-# vCPU -> (min GiB, max GiB) for Cloud Run (<= 1 vCPU: up to 4 GiB; 4 vCPU need >= 2 GiB ...)
-VCPU_MEMORY = {1.0: (0.125, 4.0), 2.0: (0.125, 8.0), 4.0: (2.0, 16.0), 6.0: (4.0, 24.0), 8.0: (4.0, 32.0)}
+# vCPU -> (min GiB, max GiB) that Cloud Run accepts with it
+VCPU_MEMORY = {float(c): (MEMORY_FLOOR_MIB[c] / 1024, MEMORY_CAP_MIB[c] / 1024) for c in VCPU_STEPS}
 
 
 @dataclass
@@ -109,21 +112,17 @@ def idle_min_instances(
     )
 
 
-def _daily_peaks(series: MetricSeries) -> np.ndarray:
-    days = series.t_ms // 86_400_000
-    uniq, inverse = np.unique(days, return_inverse=True)
-    peaks = np.full(len(uniq), -np.inf)
-    np.maximum.at(peaks, inverse, series.values)
-    return peaks
-
-
 def rightsize(
     service: RunService,
     cpu: MetricSeries | None,
     memory: MetricSeries | None,
     settings: WasteSettings,
+    *,
+    memory_limit_percent: float = 100.0,
 ) -> tuple[float, float, dict[str, Any]] | None:
-    """Recommended (vcpu, memory_gib) or None when there is not enough data."""
+    """Recommended (vcpu, memory_gib) or None when there is not enough data.
+
+    ``memory_limit_percent`` is the memory utilization the peak may reach at the new size."""
     if cpu is None or len(cpu) < settings.min_samples:
         return None
     used_cores = float(np.percentile(cpu.values, settings.cpu_percentile)) / 100.0 * service.vcpu
@@ -139,10 +138,13 @@ def rightsize(
     }
     mem = service.memory_gib
     if memory is not None and len(memory) >= settings.min_samples:
-        peak = float(np.max(_daily_peaks(memory))) / 100.0 * service.memory_gib
-        need = peak * (1 + settings.headroom)
-        mem = max(0.5, math.ceil(need * 2) / 2)  # 512 MiB steps
+        peak = float(memory.values.max()) / 100.0 * service.memory_gib
+        need = max(peak * (1 + settings.headroom), peak * 100.0 / memory_limit_percent)
+        # 512 MiB steps; the tolerance keeps float noise (0.8 / 0.8 = 1.0000000000000002) from
+        # costing a whole step.
+        mem = max(0.5, math.ceil(need * 2 - 1e-9) / 2)
         evidence["memory_peak_gib"] = round(peak, 3)
+        evidence["memory_limit_percent"] = memory_limit_percent
         evidence["memory_samples"] = len(memory)
     lo, hi = VCPU_MEMORY[vcpu]
     while mem > hi and vcpu < sizes[-1]:
@@ -159,8 +161,10 @@ def over_provisioned(
     memory: MetricSeries | None,
     prices: CloudRunPrices,
     settings: WasteSettings,
+    *,
+    memory_limit_percent: float = 100.0,
 ) -> WasteItem | None:
-    sized = rightsize(service, cpu, memory, settings)
+    sized = rightsize(service, cpu, memory, settings, memory_limit_percent=memory_limit_percent)
     if sized is None:
         return None
     vcpu, mem, evidence = sized
@@ -182,8 +186,8 @@ def over_provisioned(
             "average_instances_assumed": assumed,
             "method": (
                 f"P{settings.cpu_percentile:g} CPU x (1 + {settings.headroom:g}) / "
-                f"{settings.cpu_target_utilization:g} target utilization; memory = highest daily "
-                f"peak x (1 + {settings.headroom:g})"
+                f"{settings.cpu_target_utilization:g} target utilization; memory = highest "
+                f"peak x (1 + {settings.headroom:g}), the peak at most {memory_limit_percent:g} % of it"
             ),
             "billing": service.billing,
             "rates": {"vcpu_second": vcpu_rate, "gib_second": gib_rate},
