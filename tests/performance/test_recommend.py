@@ -188,6 +188,7 @@ def test_rightsizing_down_after_eight_quiet_days() -> None:
     # max daily P90 ~15-17 % of 4 vCPU = ~0.7 cores; +15 % must stay under 70 % of the new size.
     assert rec.changes == {"cpu": 2}
     assert rec.evidence["days"] >= 8 and rec.checks[0]["kind"] == "stay-below"
+    assert 15 <= rec.evidence["max_daily_p90"] <= 25
     final, _ = plan(ServiceConfig(cpu=4, memory_mib=2048), recs)
     assert final.cpu == 2
 

@@ -52,13 +52,6 @@ class ServiceConfig(BaseModel):
         return {k: theirs[k] for k in CHANGE_FIELDS if mine[k] != theirs[k]}
 
 
-def memory_cap(cpu: float) -> int:
-    for step in VCPU_STEPS:
-        if cpu <= step:
-            return MEMORY_CAP_MIB[step]
-    return MAX_MEMORY_MIB
-
-
 def min_cpu_for_memory(memory_mib: int) -> int | None:
     for step in VCPU_STEPS:
         if memory_mib <= MEMORY_CAP_MIB[step]:

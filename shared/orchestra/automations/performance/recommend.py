@@ -25,7 +25,6 @@ from ...actuators.base import (
     format_cpu,
     format_memory,
     make_valid,
-    memory_cap,
     min_cpu_for_memory,
 )
 from ...config import ThresholdRule
@@ -374,14 +373,11 @@ def _rightsizing(inputs: Inputs) -> list[Recommendation]:
     margin = 1 + s.rightsizing_margin_percent / 100
     for metric in ("cpu", "memory"):
         series = inputs.series.get(metric)
-        rule_name, rule = next(((n, r) for n, r in inputs.rules.items() if r.metric == metric), (None, None))
-        if (
-            series is None
-            or rule is None
-            or rule_name is None
-            or any(r.rule.metric == metric for r in inputs.results.values())
-        ):
+        found = next(((n, r) for n, r in inputs.rules.items() if r.metric == metric), None)
+        # A metric that breached in this run is sized up by its own rule, never down.
+        if series is None or found is None or any(r.rule.metric == metric for r in inputs.results.values()):
             continue
+        rule_name, rule = found
         how = "max" if metric == "memory" else "percentile"
         daily = _daily(series, s.rightsizing_days, how, s.rightsizing_percentile)
         if daily is None:
@@ -392,13 +388,17 @@ def _rightsizing(inputs: Inputs) -> list[Recommendation]:
             continue
         usage_pct = max(daily)
         limit = rule.above / 100
-        stat = "daily peak" if metric == "memory" else f"daily P{s.rightsizing_percentile:g}"
+        if metric == "memory":
+            stat, stat_key = "daily peak", "max_daily_peak"
+        else:
+            stat, stat_key = (
+                f"daily P{s.rightsizing_percentile:g}",
+                f"max_daily_p{s.rightsizing_percentile:g}",
+            )
         evidence = {
             "metric": metric,
             "days": len(daily),
-            f"max_{'daily_peak' if metric == 'memory' else 'daily_p' + format(s.rightsizing_percentile, 'g')}": round(
-                usage_pct, 3
-            ),
+            stat_key: round(usage_pct, 3),
             "margin_percent": s.rightsizing_margin_percent,
             "threshold": rule.above,
             "from": iso(series.end_ms - int(s.rightsizing_days * 86_400_000)),
@@ -491,18 +491,17 @@ def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceCon
     Increases win over decreases (a rightsizing that another finding contradicts is superseded);
     concurrency takes the lowest proposal, scaling and memory the highest.
     """
-    target = current.model_dump()
-    increases = {"cpu": False, "memory_mib": False}
-    for rec in recs:
-        for key in ("cpu", "memory_mib"):
-            if key in rec.changes and rec.changes[key] > current.model_dump()[key]:
-                increases[key] = True
+    now = current.model_dump()
+    target = dict(now)
+    increases = {
+        key: any(rec.changes.get(key, now[key]) > now[key] for rec in recs) for key in ("cpu", "memory_mib")
+    }
     for rec in recs:
         if rec.advice_only:
             continue
         for key, value in rec.changes.items():
             if key in ("cpu", "memory_mib"):
-                if value < target[key] and value < current.model_dump()[key] and not increases[key]:
+                if value < target[key] and value < now[key] and not increases[key]:
                     target[key] = value
                 elif value > target[key]:
                     target[key] = value
@@ -513,15 +512,16 @@ def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceCon
             elif key == "startup_cpu_boost":
                 target[key] = bool(target[key] or value)
     final = make_valid(ServiceConfig.model_validate(target))
+    planned = final.model_dump()
     # A change that validity or an increase undid is no longer part of the plan.
     for rec in recs:
         if rec.advice_only:
             continue
-        undone = [
-            k for k, v in rec.changes.items() if final.model_dump()[k] != v and k in ("cpu", "memory_mib")
-        ]
+        undone = [k for k, v in rec.changes.items() if planned[k] != v and k in ("cpu", "memory_mib")]
         if undone and rec.cause.startswith("rightsizing"):
-            rec.superseded = f"other findings need {', '.join(undone)} at {', '.join(str(final.model_dump()[k]) for k in undone)}"
+            rec.superseded = (
+                f"other findings need {', '.join(undone)} at {', '.join(str(planned[k]) for k in undone)}"
+            )
     diff = current.diff(final)
     changes: list[PlannedChange] = []
     for kind, fields in GROUPS.items():
@@ -541,7 +541,7 @@ def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceCon
             PlannedChange(
                 kind=kind,
                 changes=group,
-                previous={k: current.model_dump()[k] for k in group},
+                previous={k: now[k] for k in group},
                 risk=risk,
                 recommendations=[r.id for r in related],
                 checks=checks,
@@ -577,5 +577,4 @@ __all__ = [
     "describe_change",
     "plan",
     "recommend",
-    "memory_cap",
 ]
