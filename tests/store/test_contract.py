@@ -221,6 +221,70 @@ def test_query_order_by_descending_and_limit(numbered: StateStore) -> None:
     assert numbered.query("nums", limit=0) == []
 
 
+@pytest.fixture
+def mixed(store: StateStore) -> StateStore:
+    """Values of every filterable type in one field ``v``, and an ordering field ``r`` that is
+    null in one document and absent from another."""
+    docs: list[dict[str, Any]] = [
+        {"id": "a", "v": None, "r": 2},
+        {"id": "b", "v": "x", "r": 1},
+        {"id": "c"},
+        {"id": "d", "v": True, "r": True},
+        {"id": "e", "v": 1, "r": "s"},
+        {"id": "f", "v": 5, "r": None},
+        {"id": "g", "v": "abc", "r": 1},
+        {"id": "h", "v": False, "r": 1.5},
+        {"id": "i", "v": 0, "r": 1},
+    ]
+    for doc in docs:
+        store.put("mixed", doc["id"], doc)
+    return store
+
+
+def test_query_equal_none_matches_null_fields_only(mixed: StateStore) -> None:
+    assert ids(mixed.query("mixed", where=[("v", "==", None)])) == ["a"]
+    assert ids(mixed.query("mixed", where=[("v", "==", None)], order_by="r")) == ["a"]
+    # Firestore's IN never matches null, even when None is among the values.
+    assert ids(mixed.query("mixed", where=[("v", "in", [None, "x", 1])], order_by="r")) == ["b", "e"]
+    with pytest.raises(ValueError):
+        mixed.query("mixed", where=[("v", "<", None)])
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "expected"),
+    [
+        ("==", True, {"d"}),
+        ("==", False, {"h"}),
+        ("==", 1, {"e"}),
+        ("==", 0, {"i"}),
+        ("==", 1.0, {"e"}),
+        ("in", [True], {"d"}),
+        ("in", [0, "x"], {"i", "b"}),
+        (">", 3, {"f"}),
+        (">=", 0, {"i", "e", "f"}),
+        ("<", "b", {"g"}),
+        (">", "a", {"g", "b"}),
+        (">=", False, {"h", "d"}),
+    ],
+)
+def test_query_compares_values_of_the_same_type_only(
+    mixed: StateStore, op: str, value: Any, expected: set[str]
+) -> None:
+    # Firestore never compares across types: true is not 1, and "x" is not greater than 3.
+    assert set(ids(mixed.query("mixed", where=[("v", op, value)]))) == expected
+
+
+def test_order_by_leaves_out_documents_without_the_field(mixed: StateStore) -> None:
+    # null < booleans < numbers < strings; ties in the order's direction of document id.
+    ascending = ["f", "d", "b", "g", "i", "h", "a", "e"]
+    assert ids(mixed.query("mixed", order_by="r")) == ascending
+    assert ids(mixed.query("mixed", order_by="r", descending=True)) == ascending[::-1]
+    assert ids(mixed.query("mixed", order_by="r", limit=3)) == ["f", "d", "b"]
+    assert ids(mixed.query("mixed", where=[("v", "==", "x")], order_by="r")) == ["b"]
+    assert mixed.query("mixed", where=[("id", "==", "c")], order_by="r") == []
+    assert ids(mixed.query("mixed", where=[("id", "==", "c")])) == ["c"]
+
+
 def test_query_in_with_many_values(store: StateStore) -> None:
     # Firestore caps IN at 30 values per query; the adapter must hide that.
     for n in range(50):
@@ -488,6 +552,14 @@ def test_list_runs_filters_order_and_limit(store: StateStore) -> None:
     assert [r.id for r in store.list_runs(limit=2)] == ["c1", "p2"]
     assert [r.id for r in store.list_runs(limit=None)] == ["c1", "p2", "p3", "p1"]
     assert store.list_runs(task="workspace") == []
+
+
+def test_list_runs_created_at_the_same_instant_come_in_the_same_order(store: StateStore) -> None:
+    for run_id in ("r2", "r3", "r1"):
+        store.create_run(make_run(run_id, created=5))
+    store.create_run(make_run("r0", created=1))
+    assert [r.id for r in store.list_runs()] == ["r3", "r2", "r1", "r0"]
+    assert [r.id for r in store.list_runs(limit=2)] == ["r3", "r2"]
 
 
 def test_record_event_dedupes_redeliveries(store: StateStore) -> None:

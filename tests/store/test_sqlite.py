@@ -138,3 +138,27 @@ def test_two_processes_write_one_file_concurrently(tmp_path: Path) -> None:
         assert all(r.attempts == 1 for r in runs)
     finally:
         store.close()
+
+
+def test_in_filter_with_thousands_of_values_of_mixed_types(tmp_path: Path) -> None:
+    # Values are grouped by type into one IN list each, so the SQL expression stays shallow
+    # (SQLite refuses expression trees deeper than 1000).
+    store = SqliteStateStore(tmp_path / "state.db")
+    try:
+        for n in range(5):
+            store.put("things", f"n{n}", {"id": f"n{n}", "v": n})
+        store.put("things", "s", {"id": "s", "v": "3"})
+        store.put("things", "t", {"id": "t", "v": True})
+        wanted: list[object] = [*range(1000, 4000), 2, "3", None, True]
+        assert {d["id"] for d in store.query("things", where=[("v", "in", wanted)])} == {"n2", "s", "t"}
+    finally:
+        store.close()
+
+
+def test_filter_values_that_are_not_scalars_are_rejected(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    try:
+        with pytest.raises(ValueError, match="unsupported filter value"):
+            store.query("things", where=[("v", "==", {"k": 1})])
+    finally:
+        store.close()

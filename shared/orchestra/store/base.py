@@ -94,6 +94,11 @@ class StateStore(ABC):
         descending: bool = False,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Documents matching every filter, with Firestore's semantics in every adapter: a
+        filter value (None, bool, number or string) matches only values of its own type;
+        ``== None`` matches null fields, never absent ones, and ``in`` never matches null.
+        ``order_by`` leaves out documents without the field, orders null < booleans < numbers
+        < strings, and breaks ties on the document id in the same direction."""
         self.ops["query"] += 1
         return self._query(collection, list(where), order_by, descending, limit)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreConfigError, StoreUnavailable
-from .base import StateStore, Where, lookup, matches
+from .base import StateStore, Where, matches
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -21,13 +21,66 @@ CREATE TABLE IF NOT EXISTS docs (
 ) WITHOUT ROWID;
 """
 
-_OPS = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_OPS = frozenset({"==", "<", "<=", ">", ">=", "in"})
+
+# Queries follow Firestore's semantics so both adapters return the same documents. Firestore
+# compares a value only with values of its own type (true is not 1, "x" is not greater than 3),
+# so every comparison is guarded by the JSON types of the operand's class; and it orders across
+# types as null < booleans < numbers < strings < arrays < maps.
+_TYPE_RANK = (
+    "CASE json_type(data, {path}) WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 1 "
+    "WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 WHEN 'array' THEN 4 ELSE 5 END"
+)
 
 
-def _field_sql(field: str) -> str:
+def _path(field: str) -> str:
     if not all(part.replace("_", "").isalnum() for part in field.split(".")):
         raise ValueError(f"unsupported field name {field!r}")
-    return f"json_extract(data, '$.{field}')"
+    return f"'$.{field}'"
+
+
+def _json_types(value: Any) -> str:
+    """The ``json_type`` names of the values Firestore would compare ``value`` with."""
+    if isinstance(value, bool):
+        return "'true', 'false'"
+    if isinstance(value, int | float):
+        return "'integer', 'real'"
+    if isinstance(value, str):
+        return "'text'"
+    raise ValueError(
+        f"unsupported filter value {value!r} ({type(value).__name__}); "
+        "accepted: None, booleans, numbers and strings"
+    )
+
+
+def _condition(path: str, op: str, value: Any, params: list[Any]) -> str:
+    """SQL for one filter on the field at ``path``; appends its parameters to ``params``."""
+    if op not in _OPS:
+        raise ValueError(f"unsupported query operator {op!r}; accepted: {sorted(_OPS)}")
+    if op == "in":
+        # Firestore's IN never matches null, even with None among the values. One IN list per
+        # type keeps the expression shallow however many values there are.
+        by_types: dict[str, list[Any]] = {}
+        for v in value:
+            if v is not None:
+                by_types.setdefault(_json_types(v), []).append(v)
+        alternatives = []
+        for types, values in by_types.items():
+            params.extend(values)
+            marks = ", ".join("?" for _ in values)
+            alternatives.append(
+                f"(json_type(data, {path}) IN ({types}) AND json_extract(data, {path}) IN ({marks}))"
+            )
+        return f"({' OR '.join(alternatives)})" if alternatives else "0"
+    if value is None:
+        if op != "==":
+            raise ValueError(f"only '==' can compare with None, not {op!r}")
+        return f"json_type(data, {path}) = 'null'"
+    if op == "==" and isinstance(value, bool):
+        return f"json_type(data, {path}) = '{'true' if value else 'false'}'"
+    params.append(value)
+    sql_op = "=" if op == "==" else op
+    return f"(json_type(data, {path}) IN ({_json_types(value)}) AND json_extract(data, {path}) {sql_op} ?)"
 
 
 class SqliteStateStore(StateStore):
@@ -125,23 +178,23 @@ class SqliteStateStore(StateStore):
         clauses = ["collection = ?"]
         params: list[Any] = [collection]
         for field, op, value in where:
-            if op == "in":
-                values = list(value)
-                clauses.append(f"{_field_sql(field)} IN ({', '.join('?' for _ in values)})")
-                params.extend(values)
-            else:
-                clauses.append(f"{_field_sql(field)} {_OPS[op]} ?")
-                params.append(value)
-        sql = f"SELECT data FROM docs WHERE {' AND '.join(clauses)}"
+            clauses.append(_condition(_path(field), op, value, params))
+        order = ""
         if order_by:
-            sql += f" ORDER BY {_field_sql(order_by)} {'DESC' if descending else 'ASC'}"
+            path = _path(order_by)
+            direction = "DESC" if descending else "ASC"
+            # Firestore leaves out documents without the field (null values stay) and breaks
+            # ties on the document id, in the order's direction.
+            clauses.append(f"json_type(data, {path}) IS NOT NULL")
+            order = (
+                f" ORDER BY {_TYPE_RANK.format(path=path)} {direction}, "
+                f"json_extract(data, {path}) {direction}, id {direction}"
+            )
+        sql = f"SELECT data FROM docs WHERE {' AND '.join(clauses)}{order}"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        docs = [json.loads(row[0]) for row in self._execute(sql, tuple(params)).fetchall()]
-        # json_extract of a JSON null/boolean differs from Python equality in corner cases;
-        # re-check equality filters in Python so both adapters agree exactly.
-        return [d for d in docs if all(lookup(d, f) == v for f, op, v in where if op == "==")]
+        return [json.loads(row[0]) for row in self._execute(sql, tuple(params)).fetchall()]
 
     def _delete(self, collection: str, doc_id: str) -> bool:
         cur = self._execute("DELETE FROM docs WHERE collection = ? AND id = ?", (collection, doc_id))
