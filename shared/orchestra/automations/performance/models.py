@@ -79,6 +79,8 @@ class ServiceParams(BaseModel):
 
     @model_validator(mode="after")
     def _files_readable(self) -> ServiceParams:
+        if not self.metrics:
+            return self  # reading files needs numpy: not worth loading for no file
         # Bad files are the caller's input error: reject them before a run is recorded, naming
         # file and line (read_series raises InputError, which pydantic lets through).
         from ...metrics.files import read_series
