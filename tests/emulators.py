@@ -9,7 +9,6 @@ Stopping is registered with ``atexit`` as well, so an interrupted session cleans
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
 import signal
@@ -22,6 +21,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from orchestra.processes import stop_group
 
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
@@ -155,48 +156,7 @@ class EmulatorProcess:
         with _LOCK:
             if self in _RUNNING:
                 _RUNNING.remove(self)
-        pgid = proc.pid  # the leader of its own session: pgid == pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and _group_alive(pgid):
-            with contextlib.suppress(ChildProcessError):
-                proc.poll()
-            time.sleep(0.1)
-        if _group_alive(pgid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=STOP_GRACE_S)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Zombies still count for killpg(0); the leader is reaped by poll()/wait(), the JVM by init.
-    return _group_has_live_members(pgid)
-
-
-def _group_has_live_members(pgid: int) -> bool:
-    proc_dir = Path("/proc")
-    if not proc_dir.is_dir():
-        return True
-    for entry in proc_dir.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command: state, ppid, pgrp, ...
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) >= 3 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
+        stop_group(proc, grace_s)
 
 
 def start_emulator(

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .clock import Clock, SystemClock, isoformat
+from .processes import signal_group, stop_groups
 from .scheduling import Schedule, Slot
 
 READY_LINE = "orchestra dev ready"
@@ -101,30 +102,6 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as exc:
         return f"(cannot read {path}: {exc.strerror})"
-
-
-def group_alive(pgid: int) -> bool:
-    """True while any non-zombie process is left in the process group."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        # After the parenthesised command: state, ppid, pgrp, ...
-        if len(fields) >= 3 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
 
 
 @dataclass
@@ -188,27 +165,16 @@ class ProcessSupervisor:
         return [c for c in self.children if c.proc.poll() is not None and not c.expected_exit]
 
     def stop(self, child: Child) -> None:
+        """SIGTERM the child's group without waiting (``stop_all`` makes sure it is gone)."""
         child.expected_exit = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pgid, signal.SIGTERM)
+        signal_group(child.pgid, signal.SIGTERM)
 
     def stop_all(self, grace_s: float = STOP_GRACE_S) -> None:
         with self._lock:
             children = list(self.children)
         for child in children:
-            self.stop(child)
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and any(group_alive(c.pgid) for c in children):
-            for child in children:
-                child.proc.poll()
-            time.sleep(0.1)
-        for child in children:
-            if group_alive(child.pgid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pgid, signal.SIGKILL)
-        for child in children:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.proc.wait(timeout=grace_s)
+            child.expected_exit = True
+        stop_groups([c.proc for c in children], grace_s)
 
 
 def http_answers(url: str, *, expect_ok: bool) -> bool:

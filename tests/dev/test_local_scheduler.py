@@ -13,11 +13,11 @@ from orchestra.clock import FakeClock
 from orchestra.devtopology import (
     LocalScheduler,
     ProcessSupervisor,
-    group_alive,
     parse_args,
     scheduled_message,
 )
 from orchestra.events.scheduled import parse_task
+from orchestra.processes import group_alive
 from orchestra.scheduling import Schedule, Slot
 
 UTC = dt.UTC

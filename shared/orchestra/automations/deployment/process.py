@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
+from ...processes import signal_group, stop_group
+
 TAIL_BYTES = 4000
 KILL_GRACE_SECONDS = 3.0
 
@@ -59,26 +61,6 @@ def _tail(handle: IO[bytes], limit: int = TAIL_BYTES) -> str:
     return ("…" + text) if size > limit else text
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the whole group, then SIGKILL whatever is left after a grace period."""
-    pgid = proc.pid  # start_new_session: the child leads its own group
-    _signal_group(pgid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=KILL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
-    # Stragglers that ignored SIGTERM (or children of a leader that exited) get SIGKILL.
-    _signal_group(pgid, signal.SIGKILL)
-    proc.wait()
-
-
 def run_command(
     argv: Sequence[str],
     *,
@@ -113,11 +95,11 @@ def run_command(
             returncode: int | None = proc.wait(timeout=timeout_seconds)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
+            stop_group(proc, KILL_GRACE_SECONDS)
             returncode = proc.poll()
         else:
             if kill_leftovers:
-                _signal_group(proc.pid, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
         duration = time.monotonic() - started
         return CommandResult(
             argv=args,
