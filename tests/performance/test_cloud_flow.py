@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from google.cloud import monitoring_v3
 from orchestra.automations.performance import PerformanceAutomation
 from orchestra.clock import FakeClock
@@ -91,3 +92,23 @@ def test_worse_cpu_after_the_change_rolls_back_through_the_api(sqlite_store: Sta
     assert last.interval.end_time == action.applied_at + dt.timedelta(seconds=300)  # after the settle period
     automation.rollback(ctx, action)  # type: ignore[arg-type]
     assert run.service.template.scaling.max_instance_count == 10
+
+
+def test_failing_google_apis_open_their_dependency_breakers(sqlite_store: StateStore) -> None:
+    from google.api_core.exceptions import ServiceUnavailable
+    from orchestra.breaker import BreakerState, DependencyUnavailable, find_breaker
+    from orchestra.metrics.base import MetricsUnavailable
+
+    monitoring = FakeMetricServiceClient(fail_with=ServiceUnavailable("backend down"))
+    automation = PerformanceAutomation(monitoring_client=monitoring, run_client=FakeServicesClient())
+    ctx = make_ctx(automation, sqlite_store, settings=SETTINGS)
+    for _ in range(ctx.config.runner.breaker.failure_threshold):
+        with pytest.raises(MetricsUnavailable):
+            automation.analyze(ctx)  # type: ignore[arg-type]
+    calls = len(monitoring.requests)
+    with pytest.raises(DependencyUnavailable):
+        automation.analyze(ctx)  # type: ignore[arg-type]
+    assert len(monitoring.requests) == calls  # refused without calling the API
+    record = find_breaker(sqlite_store, "dependency:cloud-monitoring")
+    assert record is not None and record.state == BreakerState.open
+    assert find_breaker(sqlite_store, "dependency:cloud-run-admin") is None  # each API its own

@@ -76,11 +76,7 @@ def _analyze_service(
     forecast_only = settings.forecast_only if params.forecast_only is None else params.forecast_only
     now = ctx.clock.now()
     slot_now = int(hour_of_week(np.asarray([to_ms(now)], dtype=np.int64))[0])
-    data = perf.guarded(
-        ctx,
-        item.source.kind,
-        lambda: item.source.fetch(item.service, ["request_count"], start=item.start, end=item.end),
-    )
+    data = item.fetch(ctx, ["request_count"])
     series: MetricSeries | None = data.get("request_count")
     stored = _stored(ctx, item.service)
     report: dict[str, Any] = {
@@ -177,8 +173,7 @@ def _analyze_service(
     report["schedule"] = schedule_doc["min_instances"]
     report["max_instances"] = schedule_doc["max_instances"]
     report["transitions"] = transitions(schedule_doc["min_instances"])
-    target_kind = item.actuator.target().get("type") if item.actuator is not None else None
-    current, config_origin = perf.guarded(ctx, target_kind, lambda: item.current_config(ServiceConfig()))
+    current, config_origin = item.current_config(ctx, ServiceConfig())
     report["config"] = current.model_dump()
     report["config_origin"] = config_origin
     desired_min = int(schedule_doc["min_instances"][slot_now])

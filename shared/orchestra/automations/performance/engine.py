@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ...actuators.base import Actuator, actuator_from_target
 from ...automation import Analysis, RunContext, Verification
@@ -12,24 +11,12 @@ from ...errors import InputError
 from ...metrics import source_from_spec
 from ...metrics.base import MetricSeries, iso, to_ms
 from ...models import Action, Finding, Severity
-from .episodes import find_episodes
-from .inputs import ServiceInput, resolve
+from .episodes import Episodes, find_episodes
+from .inputs import ServiceInput, guarded, resolve
 from .models import PerformanceParams, PerformanceSettings
 from .recommend import Inputs, Recommendation, RuleResult, describe_change, plan, recommend
 
 RIGHTSIZING_METRICS = ("cpu", "memory")
-
-T = TypeVar("T")
-
-
-def guarded(ctx: RunContext, kind: str | None, fn: Callable[[], T]) -> T:
-    """Calls to Google APIs go through the dependency's circuit breaker; local files do not."""
-    dependency = {"cloud-monitoring": "cloud-monitoring", "cloud-run-admin": "cloud-run-admin"}.get(
-        kind or ""
-    )
-    if dependency is None:
-        return fn()
-    return ctx.call_dependency(dependency, fn)
 
 
 def select_rules(
@@ -70,9 +57,8 @@ def _severity(rule: ThresholdRule, mean: float, duration_s: float) -> Severity:
 
 
 def episode_findings(
-    service: str, name: str, rule: ThresholdRule, series: MetricSeries, result: Any
+    service: str, name: str, rule: ThresholdRule, series: MetricSeries, eps: Episodes
 ) -> list[Finding]:
-    eps = result
     unit = series.unit
     out = []
     for i in range(len(eps)):
@@ -172,9 +158,7 @@ def _analyze_service(
     if needed & {"cpu", "latency_p95"}:
         needed.add("instance_count")
     wanted = [m for m in item.source.available() if m in needed]
-    data = guarded(
-        ctx, item.source.kind, lambda: item.source.fetch(item.service, wanted, start=item.start, end=item.end)
-    )
+    data = item.fetch(ctx, wanted)
     notes: list[str] = []
     results: dict[str, RuleResult] = {}
     findings: list[Finding] = []
@@ -202,9 +186,7 @@ def _analyze_service(
                     "max": round(float(series.values.max()), 3),
                 }
             )
-    current, config_origin = guarded(
-        ctx, _target_kind(item), lambda: item.current_config(settings.assumed_service)
-    )
+    current, config_origin = item.current_config(ctx, settings.assumed_service)
     recs = recommend(
         Inputs(
             service=item.service,
@@ -258,10 +240,6 @@ def _analyze_service(
         "notes": notes,
     }
     return report, findings, actions
-
-
-def _target_kind(item: ServiceInput) -> str | None:
-    return item.actuator.target().get("type") if item.actuator is not None else None
 
 
 # ----- apply side: everything from the stored action -----

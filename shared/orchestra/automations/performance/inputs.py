@@ -6,13 +6,29 @@ Shared by the performance and infrastructure automations.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...actuators.base import Actuator, ServiceConfig, actuator_from_target
 from ...errors import InputError
-from ...metrics.base import MetricsSource
+from ...metrics.base import MetricSeries, MetricsSource
 from .models import ServiceParams, SourceSettings
+
+if TYPE_CHECKING:
+    from ...automation import RunContext
+
+T = TypeVar("T")
+
+
+def guarded(ctx: RunContext, kind: str | None, fn: Callable[[], T]) -> T:
+    """Calls to Google APIs go through the dependency's circuit breaker; local files do not."""
+    dependency = {"cloud-monitoring": "cloud-monitoring", "cloud-run-admin": "cloud-run-admin"}.get(
+        kind or ""
+    )
+    if dependency is None:
+        return fn()
+    return ctx.call_dependency(dependency, fn)
 
 
 @dataclass
@@ -26,9 +42,20 @@ class ServiceInput:
     end: dt.datetime | None
     sample_capacity_rps: float | None = None
 
-    def current_config(self, assumed: ServiceConfig) -> tuple[ServiceConfig, str]:
-        if self.actuator is not None:
-            return self.actuator.read(), f"read from {self.actuator.describe()}"
+    def fetch(self, ctx: RunContext, metrics: Sequence[str]) -> dict[str, MetricSeries]:
+        """This run's window of the given metrics."""
+        return guarded(
+            ctx,
+            self.source.kind,
+            lambda: self.source.fetch(self.service, metrics, start=self.start, end=self.end),
+        )
+
+    def current_config(self, ctx: RunContext, assumed: ServiceConfig) -> tuple[ServiceConfig, str]:
+        """The service's configuration now, and where it was read from."""
+        actuator = self.actuator
+        if actuator is not None:
+            config = guarded(ctx, actuator.target().get("type"), actuator.read)
+            return config, f"read from {actuator.describe()}"
         if self.config_reader is not None:
             return self.config_reader.read(), "read from the bundled sample's service.yaml (never changed)"
         return assumed, "assumed (settings.assumed_service: no service YAML or Admin API target)"
