@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from orchestra.clock import FakeClock
@@ -23,6 +24,7 @@ from orchestra.models import (
 from orchestra.store.base import StateStore
 
 T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
+T = TypeVar("T")
 
 
 def ts(seconds: float) -> dt.datetime:
@@ -393,91 +395,67 @@ def test_distinct_raw_ids_stay_distinct(store: StateStore) -> None:
     assert sorted(d["raw"] for d in store.query("things")) == sorted(raws)
 
 
-def test_concurrent_create_has_exactly_one_winner(store: StateStore) -> None:
-    threads_n = 20
+def race(threads_n: int, contender: Callable[[int], T], *, timeout_s: float = 60) -> list[T]:
+    """Run ``contender(i)`` on ``threads_n`` threads released together; their results by ``i``.
+    Any exception, or a thread still running after ``timeout_s``, fails the test."""
     barrier = threading.Barrier(threads_n)
-    results: list[bool] = []
+    results: dict[int, T] = {}
     errors: list[BaseException] = []
-    lock = threading.Lock()
 
-    def contender(i: int) -> None:
+    def run(i: int) -> None:
         try:
             barrier.wait(timeout=30)
-            won = store.create("races", "the-one", {"id": "the-one", "winner": i})
+            results[i] = contender(i)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            with lock:
-                errors.append(exc)
-            return
-        with lock:
-            results.append(won)
+            errors.append(exc)
 
-    threads = [threading.Thread(target=contender, args=(i,)) for i in range(threads_n)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(threads_n)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=timeout_s)
     assert errors == []
+    assert sorted(results) == list(range(threads_n)), "a contender did not finish"
+    return [results[i] for i in range(threads_n)]
+
+
+def test_concurrent_create_has_exactly_one_winner(store: StateStore) -> None:
+    threads_n = 20
+    results = race(threads_n, lambda i: store.create("races", "the-one", {"id": "the-one", "winner": i}))
     assert sorted(results) == [False] * (threads_n - 1) + [True]
     stored = store.get("races", "the-one")
-    assert stored is not None and 0 <= stored["winner"] < threads_n
+    assert stored is not None and stored["winner"] == results.index(True)
 
 
 def test_concurrent_compare_and_set_has_exactly_one_winner(store: StateStore) -> None:
     store.put("races", "cas", {"id": "cas", "version": 0, "by": None})
     threads_n = 8
-    barrier = threading.Barrier(threads_n)
-    results: list[bool] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def contender(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            won = store.update_if("races", "cas", {"id": "cas", "version": 1, "by": i}, expect={"version": 0})
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            with lock:
-                errors.append(exc)
-            return
-        with lock:
-            results.append(won)
-
-    threads = [threading.Thread(target=contender, args=(i,)) for i in range(threads_n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    results = race(
+        threads_n,
+        lambda i: store.update_if(
+            "races", "cas", {"id": "cas", "version": 1, "by": i}, expect={"version": 0}
+        ),
+    )
     assert results.count(True) == 1
     assert results.count(False) == threads_n - 1
     stored = store.get("races", "cas")
-    assert stored is not None and stored["version"] == 1
+    assert stored is not None and stored["version"] == 1 and stored["by"] == results.index(True)
 
 
 def test_concurrent_increments_lose_no_update(store: StateStore) -> None:
     store.put("counters", "c", {"id": "c", "n": 0, "by": []})
     threads_n, increments = 4, 10
-    barrier = threading.Barrier(threads_n)
-    errors: list[BaseException] = []
 
     def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            for _ in range(increments):
-                while True:
-                    current = store.get("counters", "c")
-                    assert current is not None
-                    updated = {"id": "c", "n": current["n"] + 1, "by": [*current["by"], i]}
-                    if store.update_if("counters", "c", updated, expect={"n": current["n"]}):
-                        break
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        for _ in range(increments):
+            while True:
+                current = store.get("counters", "c")
+                assert current is not None
+                updated = {"id": "c", "n": current["n"] + 1, "by": [*current["by"], i]}
+                if store.update_if("counters", "c", updated, expect={"n": current["n"]}):
+                    break
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    race(threads_n, worker, timeout_s=120)
     final = store.get("counters", "c")
     assert final is not None
     assert final["n"] == threads_n * increments
@@ -636,33 +614,10 @@ def test_locks_are_independent_by_name(store: StateStore) -> None:
 def test_concurrent_lock_steal_has_one_winner(store: StateStore) -> None:
     assert store.acquire_lock("probe", "old", now=T0, ttl_seconds=1)
     later = ts(60)
-    threads_n = 8
-    barrier = threading.Barrier(threads_n)
-    winners: list[str] = []
-    errors: list[BaseException] = []
-    guard = threading.Lock()
-
-    def contender(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            won = store.acquire_lock("probe", f"w{i}", now=later, ttl_seconds=30)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            with guard:
-                errors.append(exc)
-            return
-        if won:
-            with guard:
-                winners.append(f"w{i}")
-
-    threads = [threading.Thread(target=contender, args=(i,)) for i in range(threads_n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
-    assert len(winners) == 1
+    won = race(8, lambda i: store.acquire_lock("probe", f"w{i}", now=later, ttl_seconds=30))
+    assert won.count(True) == 1
     lock = store.get_lock("probe")
-    assert lock is not None and lock.owner == winners[0]
+    assert lock is not None and lock.owner == f"w{won.index(True)}"
 
 
 def test_purge_expired(store: StateStore) -> None:
