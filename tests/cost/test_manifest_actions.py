@@ -112,3 +112,35 @@ def test_apply_refuses_a_manifest_for_another_service(setup) -> None:
     manifest.write_text(MANIFEST.replace("name: staging-admin", "name: checkout-api"))
     with pytest.raises(InputError, match="not 'staging-admin'"):
         automation.prepare(ctx, action)
+
+
+def test_admin_api_actions_go_through_the_cloud_run_admin_breaker(make_context) -> None:
+    from google.api_core.exceptions import ServiceUnavailable
+    from orchestra.actuators.cloud_run_admin import ActuatorUnavailable
+    from orchestra.breaker import DependencyUnavailable
+    from performance.fakes import FakeServicesClient
+
+    class Down(FakeServicesClient):
+        def get_service(self, name: str) -> object:
+            self.gets += 1
+            raise ServiceUnavailable("admin API down")
+
+    run_client = Down()
+    name = run_client.service.name
+    services = [{"name": name.rsplit("/", 1)[-1], "min_instances": 3, "resource_name": name}]
+    traffic = sample_dir() / "metrics" / "staging-admin" / "request_count.csv"
+    ctx = make_context(
+        CostAutomation,
+        settings={"services": services},
+        params={"billing": str(sample_dir() / "billing.csv"), "metrics": {"request_count": str(traffic)}},
+    )
+    automation = CostAutomation(run_client=run_client)
+    [action] = automation.analyze(ctx).actions
+    assert action.params["target"] == {"type": "cloud-run-admin", "name": name}
+    for _ in range(ctx.config.runner.breaker.failure_threshold):
+        with pytest.raises(ActuatorUnavailable):
+            automation.prepare(ctx, action)
+    gets = run_client.gets
+    with pytest.raises(DependencyUnavailable):
+        automation.apply(ctx, action)
+    assert run_client.gets == gets  # refused without calling the API

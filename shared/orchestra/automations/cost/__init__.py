@@ -167,17 +167,17 @@ class CostAutomation(Automation):
     def prepare(self, ctx: RunContext, action: Action) -> dict[str, Any]:
         from .engine import prepare
 
-        return prepare(action, run_client=self.run_client)
+        return prepare(ctx, action, run_client=self.run_client)
 
     def apply(self, ctx: RunContext, action: Action) -> dict[str, Any]:
         from .engine import apply
 
-        return apply(action, run_client=self.run_client)
+        return apply(ctx, action, run_client=self.run_client)
 
     def verify(self, ctx: RunContext, action: Action) -> Verification:
         from .engine import verify
 
-        return verify(action, run_client=self.run_client)
+        return verify(ctx, action, run_client=self.run_client)
 
     def rollback(self, ctx: RunContext, action: Action) -> None:
         from .engine import rollback

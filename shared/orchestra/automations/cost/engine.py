@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -14,12 +15,15 @@ from ...automation import Analysis, RunContext, Verification
 from ...config import ThresholdRule
 from ...errors import InputError
 from ...models import Action, Finding, Severity
+from ..performance.inputs import guarded
 from . import Params, RunService, Settings
 from . import analysis as an
 from .billing import BillingData, read_bigquery, read_billing_file
 from .waste import WasteItem, idle_min_instances, over_provisioned
 
 WASTE_METRICS = ("request_count", "cpu", "memory")
+
+T = TypeVar("T")
 
 
 def sample_dir() -> Path:
@@ -309,18 +313,23 @@ def _actuator(action: Action, run_client: Any) -> Actuator:
     return actuator
 
 
-def prepare(action: Action, *, run_client: Any = None) -> dict[str, Any]:
-    return _actuator(action, run_client).snapshot()
+def _guarded(ctx: RunContext, action: Action, fn: Callable[[], T]) -> T:
+    # The Admin API shares its breaker with performance and infrastructure.
+    return guarded(ctx, action.params["target"].get("type"), fn)
 
 
-def apply(action: Action, *, run_client: Any = None) -> dict[str, Any]:
+def prepare(ctx: RunContext, action: Action, *, run_client: Any = None) -> dict[str, Any]:
+    return _guarded(ctx, action, _actuator(action, run_client).snapshot)
+
+
+def apply(ctx: RunContext, action: Action, *, run_client: Any = None) -> dict[str, Any]:
     actuator = _actuator(action, run_client)
-    config = actuator.apply(action.params["changes"])
+    config = _guarded(ctx, action, lambda: actuator.apply(action.params["changes"]))
     return {"config": config.model_dump(), "target": actuator.describe()}
 
 
-def verify(action: Action, *, run_client: Any = None) -> Verification:
-    config = _actuator(action, run_client).read().model_dump()
+def verify(ctx: RunContext, action: Action, *, run_client: Any = None) -> Verification:
+    config = _guarded(ctx, action, _actuator(action, run_client).read).model_dump()
     wanted = action.params["changes"]
     ok = all(config.get(k) == v for k, v in wanted.items())
     return Verification(ok=ok, evidence={"config": config, "wanted": wanted})
