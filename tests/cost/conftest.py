@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from orchestra.automation import Automation, RunContext
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import load_config
 from orchestra.models import Mode, Run, TriggerKind
-from orchestra.store.sqlite import SqliteStateStore
+from orchestra.store.base import StateStore
 from pydantic import BaseModel
 
 MakeContext = Callable[..., RunContext]
@@ -21,7 +20,7 @@ MakeContext = Callable[..., RunContext]
 
 def build_context(
     automation: type[Automation] | Automation,
-    tmp_path: Path,
+    store: StateStore,
     *,
     settings: dict[str, Any] | BaseModel | None = None,
     params: dict[str, Any] | None = None,
@@ -55,7 +54,7 @@ def build_context(
         environment=config.environment(environment),
         settings=resolved,
         params=cls.Params.model_validate(params or {}),
-        store=SqliteStateStore(tmp_path / "state.db"),
+        store=store,
         clock=clock,
         ids=RandomIds(seed=1),
         log=logging.LoggerAdapter(logging.getLogger("test"), {}),
@@ -63,8 +62,8 @@ def build_context(
 
 
 @pytest.fixture
-def make_context(tmp_path: Path) -> MakeContext:
+def make_context(sqlite_store: StateStore) -> MakeContext:
     def make(automation: Any, **kwargs: Any) -> RunContext:
-        return build_context(automation, tmp_path, **kwargs)
+        return build_context(automation, sqlite_store, **kwargs)
 
     return make
