@@ -24,7 +24,7 @@ from orchestra.clock import FakeClock
 from orchestra.config import parse_config
 from orchestra.continuous import Controller, ControllerOptions, MetricsWatch, WatchSettings
 from orchestra.metrics.files import FileMetricsSource
-from orchestra.models import TriggerKind
+from orchestra.models import TASK_NAMES, TriggerKind
 from orchestra.registry import Registry
 from orchestra.runner import Runner, RunRequest
 from orchestra.scheduling import configured_schedules
@@ -56,15 +56,7 @@ automations:
 
 def make_registry() -> Registry:
     reg = Registry({})
-    for task in (
-        "performance",
-        "workspace",
-        "deployment",
-        "testing",
-        "ai-services",
-        "cost",
-        "infrastructure",
-    ):
+    for task in TASK_NAMES:
 
         class Noop(Automation):
             name = task

@@ -12,10 +12,11 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from orchestra.cli.main import cli
 from orchestra.models import RunStatus
 from orchestra.registry import Registry
@@ -34,23 +35,24 @@ def config_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_once_runs_the_due_slots_and_is_idempotent(
-    monkeypatch, tmp_path, config_file, test_registry: Registry, workdir
-):
+@pytest.fixture
+def once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config_file: Path, test_registry: Registry
+) -> Callable[..., Result]:
+    """``orchestra controller --mode once`` on the test configuration and a SQLite store."""
     monkeypatch.setattr("orchestra.cli.controller.default_registry", test_registry)
     store = f"sqlite:///{tmp_path / 'state.db'}"
-    args = [
-        "controller",
-        "--mode",
-        "once",
-        "--config",
-        str(config_file),
-        "--store",
-        store,
-        "--format",
-        "json",
-    ]
-    first = CliRunner().invoke(cli, [*args, "--environment", "staging", "--run-mode", "analyze"])
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(
+            cli, ["controller", "--mode", "once", "--config", str(config_file), "--store", store, *args]
+        )
+
+    return invoke
+
+
+def test_once_runs_the_due_slots_and_is_idempotent(once: Callable[..., Result], workdir: Path) -> None:
+    first = once("--format", "json", "--environment", "staging", "--run-mode", "analyze")
     assert first.exit_code == 0, first.output
     done = json.loads(first.stdout)
     assert sorted(d["trigger_id"].rsplit(":", 3)[0] for d in done) == [
@@ -62,27 +64,15 @@ def test_once_runs_the_due_slots_and_is_idempotent(
         d["run"]["status"] == "succeeded" and d["run"]["mode"] == "analyze" and not d["duplicate"]
         for d in done
     )
-    again = CliRunner().invoke(cli, [*args, "--environment", "staging"])
+    again = once("--format", "json", "--environment", "staging")
     assert again.exit_code == 0, again.output
     assert all(d["duplicate"] for d in json.loads(again.stdout))
     assert len([c for c in calls(workdir) if c.startswith("end")]) == 3
 
 
-def test_once_exits_1_when_a_run_fails(monkeypatch, tmp_path, config_file, test_registry, workdir):
-    monkeypatch.setattr("orchestra.cli.controller.default_registry", test_registry)
+def test_once_exits_1_when_a_run_fails(once: Callable[..., Result], workdir: Path) -> None:
     set_behaviour(workdir, permanent_failure=True)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "controller",
-            "--mode",
-            "once",
-            "--config",
-            str(config_file),
-            "--store",
-            f"sqlite:///{tmp_path}/s.db",
-        ],
-    )
+    result = once()
     assert result.exit_code == 1
     assert "failed" in result.stdout
 
@@ -97,21 +87,8 @@ def test_once_exits_1_when_a_run_fails(monkeypatch, tmp_path, config_file, test_
         (["--watch-metrics", "--metric", "disk=a.csv"], "--metric 'disk=a.csv'"),
     ],
 )
-def test_usage_errors_exit_2(monkeypatch, tmp_path, config_file, test_registry, args, message):
-    monkeypatch.setattr("orchestra.cli.controller.default_registry", test_registry)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "controller",
-            "--mode",
-            "once",
-            "--config",
-            str(config_file),
-            "--store",
-            f"sqlite:///{tmp_path}/s.db",
-            *args,
-        ],
-    )
+def test_usage_errors_exit_2(once: Callable[..., Result], args: list[str], message: str) -> None:
+    result = once(*args)
     assert result.exit_code == 2, result.output
     assert message in result.output.replace("\n", " ")
 

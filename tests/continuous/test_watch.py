@@ -22,6 +22,7 @@ from orchestra.metrics.files import FileMetricsSource
 from orchestra.models import RunStatus, TriggerKind
 from orchestra.registry import Registry
 from orchestra.runner import Runner
+from orchestra.store.base import StateStore
 
 from tests.continuous.automations import calls
 
@@ -98,6 +99,26 @@ def write_csv(path: Path, start: dt.datetime, values: list[float], step_minutes:
     path.write_text("\n".join(rows) + "\n")
 
 
+def watching_controller(
+    config: Config,
+    store: StateStore,
+    registry: Registry,
+    clock: FakeClock,
+    paths: dict[str, str],
+    owner: str,
+) -> Controller:
+    """A development controller with no schedules that watches the metric files for checkout."""
+    runner = Runner(config, store, clock=clock, owner=owner, registry=registry, heartbeat_in_background=False)
+    watch = MetricsWatch(
+        config,
+        "development",
+        WatchSettings(reader=FileMetricsSource(paths), services=["checkout"], run_params={"metrics": paths}),
+    )
+    return Controller(
+        runner, [], ControllerOptions(environment="development", recover_seconds=0), watch=watch, clock=clock
+    )
+
+
 @pytest.fixture
 def watched(tmp_path: Path, controller_config: Config, test_registry: Registry, sqlite_store):
     cpu = tmp_path / "cpu.csv"
@@ -108,22 +129,7 @@ def watched(tmp_path: Path, controller_config: Config, test_registry: Registry, 
     write_csv(latency, minutes(0), [900] * 60)
     paths = {"cpu": str(cpu), "latency_p95": str(latency)}
     clock = FakeClock(minutes(20))
-    runner = Runner(
-        controller_config,
-        sqlite_store,
-        clock=clock,
-        owner="watcher",
-        registry=test_registry,
-        heartbeat_in_background=False,
-    )
-    watch = MetricsWatch(
-        controller_config,
-        "development",
-        WatchSettings(reader=FileMetricsSource(paths), services=["checkout"], run_params={"metrics": paths}),
-    )
-    controller = Controller(
-        runner, [], ControllerOptions(environment="development", recover_seconds=0), watch=watch, clock=clock
-    )
+    controller = watching_controller(controller_config, sqlite_store, test_registry, clock, paths, "watcher")
     return controller, clock, paths, cpu
 
 
@@ -172,22 +178,7 @@ def test_another_replica_watching_the_same_episode_does_not_run_it_again(
     controller, clock, paths, _ = watched
     clock.advance(minutes=6)
     controller.tick()
-    runner = Runner(
-        controller_config,
-        sqlite_store,
-        clock=clock,
-        owner="replica-2",
-        registry=test_registry,
-        heartbeat_in_background=False,
-    )
-    watch = MetricsWatch(
-        controller_config,
-        "development",
-        WatchSettings(reader=FileMetricsSource(paths), services=["checkout"], run_params={"metrics": paths}),
-    )
-    replica = Controller(
-        runner, [], ControllerOptions(environment="development", recover_seconds=0), watch=watch, clock=clock
-    )
+    replica = watching_controller(controller_config, sqlite_store, test_registry, clock, paths, "replica-2")
     (again,) = replica.tick()
     assert again.outcome.duplicate
     assert calls(workdir) == ["performance cpu checkout"]
