@@ -20,15 +20,15 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# Source and actuator kinds that call a Google API; each has its own dependency breaker.
+GOOGLE_API_KINDS = frozenset({"cloud-monitoring", "cloud-run-admin"})
+
 
 def guarded(ctx: RunContext, kind: str | None, fn: Callable[[], T]) -> T:
     """Calls to Google APIs go through the dependency's circuit breaker; local files do not."""
-    dependency = {"cloud-monitoring": "cloud-monitoring", "cloud-run-admin": "cloud-run-admin"}.get(
-        kind or ""
-    )
-    if dependency is None:
+    if kind is None or kind not in GOOGLE_API_KINDS:
         return fn()
-    return ctx.call_dependency(dependency, fn)
+    return ctx.call_dependency(kind, fn)
 
 
 @dataclass
