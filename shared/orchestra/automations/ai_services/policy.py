@@ -81,11 +81,12 @@ class PolicyDocument(_Entry):
     backoff: list[BackoffEntry] = Field(default_factory=list)
 
 
-SECTIONS = {
-    "response-cache": ("response_cache", ("route", "model")),
-    "context-cache": ("context_cache", ("model", "prefix_hash")),
-    "routing": ("routing", ("route", "from_model")),
-    "backoff": ("backoff", ("model",)),
+# action kind -> (document section, the fields that key an entry, the entry model)
+SECTIONS: dict[str, tuple[str, tuple[str, ...], type[_Entry]]] = {
+    "response-cache": ("response_cache", ("route", "model"), ResponseCacheEntry),
+    "context-cache": ("context_cache", ("model", "prefix_hash"), ContextCacheEntry),
+    "routing": ("routing", ("route", "from_model"), RoutingEntry),
+    "backoff": ("backoff", ("model",), BackoffEntry),
 }
 HEADER = (
     "# AI routing and caching policy, written by `orchestra run ai-services --mode apply`.\n"
@@ -114,7 +115,7 @@ def dump(doc: PolicyDocument) -> str:
 
 
 def _find(doc: PolicyDocument, kind: str, key: dict[str, Any]) -> tuple[list[Any], int | None]:
-    section, fields = SECTIONS[kind]
+    section, fields, _ = SECTIONS[kind]
     entries = getattr(doc, section)
     for i, entry in enumerate(entries):
         if all(getattr(entry, f) == key[f] for f in fields):
@@ -123,9 +124,8 @@ def _find(doc: PolicyDocument, kind: str, key: dict[str, Any]) -> tuple[list[Any
 
 
 def _set(doc: PolicyDocument, kind: str, key: dict[str, Any], entry: dict[str, Any] | None) -> None:
-    section, _ = SECTIONS[kind]
+    model = SECTIONS[kind][2]
     entries, index = _find(doc, kind, key)
-    model = type(doc).model_fields[section].annotation.__args__[0]  # type: ignore[union-attr]
     if entry is None:
         if index is not None:
             entries.pop(index)
@@ -168,10 +168,8 @@ def verify(action: Action) -> Verification:
         return Verification(ok=False, evidence={"policy_path": path, "problem": str(exc)})
     entries, index = _find(doc, action.params["kind"], action.params["key"])
     found = entries[index].model_dump(mode="json") if index is not None else None
-    section, _ = SECTIONS[action.params["kind"]]
-    wanted = (
-        type(entries[index]).model_validate(action.params["entry"]).model_dump(mode="json") if found else None
-    )
+    section, _, model = SECTIONS[action.params["kind"]]
+    wanted = model.model_validate(action.params["entry"]).model_dump(mode="json") if found else None
     ok = found is not None and found == wanted
     return Verification(ok=ok, evidence={"policy_path": path, "section": section, "entry": found})
 
