@@ -12,7 +12,6 @@ import atexit
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -22,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestra.processes import stop_group
+from orchestra.processes import free_port, log_tail, stop_group
 
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
@@ -54,20 +53,6 @@ class EmulatorInfo:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(cannot read {path}: {exc.strerror})"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 class EmulatorProcess:
@@ -131,7 +116,7 @@ class EmulatorProcess:
             if code is not None:
                 raise EmulatorError(
                     f"{self.name} emulator exited with status {code} before it was ready "
-                    f"({' '.join(self.argv)}); log {self.log}:\n{tail(self.log)}"
+                    f"({' '.join(self.argv)}); log {self.log}:\n{log_tail(self.log, 40)}"
                 )
             try:
                 with urllib.request.urlopen(url, timeout=1.0) as response:
@@ -142,7 +127,7 @@ class EmulatorProcess:
             if time.monotonic() > deadline:
                 raise EmulatorError(
                     f"{self.name} emulator not ready on {url} after {timeout_s:.0f} s "
-                    f"({' '.join(self.argv)}); log {self.log}:\n{tail(self.log)}"
+                    f"({' '.join(self.argv)}); log {self.log}:\n{log_tail(self.log, 40)}"
                 )
             time.sleep(0.2)
 

@@ -33,7 +33,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .clock import Clock, SystemClock, isoformat
-from .processes import signal_group, stop_groups
+from .processes import free_port, log_tail, signal_group, stop_groups
 from .scheduling import Schedule, Slot
 
 READY_LINE = "orchestra dev ready"
@@ -89,19 +88,6 @@ class Interrupted(Exception):
 
 class StartError(Exception):
     """A component did not start; the message carries what to look at."""
-
-
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(cannot read {path}: {exc.strerror})"
 
 
 @dataclass
@@ -373,7 +359,7 @@ class DevTopology:
         failed = self._wait(targets, EMULATOR_READY_S)
         if any(name in functions for name in failed):
             child = functions[next(n for n in failed if n in functions)]
-            raise StartError(f"function {child.name} did not start; log {child.log}:\n{tail(child.log)}")
+            raise StartError(f"function {child.name} did not start; log {child.log}:\n{log_tail(child.log)}")
         if not failed:
             return
         # A port picked as free can be taken before the JVM binds it: retry once on new ports,
@@ -391,7 +377,7 @@ class DevTopology:
         again = self._wait(targets, EMULATOR_READY_S)
         if again:
             child = emulators.get(again[0]) or functions[again[0]]
-            raise StartError(f"{again[0]} did not start; log {child.log}:\n{tail(child.log)}")
+            raise StartError(f"{again[0]} did not start; log {child.log}:\n{log_tail(child.log)}")
 
     def function_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -563,7 +549,7 @@ class DevTopology:
                 child = dead[0]
                 self.echo(
                     f"error: {child.name} exited with status {child.proc.returncode}; log {child.log}:\n"
-                    f"{tail(child.log)}"
+                    f"{log_tail(child.log)}"
                 )
                 return 1
             try:

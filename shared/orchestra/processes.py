@@ -1,4 +1,5 @@
-"""Stopping child processes together with everything they started.
+"""Child processes: a port to listen on, the tail of their log, and stopping them together with
+everything they started.
 
 Children that fork helpers (the ``gcloud`` emulator wrapper starting ``java``, gunicorn workers,
 test runners and deploy scripts) are started with ``start_new_session=True``: each leads its own
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -18,6 +20,21 @@ from pathlib import Path
 from typing import Any
 
 POLL_S = 0.1
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free now (another process may still take it before the child binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last ``lines`` of a child's log, for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(cannot read {path}: {exc.strerror})"
 
 
 def signal_group(pgid: int, sig: int) -> None:
