@@ -17,6 +17,9 @@ from orchestra.automations.ai_services.generator import Options, generate, to_js
 from orchestra.automations.ai_services.policy import parse
 from orchestra.automations.ai_services.usage import (
     ENTRIES_LIST_URL,
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_THROTTLED,
     LoggingQueryError,
     fetch_log_entries,
     read_usage_file,
@@ -191,6 +194,14 @@ def test_malformed_rows_are_reported_with_line_numbers(tmp_path: Path) -> None:
     assert "exceeds input_tokens" in reasons[20] and "missing field 'model'" in reasons[25]
     with pytest.raises(InputError, match="5 of 200 rows are malformed"):
         read_usage_file(tmp_path / "u.jsonl", max_bad_share=0.01)
+
+
+def test_status_codes_count_by_class() -> None:
+    statuses = ["ok", 200, "201", 204, 404, "500", "429", "error"]
+    rows = [record(status=s) for s in statuses]
+    data = usage_from_entries([{"jsonPayload": r} for r in rows], source="t", max_bad_share=0)
+    ok, error, throttled = STATUS_OK, STATUS_ERROR, STATUS_THROTTLED
+    assert data.status.tolist() == [ok, ok, ok, ok, error, error, throttled, error]
 
 
 def test_missing_column_everywhere(tmp_path: Path) -> None:

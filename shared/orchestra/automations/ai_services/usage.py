@@ -115,11 +115,12 @@ def _int(value: Any, name: str) -> int:
 
 def _status(value: Any) -> int:
     text = str(value).strip().lower()
-    if text in {"ok", "success", "200"}:
+    http = text.isdigit() and len(text) == 3
+    if text in {"ok", "success"} or (http and text.startswith("2")):
         return STATUS_OK
     if text in {"429", "throttled", "resource_exhausted", "rate_limited"}:
         return STATUS_THROTTLED
-    if text in {"error", "failed"} or (text.isdigit() and len(text) == 3):
+    if text in {"error", "failed"} or http:
         return STATUS_ERROR
     raise ValueError(f"status: {short(value)} is not ok / error / 429 or an HTTP status code")
 
