@@ -170,7 +170,8 @@ class MetricsWatch:
             if rule.environments is None or environment in rule.environments
         }
         self._episodes: dict[tuple[str, str], dt.datetime] = {}
-        self._started: set[str] = set()
+        # Insertion-ordered, so trimming forgets the oldest episodes first.
+        self._started: dict[str, None] = {}
 
     def evaluate(self, now: dt.datetime) -> list[Breach]:
         breaches: list[Breach] = []
@@ -228,9 +229,9 @@ class MetricsWatch:
         return [b for b in self.evaluate(now) if b.trigger_id not in self._started]
 
     def mark_started(self, breach: Breach) -> None:
-        self._started.add(breach.trigger_id)
+        self._started[breach.trigger_id] = None
         if len(self._started) > 10_000:  # bounded memory for a process that runs for months
-            self._started = set(list(self._started)[-5_000:])
+            self._started = dict.fromkeys(list(self._started)[-5_000:])
 
 
 # --------------------------------------------------------------------------- the controller

@@ -10,6 +10,7 @@ import pytest
 from orchestra.clock import FakeClock
 from orchestra.config import Config, ThresholdRule
 from orchestra.continuous import (
+    Breach,
     Controller,
     ControllerOptions,
     MetricsWatch,
@@ -190,6 +191,32 @@ def test_production_watch_includes_production_only_rules(controller_config, tmp_
     )
     assert set(watch.rules) == {"cpu", "latency_p95"}
     assert set(MetricsWatch(controller_config, "staging", watch.settings).rules) == {"cpu"}
+
+
+def test_the_most_recently_started_episodes_are_remembered_when_memory_is_trimmed(
+    controller_config: Config,
+) -> None:
+    watch = MetricsWatch(
+        controller_config, "development", WatchSettings(reader=FileMetricsSource({}), services=["checkout"])
+    )
+    breaches = [
+        Breach(
+            rule="cpu",
+            service="checkout",
+            metric="cpu",
+            threshold=70,
+            for_minutes=15,
+            episode_start=minutes(n),
+            last_sample_at=minutes(n + 20),
+            last_value=90,
+        )
+        for n in range(10_001)
+    ]
+    for breach in breaches:
+        watch.mark_started(breach)
+    recent = breaches[-5_000:]
+    watch.evaluate = lambda now: recent  # type: ignore[method-assign]
+    assert watch.new_breaches(minutes(20_000)) == []
 
 
 def test_an_episode_longer_than_the_read_window_keeps_its_first_start(tmp_path, controller_config) -> None:
