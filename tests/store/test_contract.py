@@ -306,6 +306,22 @@ def test_query_in_with_many_values(store: StateStore) -> None:
     ) == ["m10", "m12", "m14"]
 
 
+def test_query_in_with_many_values_orders_ties_and_limits_like_one_query(store: StateStore) -> None:
+    # Split IN queries are merged: ties must still break on the document id, and a limit without
+    # order_by must still take the first documents by id.
+    for n in range(40):
+        store.put("many", f"m{n:02d}", {"id": f"m{n:02d}", "n": n, "group": n % 3})
+    wanted = list(range(39, -1, -1))
+    by_group = sorted(range(40), key=lambda n: (n % 3, n))
+    assert ids(store.query("many", where=[("n", "in", wanted)], order_by="group")) == [
+        f"m{n:02d}" for n in by_group
+    ]
+    assert ids(store.query("many", where=[("n", "in", wanted)], order_by="group", descending=True)) == [
+        f"m{n:02d}" for n in reversed(by_group)
+    ]
+    assert ids(store.query("many", where=[("n", "in", wanted)], limit=5)) == [f"m{n:02d}" for n in range(5)]
+
+
 def test_delete_reports_whether_it_existed(store: StateStore) -> None:
     store.put("things", "a", {"id": "a"})
     assert store.delete("things", "a") is True

@@ -436,9 +436,14 @@ class FirestoreStateStore(StateStore):
             part = list(filters)
             part[position] = (part[position][0], "in", values[start : start + IN_LIMIT])
             merged.update(self._run_query(collection, part, order_by, descending, limit))
-        docs = list(merged.values())
+        # Ties break on the document id in the order's direction; without order_by, by id.
         if order_by:
-            docs.sort(key=lambda d: _order_key(lookup(d, order_by)), reverse=descending)
+            keys = sorted(
+                merged, key=lambda i: (_order_key(lookup(merged[i], order_by)), i), reverse=descending
+            )
+        else:
+            keys = sorted(merged)
+        docs = [merged[i] for i in keys]
         return docs[:limit] if limit is not None else docs
 
     def _run_query(
