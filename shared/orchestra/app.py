@@ -25,15 +25,16 @@ import importlib
 import os
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .clock import Clock, IdSource, RandomIds, SystemClock
-from .config import Config, load_config
 from .errors import ConfigError
-from .logs import configure_logging
-from .registry import Registry
-from .registry import registry as default_registry
-from .runner import Runner
-from .store import StateStore, open_store, store_url
+
+if TYPE_CHECKING:
+    from .clock import Clock, IdSource
+    from .config import Config
+    from .registry import Registry
+    from .runner import Runner
+    from .store import StateStore
 
 EXTRA_AUTOMATIONS_ENV = "ORCHESTRA_EXTRA_AUTOMATIONS"
 
@@ -85,6 +86,14 @@ def build_app(
     registry: Registry | None = None,
 ) -> App:
     """Assemble an application from the environment; any part can be given instead (tests)."""
+    # Imported here so that the CLI, which only needs load_extra_automations from this module
+    # on every invocation, does not pay for the runner and the store.
+    from .clock import RandomIds, SystemClock
+    from .config import load_config
+    from .registry import registry as default_registry
+    from .runner import Runner
+    from .store import open_store, store_url
+
     registry = registry or default_registry
     load_extra_automations(os.environ.get(EXTRA_AUTOMATIONS_ENV), registry)
     config = config or load_config(None)
@@ -103,6 +112,8 @@ def get_app() -> App:
         return current
     with _lock:
         if _app is None:
+            from .logs import configure_logging
+
             configure_logging()
             _app = build_app()
         return _app

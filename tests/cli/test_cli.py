@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,3 +246,27 @@ def test_operator_plugins_are_loaded_from_the_environment(env, monkeypatch):
     monkeypatch.setenv("ORCHESTRA_EXTRA_AUTOMATIONS", "no_such_module_here")
     code, out = invoke("runs", "list")
     assert code == 2 and "no_such_module_here: cannot import" in out
+
+
+def test_bad_input_found_while_running_exits_two_from_every_command_that_runs(env, tmp_path):
+    not_a_repo = tmp_path / "plain-dir"
+    not_a_repo.mkdir()
+    code, out = invoke("workspace", "optimize", "--repo", str(not_a_repo))
+    assert code == 2, out
+    assert "not a git repository" in out
+
+
+def test_the_cli_module_leaves_the_machinery_to_the_commands_that_use_it():
+    # Every invocation, the pre-commit hook and --help included, imports orchestra.cli.main.
+    heavy = (
+        "orchestra.runner",
+        "orchestra.breaker",
+        "orchestra.health",
+        "orchestra.continuous",
+        "orchestra.scheduling",
+        "orchestra.events.dead_letters",
+        "orchestra.automations.deployment.requests",
+    )
+    probe = f"import sys, orchestra.cli.main; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -7,7 +7,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -15,7 +15,12 @@ from rich.markup import escape
 
 from ..config import Config, load_config
 from ..errors import ConfigError, InputError, OrchestraError, StoreConfigError, TransientError
+from ..metrics.names import FILE_METRICS as METRIC_NAMES
+from ..models import RunStatus
 from ..store import StateStore, open_store, store_url
+
+if TYPE_CHECKING:
+    from ..models import Run
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,6 +53,12 @@ def format_option(fn: F) -> F:
     return click.option(
         "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
     )(fn)
+
+
+def store_options(fn: F) -> F:
+    """--config, --store and --format, with library errors mapped to exit codes: what every
+    command that reads or changes recorded state takes."""
+    return config_option(store_option(format_option(handle_errors(fn))))
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -85,6 +96,33 @@ def open_config(path: str | None) -> Config:
 
 def open_configured_store(config: Config, override: str | None) -> StateStore:
     return open_store(override or store_url(config.store))
+
+
+def store_from_flags(config_path: str | None, store_url_opt: str | None) -> StateStore:
+    """The store of --config / --store, for commands that need nothing else from the config."""
+    return open_configured_store(open_config(config_path), store_url_opt)
+
+
+def metric_files(items: tuple[str, ...]) -> dict[str, str]:
+    """``--metric NAME=PATH`` flags as {name: path}."""
+    paths: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not path:
+            fail(f"--metric {item!r}: expected NAME=PATH with NAME one of {', '.join(METRIC_NAMES)}")
+        if name not in METRIC_NAMES:
+            fail(f"--metric {item!r}: unknown metric {name!r}; accepted: {', '.join(METRIC_NAMES)}")
+        paths[name] = path
+    return paths
+
+
+def run_exit_code(runs: list[Run]) -> int:
+    """2 when a run failed on its input (as a bad flag would), 1 when one failed or was rolled
+    back, else 0 (a run awaiting approval or skipped by a gate did what it should)."""
+    if any(r.status == RunStatus.failed and r.error and r.error.bad_input for r in runs):
+        return EXIT_USAGE
+    bad = {RunStatus.failed, RunStatus.rolled_back}
+    return EXIT_FAILED if any(r.status in bad for r in runs) else EXIT_OK
 
 
 def current_identity() -> str:

@@ -7,65 +7,51 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..config import Config
-from ..continuous import Controller, ControllerOptions, HealthServer, MetricsWatch, Submitted, WatchSettings
 from ..errors import InputError
 from ..models import Mode, RunStatus
 from ..registry import Registry
 from ..registry import registry as default_registry
-from ..runner import Runner
-from ..scheduling import configured_schedules
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
-    config_option,
     console,
     err_console,
     fail,
-    format_option,
-    handle_errors,
+    metric_files,
     open_config,
     open_configured_store,
     print_json,
-    store_option,
+    store_options,
 )
-from .render import runs_table
 
-METRIC_NAMES = ("cpu", "memory", "latency_p95", "error_rate", "request_count")
-
-
-def _metric_files(items: tuple[str, ...]) -> dict[str, str]:
-    paths: dict[str, str] = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not path or name not in METRIC_NAMES:
-            fail(f"--metric {item!r}: expected NAME=PATH with NAME one of {', '.join(METRIC_NAMES)}")
-        paths[name] = path
-    return paths
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..continuous import Submitted, WatchSettings
 
 
 def build_watch_settings(
-    config: Config, services: tuple[str, ...], metric_files: dict[str, str], interval_seconds: float
+    config: Config, services: tuple[str, ...], files: dict[str, str], interval_seconds: float
 ) -> WatchSettings:
     """The metrics the watch reads: the given files, else the performance automation's
     Cloud Monitoring source (``automations.performance.settings``)."""
+    from ..continuous import WatchSettings
     from ..metrics import source_from_spec
 
-    if metric_files:
+    if files:
         if len(services) > 1:
             raise InputError(
                 "metric files describe one service: give at most one --service", where="--service"
             )
-        reader = source_from_spec({"type": "files", "paths": metric_files, "label": "watched metric files"})
+        reader = source_from_spec({"type": "files", "paths": files, "label": "watched metric files"})
         return WatchSettings(
             reader=reader,
             services=[services[0] if services else "service"],
             interval_seconds=interval_seconds,
-            run_params={"metrics": metric_files},
+            run_params={"metrics": files},
         )
     settings: dict[str, Any] = config.automation("performance").settings
     if settings.get("source") != "cloud-monitoring":
@@ -142,10 +128,7 @@ def _exit_code(done: list[Submitted]) -> int:
 @click.option("--service", "services", multiple=True, help="Service to watch (repeatable).")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME=PATH", help="Watch these metric CSV files.")
 @click.option("--watch-interval-seconds", type=click.FloatRange(min=1), default=60.0, show_default=True)
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def controller_cmd(
     mode: str,
     environment: str | None,
@@ -169,6 +152,11 @@ def controller_cmd(
     Slots are deduplicated by trigger id (schedule:TASK:ENV:TIME), so replicas never run a slot
     twice and a slot missed during downtime runs once. Serves GET /healthz in continuous mode.
     """
+    from ..continuous import Controller, ControllerOptions, HealthServer, MetricsWatch
+    from ..runner import Runner
+    from ..scheduling import configured_schedules
+    from .render import runs_table
+
     if not os.environ.get("ORCHESTRA_LOG_LEVEL"):
         logging.getLogger("orchestra.controller").setLevel(logging.INFO)
     if (services or metrics) and not watch_metrics:
@@ -181,9 +169,7 @@ def controller_cmd(
     if watch_metrics:
         if registry.get_class("performance") is None:
             fail("--watch-metrics starts performance runs, but the performance automation is not available")
-        watch_settings = build_watch_settings(
-            config, services, _metric_files(metrics), watch_interval_seconds
-        )
+        watch_settings = build_watch_settings(config, services, metric_files(metrics), watch_interval_seconds)
         watch = MetricsWatch(config, env_name, watch_settings)
     store = open_configured_store(config, store_url_opt)
     runner = Runner(config, store, registry=registry)

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from rich.markup import escape
-from rich.table import Table
 
-from ..automations.deployment.approvals import approve, cancel, reject
-from ..automations.deployment.requests import deployment_settings, request_deployment
-from ..automations.deployment.state import (
-    TERMINAL,
-    Deployment,
-    DeploymentState,
-    get_deployment,
-    list_deployments,
-)
-from ..clock import RandomIds, SystemClock
+from ..automations.deployment.state import TERMINAL, DeploymentState, get_deployment, list_deployments
 from ..models import format_timestamp
 from .common import (
-    config_option,
     console,
     current_identity,
     fail,
-    format_option,
-    handle_errors,
     open_config,
     open_configured_store,
     print_json,
-    store_option,
+    store_from_flags,
+    store_options,
 )
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ..automations.deployment.state import Deployment
 
 STATE_STYLE = {
     "succeeded": "green",
@@ -45,6 +40,8 @@ STATE_STYLE = {
 
 
 def _table(deployments: list[Deployment], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for col in ("id", "environment", "state", "revision", "ref", "requested by", "approved by", "updated"):
         table.add_column(col, no_wrap=col in ("id", "state"))
@@ -67,6 +64,8 @@ def _print(deployment: Deployment, output_format: str) -> None:
     if output_format == "json":
         print_json(deployment.model_dump(mode="json"))
         return
+    from rich.table import Table
+
     console.print(_table([deployment], f"deployment {deployment.id}"))
     history = Table(title="history", title_justify="left")
     for col in ("at", "from", "to", "actor", "reason"):
@@ -102,10 +101,7 @@ def deployments_group() -> None:
 @click.option("--state", type=click.Choice([s.value for s in DeploymentState]))
 @click.option("--pending", is_flag=True, help="Only deployments that have not finished.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def list_cmd(
     environment: str | None,
     state: str | None,
@@ -116,7 +112,7 @@ def list_cmd(
     output_format: str,
 ) -> None:
     """List deployments, newest first."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
+    store = store_from_flags(config_path, store_url_opt)
     found = list_deployments(store, environment=environment, state=state, limit=None if pending else limit)
     if pending:
         found = [d for d in found if d.state not in TERMINAL][:limit]
@@ -128,16 +124,12 @@ def list_cmd(
 
 @deployments_group.command("show")
 @click.argument("deployment_id")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def show_cmd(
     deployment_id: str, config_path: str | None, store_url_opt: str | None, output_format: str
 ) -> None:
     """Show one deployment with its full history."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
-    _print(get_deployment(store, deployment_id), output_format)
+    _print(get_deployment(store_from_flags(config_path, store_url_opt), deployment_id), output_format)
 
 
 @deployments_group.command("request")
@@ -146,10 +138,7 @@ def show_cmd(
 @click.option("--ref", help="Git ref it comes from, e.g. refs/heads/main.")
 @click.option("--repository", default="", help="owner/name, for the record.")
 @click.option("--as", "identity", help="Requester identity (default user:$USER).")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def request_cmd(
     environment: str,
     revision: str,
@@ -161,6 +150,9 @@ def request_cmd(
     output_format: str,
 ) -> None:
     """Request a deployment of REVISION to ENVIRONMENT (it goes out on the next deployment run)."""
+    from ..automations.deployment.requests import deployment_settings, request_deployment
+    from ..clock import RandomIds, SystemClock
+
     config = open_config(config_path)
     if environment not in config.environments:
         fail(f"--environment: unknown {environment!r}; accepted: {', '.join(config.environments)}")
@@ -186,10 +178,7 @@ def request_cmd(
     "--as", "identity", help="Approver identity (must differ from the requester; default user:$USER)."
 )
 @click.option("--comment")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def approve_cmd(
     deployment_id: str,
     identity: str | None,
@@ -199,6 +188,10 @@ def approve_cmd(
     output_format: str,
 ) -> None:
     """Approve DEPLOYMENT_ID; it goes out on the next deployment run inside its window."""
+    from ..automations.deployment.approvals import approve
+    from ..automations.deployment.requests import deployment_settings
+    from ..clock import SystemClock
+
     config = open_config(config_path)
     store = open_configured_store(config, store_url_opt)
     deployment = approve(
@@ -212,45 +205,33 @@ def approve_cmd(
     _print(deployment, output_format)
 
 
-@deployments_group.command("reject")
-@click.argument("deployment_id")
-@click.option("--as", "identity", help="Identity recorded (default user:$USER).")
-@click.option("--reason")
-@config_option
-@store_option
-@format_option
-@handle_errors
-def reject_cmd(
-    deployment_id: str,
-    identity: str | None,
-    reason: str | None,
-    config_path: str | None,
-    store_url_opt: str | None,
-    output_format: str,
-) -> None:
-    """Reject DEPLOYMENT_ID (requested or awaiting approval)."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
-    deployment = reject(store, SystemClock(), deployment_id, identity or current_identity(), reason)
-    _print(deployment, output_format)
+def _closing_command(name: str, summary: str) -> click.Command:
+    """``reject`` and ``cancel``: the same command around the approvals function of that name."""
+
+    @deployments_group.command(name, help=summary)
+    @click.argument("deployment_id")
+    @click.option("--as", "identity", help="Identity recorded (default user:$USER).")
+    @click.option("--reason")
+    @store_options
+    def command(
+        deployment_id: str,
+        identity: str | None,
+        reason: str | None,
+        config_path: str | None,
+        store_url_opt: str | None,
+        output_format: str,
+    ) -> None:
+        from ..automations.deployment import approvals
+        from ..clock import SystemClock
+
+        close = getattr(approvals, name)
+        store = store_from_flags(config_path, store_url_opt)
+        _print(
+            close(store, SystemClock(), deployment_id, identity or current_identity(), reason), output_format
+        )
+
+    return command
 
 
-@deployments_group.command("cancel")
-@click.argument("deployment_id")
-@click.option("--as", "identity", help="Identity recorded (default user:$USER).")
-@click.option("--reason")
-@config_option
-@store_option
-@format_option
-@handle_errors
-def cancel_cmd(
-    deployment_id: str,
-    identity: str | None,
-    reason: str | None,
-    config_path: str | None,
-    store_url_opt: str | None,
-    output_format: str,
-) -> None:
-    """Cancel a pending DEPLOYMENT_ID (not yet deploying)."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
-    deployment = cancel(store, SystemClock(), deployment_id, identity or current_identity(), reason)
-    _print(deployment, output_format)
+reject_cmd = _closing_command("reject", "Reject DEPLOYMENT_ID (requested or awaiting approval).")
+cancel_cmd = _closing_command("cancel", "Cancel a pending DEPLOYMENT_ID (not yet deploying).")

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
-from ..app import build_app
-from ..events.dead_letters import original_attributes, replay_dead_letter
-from ..models import DeadLetter, RunStatus
 from .common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    config_option,
     console,
     current_identity,
     fail,
-    format_option,
-    handle_errors,
     open_config,
     open_configured_store,
     print_json,
-    store_option,
+    run_exit_code,
+    store_from_flags,
+    store_options,
 )
-from .render import print_run_details, runs_table
+
+if TYPE_CHECKING:
+    from ..models import DeadLetter
 
 
 @click.group("dlq")
@@ -40,20 +36,18 @@ def _preview(letter: DeadLetter, width: int = 60) -> str:
 
 @dlq_group.command("list")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def dlq_list(limit: int, config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
     """Dead letters, newest first."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
-    letters = store.list_dead_letters(limit=limit)
+    letters = store_from_flags(config_path, store_url_opt).list_dead_letters(limit=limit)
     if output_format == "json":
         print_json([letter.model_dump(mode="json") for letter in letters])
         return
     if not letters:
         console.print("No dead letters.")
         return
+    from rich.table import Table
+
     table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
     for col in ("id", "received", "origin", "attempts", "data", "replayed as"):
         table.add_column(col, overflow="fold")
@@ -71,14 +65,12 @@ def dlq_list(limit: int, config_path: str | None, store_url_opt: str | None, out
 
 @dlq_group.command("show")
 @click.argument("letter_id", metavar="ID")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def dlq_show(letter_id: str, config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
     """One dead letter with its full data and attributes."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
-    letter = store.get_dead_letter(letter_id)
+    from ..events.dead_letters import original_attributes
+
+    letter = store_from_flags(config_path, store_url_opt).get_dead_letter(letter_id)
     if letter is None:
         fail(f"no dead letter with id {letter_id!r} (see `orchestra dlq list`)")
     if output_format == "json":
@@ -96,10 +88,7 @@ def dlq_show(letter_id: str, config_path: str | None, store_url_opt: str | None,
 @dlq_group.command("replay")
 @click.argument("letter_id", metavar="ID")
 @click.option("--as", "identity", help="Identity recorded as the requester (default user:$USER).")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def dlq_replay(
     letter_id: str,
     identity: str | None,
@@ -109,6 +98,10 @@ def dlq_replay(
 ) -> None:
     """Run the trigger of dead letter ID again. Replaying the same dead letter twice returns the
     first replay's run instead of running again."""
+    from ..app import build_app
+    from ..events.dead_letters import replay_dead_letter
+    from .render import print_run_details, runs_table
+
     config = open_config(config_path)
     app = build_app(config=config, store=open_configured_store(config, store_url_opt))
     replay = replay_dead_letter(app, letter_id, identity or current_identity())
@@ -126,5 +119,4 @@ def dlq_replay(
             console.print(f"[dim]dead letter {replay.letter.id} was already replayed; showing that run[/]")
         console.print(runs_table([run]))
         print_run_details(console, run)
-    bad = {RunStatus.failed, RunStatus.rolled_back}
-    sys.exit(EXIT_FAILED if run.status in bad else EXIT_OK)
+    sys.exit(run_exit_code([run]))

@@ -1,28 +1,24 @@
-"""`orchestra`: run automations, inspect runs, breakers and health, approve changes."""
+"""`orchestra`: run automations, inspect runs, breakers and health, approve changes.
+
+The runner, breakers, health checks and the area commands' machinery are imported inside the
+commands that use them: every invocation pays for this module, and the pre-commit hook
+(`orchestra workspace check`) and `--help` need none of them.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import contextlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 from rich.markup import escape
 
-from ..breaker import CircuitBreaker, find_breaker, list_breakers
-from ..clock import SystemClock
-from ..health import Status, check_health
 from ..logs import configure_logging
-from ..models import Mode, Run, RunStatus, TriggerKind
+from ..models import Mode, RunStatus, TriggerKind
 from ..registry import registry
-from ..runner import Runner, RunRequest
 from .common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
     config_option,
     console,
     current_identity,
@@ -30,14 +26,23 @@ from .common import (
     fail,
     format_option,
     handle_errors,
+    metric_files,
     open_config,
     open_configured_store,
     print_json,
+    run_exit_code,
+    store_from_flags,
     store_option,
+    store_options,
 )
-from .render import print_run_details, runs_table
+from .controller import controller_cmd
+from .deployments import deployments_group
+from .dlq import dlq_group
+from .workspace import hooks_group, workspace_group
 
-METRIC_NAMES = ("cpu", "memory", "latency_p95", "error_rate", "request_count")
+if TYPE_CHECKING:
+    from ..models import Run
+    from ..runner import Runner
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -68,15 +73,7 @@ def _params_from_flags(
     if repo:
         out["repo"] = repo
     if metrics:
-        parsed: dict[str, str] = {}
-        for item in metrics:
-            name, sep, path = item.partition("=")
-            if not sep or not path:
-                fail(f"--metric {item!r}: expected NAME=PATH with NAME one of {', '.join(METRIC_NAMES)}")
-            if name not in METRIC_NAMES:
-                fail(f"--metric {item!r}: unknown metric {name!r}; accepted: {', '.join(METRIC_NAMES)}")
-            parsed[name] = path
-        out["metrics"] = parsed
+        out["metrics"] = metric_files(metrics)
     if service:
         out["service"] = service
     if billing:
@@ -89,15 +86,13 @@ def _params_from_flags(
             fail(f"--param {item!r}: expected KEY=VALUE")
         # Lists and maps are YAML ("[high, low]"); scalars stay text so that a revision like
         # 0123456 is not read as an octal number — each automation's Params model converts types.
-        out[key] = yaml.safe_load(value) if value[:1] in ("[", "{") else value
+        if value[:1] in ("[", "{"):
+            import yaml
+
+            out[key] = yaml.safe_load(value)
+        else:
+            out[key] = value
     return out
-
-
-def _run_exit_code(runs: list[Run]) -> int:
-    if any(r.status == RunStatus.failed and r.error and r.error.bad_input for r in runs):
-        return EXIT_USAGE
-    bad = {RunStatus.failed, RunStatus.rolled_back}
-    return EXIT_FAILED if any(r.status in bad for r in runs) else EXIT_OK
 
 
 @cli.command("run")
@@ -113,10 +108,7 @@ def _run_exit_code(runs: list[Run]) -> int:
 @click.option("--usage", help="AI request log JSON lines (ai-services).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Any other parameter.")
 @click.option("--as", "identity", help="Identity recorded as the requester (default user:$USER).")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def run_cmd(
     task: str,
     environment: str | None,
@@ -135,6 +127,9 @@ def run_cmd(
     output_format: str,
 ) -> None:
     """Run TASK (one of the seven automations) or `all` registered ones."""
+    from ..runner import Runner, RunRequest
+    from .render import print_run_details, runs_table
+
     config = open_config(config_path)
     run_params = _params_from_flags(repo, metrics, service, billing, usage, params)
     tasks = registry.names() if task == "all" else [task]
@@ -155,7 +150,7 @@ def run_cmd(
         fail("`run all` takes no automation-specific flags; run one task to pass --repo, --metric, …")
     store = open_configured_store(config, store_url_opt)
     interactive = output_format == "text" and err_console.is_terminal
-    with err_console.status("starting…") if interactive else _nullcontext() as status:
+    with err_console.status("starting…") if interactive else contextlib.nullcontext() as status:
 
         def progress(message: str) -> None:
             if status is not None:
@@ -186,15 +181,7 @@ def run_cmd(
         missing = registry.missing()
         if task == "all" and missing:
             console.print(f"\n[dim]Not yet available: {', '.join(missing)}.[/]")
-    sys.exit(_run_exit_code(runs))
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    sys.exit(run_exit_code(runs))
 
 
 @cli.group("runs")
@@ -207,10 +194,7 @@ def runs_group() -> None:
 @click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
 @click.option("--trigger-id", help="Runs of this trigger / event id.")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def runs_list(
     task: str | None,
     status: str | None,
@@ -221,7 +205,9 @@ def runs_list(
     output_format: str,
 ) -> None:
     """List recent runs, newest first."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
+    from .render import runs_table
+
+    store = store_from_flags(config_path, store_url_opt)
     runs = store.list_runs(task=task, status=status, trigger_id=trigger_id, limit=limit)
     if trigger_id and not runs:
         runs = store.list_runs(task=task, status=status, source_event=trigger_id, limit=limit)
@@ -233,14 +219,12 @@ def runs_list(
 
 @runs_group.command("show")
 @click.argument("run_id")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def runs_show(run_id: str, config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
     """Show one run with its findings and actions."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
-    run = store.get_run(run_id)
+    from .render import print_run_details, runs_table
+
+    run = store_from_flags(config_path, store_url_opt).get_run(run_id)
     if run is None:
         fail(f"no run with id {run_id!r} (see `orchestra runs list`)")
     if output_format == "json":
@@ -255,15 +239,12 @@ def runs_show(run_id: str, config_path: str | None, store_url_opt: str | None, o
 
 
 @runs_group.command("recover")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def runs_recover(config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
     """Find runs whose owner died (expired lease) and retry, fail, verify or roll them back."""
-    config = open_config(config_path)
-    runner = Runner(config, open_configured_store(config, store_url_opt))
-    recovered = runner.recover()
+    from .render import runs_table
+
+    recovered = _runner(config_path, store_url_opt).recover()
     if output_format == "json":
         print_json([r.model_dump(mode="json") for r in recovered])
     elif recovered:
@@ -279,8 +260,9 @@ def runs_recover(config_path: str | None, store_url_opt: str | None, output_form
 def runs_purge(config_path: str | None, store_url_opt: str | None) -> None:
     """Delete runs, events and dead letters past their retention (`expires_at`). Firestore's TTL
     policy does this in the cloud; the SQLite store relies on this sweep."""
-    store = open_configured_store(open_config(config_path), store_url_opt)
-    removed = store.purge_expired(SystemClock().now())
+    from ..clock import SystemClock
+
+    removed = store_from_flags(config_path, store_url_opt).purge_expired(SystemClock().now())
     console.print(f"removed {removed} expired record(s)")
 
 
@@ -311,15 +293,14 @@ def config_show(config_path: str | None, output_format: str) -> None:
     if output_format == "json":
         print_json(data)
     else:
+        import yaml
+
         click.echo(yaml.safe_dump(data, sort_keys=False))
 
 
 @cli.group("breakers", invoke_without_command=True)
-@config_option
-@store_option
-@format_option
+@store_options
 @click.pass_context
-@handle_errors
 def breakers_group(
     ctx: click.Context, config_path: str | None, store_url_opt: str | None, output_format: str
 ) -> None:
@@ -327,8 +308,9 @@ def breakers_group(
     ctx.obj = {"config_path": config_path, "store": store_url_opt}
     if ctx.invoked_subcommand is not None:
         return
-    store = open_configured_store(open_config(config_path), store_url_opt)
-    records = list_breakers(store)
+    from ..breaker import list_breakers
+
+    records = list_breakers(store_from_flags(config_path, store_url_opt))
     if output_format == "json":
         print_json([r.model_dump(mode="json") for r in records])
         return
@@ -351,6 +333,9 @@ def breakers_group(
 @handle_errors
 def breakers_reset(ctx: click.Context, name: str) -> None:
     """Close breaker NAME (e.g. automation:performance:production)."""
+    from ..breaker import CircuitBreaker, find_breaker, list_breakers
+    from ..clock import SystemClock
+
     config = open_config(ctx.obj["config_path"])
     store = open_configured_store(config, ctx.obj["store"])
     if find_breaker(store, name) is None:
@@ -364,10 +349,7 @@ def breakers_reset(ctx: click.Context, name: str) -> None:
 @click.argument("run_id")
 @click.option("--as", "identity", required=True, help="Approver identity (must differ from the requester).")
 @click.option("--comment")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def approve_cmd(
     run_id: str,
     identity: str,
@@ -377,20 +359,16 @@ def approve_cmd(
     output_format: str,
 ) -> None:
     """Approve the waiting actions of RUN_ID and apply them."""
-    config = open_config(config_path)
-    run = Runner(config, open_configured_store(config, store_url_opt)).approve(run_id, identity, comment)
+    run = _runner(config_path, store_url_opt).approve(run_id, identity, comment)
     _print_one(run, output_format)
-    sys.exit(_run_exit_code([run]))
+    sys.exit(run_exit_code([run]))
 
 
 @cli.command("reject")
 @click.argument("run_id")
 @click.option("--as", "identity", required=True)
 @click.option("--reason")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def reject_cmd(
     run_id: str,
     identity: str,
@@ -400,12 +378,20 @@ def reject_cmd(
     output_format: str,
 ) -> None:
     """Reject the waiting actions of RUN_ID."""
-    config = open_config(config_path)
-    run = Runner(config, open_configured_store(config, store_url_opt)).reject(run_id, identity, reason)
+    run = _runner(config_path, store_url_opt).reject(run_id, identity, reason)
     _print_one(run, output_format)
 
 
+def _runner(config_path: str | None, store_url_opt: str | None) -> Runner:
+    from ..runner import Runner
+
+    config = open_config(config_path)
+    return Runner(config, open_configured_store(config, store_url_opt))
+
+
 def _print_one(run: Run, output_format: str) -> None:
+    from .render import print_run_details, runs_table
+
     if output_format == "json":
         print_json(run.model_dump(mode="json"))
     else:
@@ -414,13 +400,13 @@ def _print_one(run: Run, output_format: str) -> None:
 
 
 @cli.command("health")
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def health_cmd(config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
     """Store reachable, breakers, stale leases, overdue schedules, approvals. Exit 0 healthy,
     1 degraded, 2 unhealthy."""
+    from ..clock import SystemClock
+    from ..health import Status, check_health
+
     config = open_config(config_path)
     report = check_health(config, open_configured_store(config, store_url_opt), SystemClock(), registry)
     if output_format == "json":
@@ -434,19 +420,8 @@ def health_cmd(config_path: str | None, store_url_opt: str | None, output_format
     sys.exit({Status.healthy: 0, Status.degraded: 1, Status.unhealthy: 2}[report.status])
 
 
-# Area command groups, mounted when their module is present.
-_AREA_GROUPS = {
-    "orchestra.cli.workspace": ("workspace_group", "hooks_group"),
-    "orchestra.cli.deployments": ("deployments_group",),
-    "orchestra.cli.dlq": ("dlq_group",),
-    "orchestra.cli.controller": ("controller_cmd",),
-}
-for _module, _names in _AREA_GROUPS.items():
-    if importlib.util.find_spec(_module) is not None:
-        _mod = importlib.import_module(_module)
-        for _name in _names:
-            if hasattr(_mod, _name):
-                cli.add_command(getattr(_mod, _name))
+for _command in (workspace_group, hooks_group, deployments_group, dlq_group, controller_cmd):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ from .common import (
     open_config,
     open_configured_store,
     print_json,
-    store_option,
+    run_exit_code,
+    store_options,
 )
 
 TASK = "workspace"
@@ -237,10 +238,7 @@ def _size_now(repo: str) -> int:
     show_default=True,
     help="How this run was triggered (recorded with the run).",
 )
-@config_option
-@store_option
-@format_option
-@handle_errors
+@store_options
 def optimize_cmd(
     repo: str,
     environment: str | None,
@@ -278,7 +276,7 @@ def optimize_cmd(
         print_run_details(console, run)
         if sizes:
             console.print(sizes["summary"], highlight=False)
-    sys.exit(EXIT_FAILED if run.status in (RunStatus.failed, RunStatus.rolled_back) else EXIT_OK)
+    sys.exit(run_exit_code([run]))
 
 
 def post_merge(*, squash: bool) -> None:
