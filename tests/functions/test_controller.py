@@ -247,6 +247,19 @@ def test_health_unhealthy_when_the_store_is_down(client, fn_app, monkeypatch):
     assert response.status_code == 503 and response.json["status"] == "unhealthy"
 
 
+def test_health_tells_why_only_to_authenticated_callers(client, fn_app, monkeypatch, tmp_path):
+    from orchestra import app as app_module
+
+    bad = tmp_path / "private-settings.yaml"
+    bad.write_text("environments: 3\n")
+    monkeypatch.setenv("CONFIG_PATH", str(bad))
+    app_module.set_app(None)  # the next request builds the application from the environment
+    public = client.get("/health")
+    assert public.status_code == 503 and public.json == {"status": "unhealthy"}
+    detailed = client.get("/health", headers=ALICE)
+    assert detailed.status_code == 503 and "private-settings.yaml" in detailed.json["error"]
+
+
 def test_health_degraded_is_200(client, fn_app, counter):
     from orchestra.breaker import CircuitBreaker, automation_breaker_name
 

@@ -147,12 +147,15 @@ def _health(request: RequestLike, get_app: Callable[[], App], auth: Authenticato
     try:
         app = get_app()
         report = check_health(app.config, app.store, app.clock, app.registry)
+        code = 503 if report.status == Status.unhealthy else 200
+        details = report.model_dump(mode="json")
     except Exception as exc:  # noqa: BLE001 - a health check reports failures, it does not raise
-        return respond({"status": Status.unhealthy.value, "error": f"{type(exc).__name__}: {exc}"}, 503)
-    code = 503 if report.status == Status.unhealthy else 200
+        code, details = 503, {"status": Status.unhealthy.value, "error": f"{type(exc).__name__}: {exc}"}
+    # Anyone may ask whether the service is up; what is wrong (configuration, store, breakers)
+    # is for callers with credentials.
     if auth.authenticate(request.headers.get("Authorization")) is None:
-        return respond({"status": report.status.value}, code)
-    return respond(report.model_dump(mode="json"), code)
+        return respond({"status": details["status"]}, code)
+    return respond(details, code)
 
 
 def _trigger(request: RequestLike, body: TaskBody, app: App) -> tuple[str, TriggerKind]:
