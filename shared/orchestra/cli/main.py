@@ -132,22 +132,21 @@ def run_cmd(
 
     config = open_config(config_path)
     run_params = _params_from_flags(repo, metrics, service, billing, usage, params)
-    tasks = registry.names() if task == "all" else [task]
+    if task == "all" and run_params:
+        fail("`run all` takes no automation-specific flags; run one task to pass --repo, --metric, …")
     requests = [
         RunRequest(
             task=name,
             environment=environment,
             mode=Mode(mode),
             automation_level=automation_level,
-            params=run_params if task != "all" else {},
+            params=dict(run_params),
             trigger_kind=TriggerKind.manual,
             trigger_id=trigger_id,
             requested_by=identity or current_identity(),
         )
-        for name in tasks
+        for name in (registry.names() if task == "all" else [task])
     ]
-    if task == "all" and run_params:
-        fail("`run all` takes no automation-specific flags; run one task to pass --repo, --metric, …")
     store = open_configured_store(config, store_url_opt)
     interactive = output_format == "text" and err_console.is_terminal
     with err_console.status("starting…") if interactive else contextlib.nullcontext() as status:
