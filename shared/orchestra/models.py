@@ -229,6 +229,11 @@ class DeadLetter(Strict):
     origin: str = Field(description="subscription or topic the message died on")
     delivery_attempt: int | None = None
     data: str | None = Field(default=None, description="the original message data (decoded text)")
+    data_bytes: int | None = Field(default=None, description="size of the original data")
+    data_truncated: bool = Field(
+        default=False,
+        description="only the start of the data is kept (a Firestore document is at most 1 MiB)",
+    )
     attributes: dict[str, str] = Field(default_factory=dict)
     received_at: Timestamp
     replayed_run_ids: list[str] = Field(default_factory=list)

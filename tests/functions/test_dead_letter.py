@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from orchestra import registry as registry_module
 from orchestra.cli.main import cli
-from orchestra.errors import NotFound
+from orchestra.errors import InputError, NotFound
 from orchestra.events.dead_letters import replay_dead_letter
 from orchestra.models import RunStatus, TriggerKind
 
@@ -73,6 +73,18 @@ def test_poison_that_was_dead_lettered_is_still_stored(client, fn_app):
     send(client, b"{not json")
     [letter] = fn_app.store.list_dead_letters()
     assert letter.data == "{not json"
+
+
+def test_huge_message_is_stored_truncated_and_not_replayed(client, fn_app):
+    from orchestra.events.dead_letters import MAX_STORED_DATA_BYTES
+
+    big = {"task": "probe", "params": {"blob": "é" * (512 * 1024)}}
+    assert send(client, big).status_code == 200
+    [letter] = fn_app.store.list_dead_letters()
+    assert letter.data_truncated and len(letter.data.encode()) <= MAX_STORED_DATA_BYTES
+    assert letter.data_bytes == len(json.dumps(big).encode())  # as the publisher encoded it
+    with pytest.raises(InputError, match="only the first"):
+        replay_dead_letter(fn_app, letter.id, "user:ops")
 
 
 def test_replay_runs_the_original_trigger_once(client, fn_app, counter):

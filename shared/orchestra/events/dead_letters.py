@@ -64,13 +64,24 @@ def _text(raw: bytes) -> str:
         return BASE64_PREFIX + base64.b64encode(raw).decode()
 
 
+# Pub/Sub messages reach 10 MB; a Firestore document stops at 1 MiB. Keeping the start of a huge
+# message (with its size) records the dead letter instead of failing on it forever.
+MAX_STORED_DATA_BYTES = 256 * 1024
+
+
 def letter_from_delivery(delivery: PubSubDelivery, app: App) -> DeadLetter:
     now = app.clock.now()
     try:
         data = _text(delivery.payload())
     except InputError:
         data = BASE64_PREFIX + (delivery.message.data or "")  # kept exactly as received
+    encoded = data.encode()
+    truncated = len(encoded) > MAX_STORED_DATA_BYTES
+    if truncated:
+        data = encoded[:MAX_STORED_DATA_BYTES].decode("utf-8", errors="ignore")
     return DeadLetter(
+        data_bytes=len(encoded),
+        data_truncated=truncated,
         id=safe_doc_id(delivery.message_id),
         message_id=delivery.message_id,
         origin=_origin(delivery),
@@ -145,6 +156,12 @@ class Replay:
 def replay_request(app: App, letter: DeadLetter, identity: str) -> tuple[str, RunRequest]:
     """The run request the dead-lettered message asked for, keyed for replay. InputError when
     the message cannot be run (it would be rejected or ignored again)."""
+    if letter.data_truncated:
+        raise InputError(
+            f"the message held {letter.data_bytes} bytes of data and only the first "
+            f"{MAX_STORED_DATA_BYTES} were stored; publish it again from its source",
+            where="data",
+        )
     attributes = original_attributes(letter)
     raw = original_data(letter)
     trigger_id = f"replay:{letter.id}"
