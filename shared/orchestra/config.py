@@ -19,6 +19,8 @@ from .errors import ConfigError
 from .models import TASK_NAMES, Risk
 
 CONFIG_ENV_VAR = "CONFIG_PATH"
+# libyaml's loader when PyYAML was built with it: parsing is on every CLI call and cold start.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TaskName = Literal[TASK_NAMES]  # type: ignore[valid-type]
 
 
@@ -165,7 +167,7 @@ def format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
 
 def parse_config(text: str, source: str = "<config>") -> Config:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
