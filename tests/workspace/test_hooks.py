@@ -164,6 +164,24 @@ def test_hook_scripts_use_the_running_interpreter_and_core_hooks_path(tmp_path: 
     assert os.stat(repo / ".githooks/pre-commit").st_mode & stat.S_IXUSR
 
 
+def test_hooks_never_import_the_repository_own_orchestra_package(tmp_path: Path) -> None:
+    # The hooks run in the work tree: a package of the same name there (a Python project called
+    # orchestra, or a hostile branch just merged) must not shadow ours or run its code.
+    repo = init(tmp_path / "shadow")
+    ran = tmp_path / "shadow-code-ran"
+    commit(repo, "initial", {"orchestra/__init__.py": f"open({str(ran)!r}, 'w').close()\n"})
+    hooks.install(str(repo))
+    write(repo, "a.txt", "a\n")
+    git(repo, "add", "a.txt")
+    done = try_commit(repo)
+    assert done.returncode == 0, done.stderr
+    assert not ran.exists()
+    write(repo, "big.bin", random_bytes(600 * 1024, 4))
+    git(repo, "add", "big.bin")
+    assert try_commit(repo).returncode == 1  # our check ran
+    assert not ran.exists()
+
+
 def test_install_refuses_to_clobber_two_foreign_hooks(tmp_path: Path) -> None:
     repo = init(tmp_path / "two")
     for name in ("pre-commit", "pre-commit.local"):

@@ -22,7 +22,7 @@ MARKER = "# orchestra-workspace-hook"
 HOOKS = ("pre-commit", "post-merge")
 
 _TEMPLATE = """#!/bin/sh
-{marker} v1: installed by `orchestra hooks install`; reinstalling overwrites this file.
+{marker} v2: installed by `orchestra hooks install`; reinstalling overwrites this file.
 # {purpose}
 hook_dir=$(dirname "$0")
 if [ -x "$hook_dir/{name}.local" ]; then
@@ -33,6 +33,10 @@ if [ -z "${{ORCHESTRA_STORE:-}}" ]; then
     ORCHESTRA_STORE={store}
     export ORCHESTRA_STORE
 fi
+# Hooks run in the work tree, which `python -m` would put first on the import path: a package of
+# the same name there (or on a branch just merged) would be imported instead of ours.
+PYTHONSAFEPATH=1
+export PYTHONSAFEPATH
 {exec_line}
 """
 
