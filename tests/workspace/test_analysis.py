@@ -269,6 +269,18 @@ def test_detached_head_and_tag_tips_are_walked(history_repo: Path) -> None:
     assert "tagged.bin" in {b["path"] for b in result.report["largest_blobs"]}
 
 
+def test_blob_reachable_only_from_a_tag_is_listed_without_a_path(history_repo: Path) -> None:
+    # git.git, for one, tags a blob (a public key): such a blob has no path in any tree.
+    data = random_bytes(6 * MIB, 12)
+    oid = git(history_repo, "hash-object", "-w", "--stdin", input=data).strip()
+    git(history_repo, "tag", "-a", "-m", "signing key", "key-blob", oid)
+    result = analyze_repository(str(history_repo), settings())
+    top = result.report["largest_blobs"][0]
+    assert (top["oid"], top["path"], top["in_head"], top["path_in_head"]) == (oid, "", False, False)
+    finding = next(f for f in result.findings if f.id == f"workspace.large-blob-in-history:{oid}")
+    assert finding.summary.startswith(f"blob {oid} (reachable only from a tag, 6.3 MB)")
+
+
 def test_incremental_history_matches_a_full_walk(history_repo: Path) -> None:
     first = analyze_repository(str(history_repo), settings())
     assert first.report["history"]["source"] == "walk"

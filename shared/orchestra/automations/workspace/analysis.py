@@ -121,8 +121,9 @@ def _history_with_details(
                 disk[oid] = int(size)
     except GitError as exc:
         notes.append(f"on-disk sizes of the largest blobs unavailable: {exc}")
-    if info.head_tree:
-        paths = sorted({path for _, path, _ in top})
+    # A blob reachable only from a tag has no path ("").
+    paths = sorted({path for _, path, _ in top if path})
+    if info.head_tree and paths:
         out = git.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", info.head_tree, "--", *paths)
         in_head = {p.decode("utf-8", errors="surrogateescape") for p in out.split(b"\0") if p}
     return history, notes, disk, in_head
@@ -299,12 +300,17 @@ def _findings(
                 )
             )
         else:
+            what = (
+                f"{blob['path']} ({human_bytes(blob['size'])})"
+                if blob["path"]
+                else f"blob {blob['oid']} (reachable only from a tag, {human_bytes(blob['size'])})"
+            )
             add(
                 Finding(
                     id=f"workspace.large-blob-in-history:{blob['oid']}",
                     severity=severity,
                     summary=(
-                        f"{blob['path']} ({human_bytes(blob['size'])}) is only in history, every clone still "
+                        f"{what} is only in history, every clone still "
                         f"downloads it; removing it means rewriting history "
                         f"(`git filter-repo --strip-blobs-with-ids`), coordinate with everyone.{github}"
                     ),

@@ -73,7 +73,8 @@ def render_report(report: dict[str, Any], console: Console, rows: int = ROWS) ->
                 else ("history (path in HEAD)" if blob["path_in_head"] else "history only")
             )
             disk = human_bytes(blob["disk_size"]) if blob.get("disk_size") is not None else "-"
-            table.add_row(human_bytes(blob["size"]), disk, where, escape(blob["path"]))
+            path = blob["path"] or f"(blob {blob['oid'][:12]}, only tagged)"
+            table.add_row(human_bytes(blob["size"]), disk, where, escape(path))
         console.print(table)
     checkout = report.get("checkout", {})
     if checkout.get("files"):
