@@ -13,7 +13,6 @@ import hmac
 import importlib.util
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from orchestra.processes import free_port, stop_group
 
 from .conftest import ROOT
 
@@ -167,12 +167,6 @@ _cli()
 WEBHOOK_SECRET = "archive-test-secret"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _request(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     req = urllib.request.Request(
         url, data=body, headers=headers or {}, method="POST" if body is not None else "GET"
@@ -221,7 +215,7 @@ def served(archives: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
             directory.mkdir()
             with zipfile.ZipFile(path) as archive:
                 archive.extractall(directory)
-            port = _free_port()
+            port = free_port()
             log = (work / f"{name}.log").open("w")
             process = subprocess.Popen(
                 [
@@ -268,14 +262,7 @@ def served(archives: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
         yield {"servers": servers, "store": store}
     finally:
         for server in servers.values():
-            process = server["process"]
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+            stop_group(server["process"], grace_s=10)
 
 
 def _events(store: Path, source: str) -> list[Any]:

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from orchestra.automations.deployment.plugin import DeploymentAutomation
 from orchestra.automations.testing.plugin import TestingAutomation
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import Config, parse_config
+from orchestra.processes import free_port
 from orchestra.registry import Registry
 from orchestra.runner import Runner
 from orchestra.store.base import StateStore
@@ -111,12 +111,6 @@ class Service:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, ""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -9,10 +9,7 @@ stopped at interpreter exit.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +17,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+
+from orchestra.processes import free_port, stop_group
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = {
@@ -30,12 +29,6 @@ ENTRY_POINTS = {
     "dead_letter": "dead_letter",
 }
 _RUNNING: list[FunctionServer] = []
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def framework_binary() -> str:
@@ -117,17 +110,8 @@ class FunctionServer:
             _RUNNING.remove(self)
         if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         # The gunicorn worker may outlive its arbiter for a moment: the whole group goes.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+        stop_group(proc, grace_s=5)
 
 
 def stop_all() -> None:
