@@ -16,7 +16,8 @@ from .branches import BranchReport, RemoteRefReport, merged_branches, remote_ref
 from .cachedirs import find_cache_dirs
 from .checkout import Checkout, analyze_checkout
 from .gitio import Git, GitError, display_path
-from .history import HISTOGRAM_LABELS, History, load_history
+from .history import History, load_history
+from .listing import HISTOGRAM_LABELS, HeadListing, Once, read_listing
 from .objects import ObjectStore, read_object_store
 from .repo import RepoInfo, discover
 from .settings import WorkspaceSettings
@@ -68,19 +69,28 @@ def analyze_repository(
     query = settings.query_remotes if query_remotes is None else query_remotes
     notes: list[str] = []
     keep = settings.largest_count
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="workspace") as pool:
-        history_f = pool.submit(_history_with_details, info, git, keep, settings.history_cache, full)
-        objects_f = pool.submit(read_object_store, info, git)
+    # HEAD's listing is read at most once, by whichever of the checkout report and a full history
+    # walk needs it first (partial clones: after the walk, which tells which blobs are missing).
+    listing = None if info.partial or info.head_tree is None else Once(lambda: read_listing(git, info, set()))
+    with ThreadPoolExecutor(max_workers=6, thread_name_prefix="workspace") as pool:
+        history_f = pool.submit(_history_with_details, info, git, keep, settings.history_cache, full, listing)
+        checkout_f = None
+        if listing is not None or info.head_tree is None:
+            checkout_f = pool.submit(
+                analyze_checkout,
+                git,
+                info,
+                settings,
+                missing=set(),
+                use_cache=settings.history_cache,
+                listing=listing,
+            )
+        caches_f = pool.submit(find_cache_dirs, git, info.toplevel, settings.cache_dir_patterns)
         branches_f = pool.submit(
             merged_branches, info, git, settings.default_branch, settings.protected_branches
         )
+        objects_f = pool.submit(read_object_store, info, git)
         remotes_f = pool.submit(remote_refs, info, git, query=query, timeout=settings.remote_timeout_seconds)
-        caches_f = pool.submit(find_cache_dirs, git, info.toplevel, settings.cache_dir_patterns)
-        checkout_f = None
-        if not info.partial:
-            checkout_f = pool.submit(
-                analyze_checkout, git, info, settings, missing=set(), use_cache=settings.history_cache
-            )
         history, history_notes, disk_sizes, paths_in_head = history_f.result()
         if checkout_f is None:  # partial clone: sizes only for blobs the walk found present
             checkout_f = pool.submit(
@@ -100,10 +110,10 @@ def analyze_repository(
 
 
 def _history_with_details(
-    info: RepoInfo, git: Git, keep: int, use_cache: bool, full: bool
+    info: RepoInfo, git: Git, keep: int, use_cache: bool, full: bool, listing: Once[HeadListing] | None
 ) -> tuple[History, list[str], dict[str, int], set[str]]:
     """The history pass, then on-disk sizes and "path still in HEAD" for the top blobs only."""
-    history, notes = load_history(info, git, keep=keep, use_cache=use_cache, full=full)
+    history, notes = load_history(info, git, keep=keep, use_cache=use_cache, full=full, head=listing)
     top = history.largest(keep)
     disk: dict[str, int] = {}
     in_head: set[str] = set()

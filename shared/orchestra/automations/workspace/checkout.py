@@ -1,9 +1,8 @@
 """What a checkout of HEAD contains (git-sizer's concerns): files, sizes, depth, wide directories,
 large binaries that belong in Git LFS, and build outputs or caches that were committed.
 
-One ``git ls-tree -r -l -z HEAD`` pass (sizes included). In a partial clone ``-l`` would fetch
-every missing blob, so there the listing has no sizes and the sizes of present blobs come from
-``git cat-file --batch-check`` on exactly those.
+A full pass reads HEAD's listing (``listing.py``: one ``git ls-tree -r -l -z``, shared with the
+history pass).
 
 The pass produces a small state (per-directory and per-extension totals, the largest and deepest
 files with some spare candidates, big files, committed-junk counts) cached beside the history
@@ -15,17 +14,18 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import heapq
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
 from .gitio import Git, GitError, decode_path, display_path
+from .listing import HeadListing, Once, at_least, extension, indexes_at_least, read_listing, sizes_of
 from .repo import RepoInfo
 from .settings import WorkspaceSettings
 
@@ -153,44 +153,17 @@ def _sniff_binary(info: RepoInfo, path: str) -> bool | None:
         return None
 
 
-def _listing(git: Git, info: RepoInfo, missing: set[str]) -> Iterator[tuple[bytes, bytes, bytes, int, bytes]]:
-    """(mode, type, oid, size (-1 unknown), path) for every entry of HEAD, recursively."""
-    assert info.head_tree is not None
-    if not info.partial:
-        raw = git.run("ls-tree", "-r", "-l", "-z", "--full-tree", info.head_tree)
-        for item in raw.split(b"\0"):
-            if item:
-                head, _, path = item.partition(b"\t")
-                mode, typ, oid, size = head.split()
-                yield mode, typ, oid, int(size) if size != b"-" else -1, path
-        return
-    raw = git.run("ls-tree", "-r", "-z", "--full-tree", info.head_tree)
-    entries = []
-    for item in raw.split(b"\0"):
-        if item:
-            head, _, path = item.partition(b"\t")
-            mode, typ, oid = head.split()
-            entries.append((mode, typ, oid, path))
-    present = sorted({e[2] for e in entries if e[1] == b"blob" and e[2].decode() not in missing})
-    sizes = _sizes(git, present)
-    for mode, typ, oid, path in entries:
-        yield mode, typ, oid, sizes.get(oid, -1), path
-
-
-def _sizes(git: Git, oids: list[bytes]) -> dict[bytes, int]:
-    sizes: dict[bytes, int] = {}
-    if oids:
-        out = git.run("cat-file", "--batch-check=%(objectname) %(objectsize)", input=b"\n".join(oids) + b"\n")
-        for line in out.split(b"\n"):
-            parts = line.split(b" ")
-            if len(parts) == 2 and parts[1].isdigit():
-                sizes[parts[0]] = int(parts[1])
-    return sizes
-
-
 def analyze_checkout(
-    git: Git, info: RepoInfo, settings: WorkspaceSettings, *, missing: set[str], use_cache: bool
+    git: Git,
+    info: RepoInfo,
+    settings: WorkspaceSettings,
+    *,
+    missing: set[str],
+    use_cache: bool,
+    listing: Once[HeadListing] | None = None,
 ) -> tuple[Checkout, list[str]]:
+    """The HEAD report: from the cache, by a tree diff from the cached state, or by a full pass
+    over ``listing`` (HEAD's listing shared with the history pass; read here when None)."""
     notes: list[str] = []
     if info.head_tree is None:
         return Checkout(), notes
@@ -214,7 +187,7 @@ def analyze_checkout(
         except (OSError, ValueError, TypeError, KeyError):
             state = None
     if state is None:
-        state = _full_state(git, info, settings, missing)
+        state = _full_state(git, info, settings, missing, listing)
     checkout = _report(state, info, settings)
     if cacheable:
         payload = {
@@ -222,7 +195,7 @@ def analyze_checkout(
             "tree": info.head_tree,
             "fingerprint": fingerprint,
             "worktree": info.toplevel is not None,
-            "state": asdict(state),
+            "state": vars(state),  # plain containers already: no deep copy needed to serialise
             "checkout": asdict(checkout),
         }
         try:
@@ -245,81 +218,41 @@ def _junk_roots_match(matcher: _JunkMatcher, directory: str) -> bool:
 
 def _file_pattern(matcher: _JunkMatcher, path: bytes) -> str | None:
     base = path.rpartition(b"/")[2]
-    dot = base.rfind(b".")
-    hit = matcher.exts.get(base[dot:] if dot > 0 else b"") or matcher.names.get(base)
+    hit = matcher.exts.get(extension(base)) or matcher.names.get(base)
     if hit is None and matcher.globs:
         hit = matcher.glob(decode_path(path))
     return hit
 
 
-def _full_state(git: Git, info: RepoInfo, settings: WorkspaceSettings, missing: set[str]) -> HeadState:
+def _full_state(
+    git: Git,
+    info: RepoInfo,
+    settings: WorkspaceSettings,
+    missing: set[str],
+    listing: Once[HeadListing] | None,
+) -> HeadState:
     assert info.head_tree is not None
     spare = settings.largest_count * SPARE
     state = HeadState(tree=info.head_tree)
-    dirs: dict[bytes, list[int]] = {}
-    raw_exts: dict[bytes, list[int]] = {}
-    largest: list[tuple[int, bytes, bytes]] = []
-    smallest_kept = -1
-    big: list[tuple[bytes, bytes, int]] = []
-    junk_hits: list[tuple[str, bytes, int]] = []
-    matcher = _JunkMatcher(settings.committed_junk_patterns)
-    check_files = bool(matcher.exts or matcher.names or matcher.globs)
-    junk_exts, junk_names = matcher.exts, matcher.names
-    lfs_min = settings.lfs_min_bytes
-    paths: list[bytes] = []
     try:
-        listing = list(_listing(git, info, missing))
+        head = listing.get() if listing is not None else read_listing(git, info, missing)
     except GitError:
         if not info.partial:
             raise
-        listing = []
-    # The hot loop (one iteration per file in HEAD): dict updates and a heap check only.
-    for mode, typ, oid, size, path in listing:
-        if typ != b"blob":
-            if typ == b"commit":
-                state.submodules += 1
-            continue
-        paths.append(path)
-        if size < 0:
-            state.missing_blobs += 1
-            size = 0
-        elif mode == b"120000":
-            state.symlinks += 1
-        directory, _, base = path.rpartition(b"/")
-        entry = dirs.get(directory)
-        if entry is None:
-            dirs[directory] = [1, size]
-        else:
-            entry[0] += 1
-            entry[1] += size
-        dot = base.rfind(b".")
-        ext = base[dot:] if dot > 0 else b""
-        entry = raw_exts.get(ext)
-        if entry is None:
-            raw_exts[ext] = [1, size]
-        else:
-            entry[0] += 1
-            entry[1] += size
-        if size > smallest_kept:
-            if len(largest) < spare:
-                heapq.heappush(largest, (size, path, oid))
-            else:
-                heapq.heapreplace(largest, (size, path, oid))
-            if len(largest) == spare:
-                smallest_kept = largest[0][0]
-        if size >= lfs_min:
-            big.append((path, oid, size))
-        if check_files:
-            hit = junk_exts.get(ext) or junk_names.get(base)
-            if hit is None and matcher.globs:
-                hit = matcher.glob(decode_path(path))
-            if hit:
-                junk_hits.append((hit, path, size))
-    state.dirs = {decode_path(k): v for k, v in dirs.items()}
-    state.exts = {decode_path(k): v for k, v in raw_exts.items()}
+        head = HeadListing([], [], [], symlinks=0, submodules=0)
+    paths, oids = head.paths, head.oids
+    sizes = head.known_sizes()
+    state.submodules, state.symlinks, state.missing_blobs = head.submodules, head.symlinks, head.missing
+    totals = head.totals()
+    dirs = totals.dirs
+    state.dirs = {decode_path(k): [count, size] for k, (count, size) in dirs.items()}
+    state.exts = {decode_path(k): [count, size] for k, (count, size) in totals.exts.items()}
     complete = len(paths) <= spare
+    floor = at_least(sizes, spare)
+    chosen = indexes_at_least(sizes, floor) if floor >= 0 else range(len(paths))
+    largest = sorted(((sizes[i], paths[i], oids[i]) for i in chosen), key=lambda e: (-e[0], e[1]))[:spare]
     state.largest = [[size, decode_path(path), oid.decode()] for size, path, oid in largest]
-    state.largest_floor = -1 if complete else smallest_kept
+    state.largest_floor = -1 if complete else floor
     # Deepest: only files in the deepest directories need looking at.
     deep_dirs: set[bytes] = set()
     covered = 0
@@ -329,22 +262,48 @@ def _full_state(git: Git, info: RepoInfo, settings: WorkspaceSettings, missing: 
         if covered >= spare:
             break
     deepest = sorted(
-        ((p.count(b"/") + 1, p) for p in paths if p.rpartition(b"/")[0] in deep_dirs),
+        (
+            (directory.count(b"/") + 2 if directory else 1, path)
+            for directory, start, end in totals.runs
+            if directory in deep_dirs
+            for path in paths[start:end]
+        ),
         key=lambda e: (-e[0], e[1]),
     )[:spare]
     state.deepest = [[depth, decode_path(path)] for depth, path in deepest]
     state.deepest_floor = -1 if complete else (deepest[-1][0] if deepest else -1)
-    state.big = {decode_path(path): [oid.decode(), size] for path, oid, size in big}
-    for pattern, path, size in junk_hits:
+    state.big = {
+        decode_path(paths[i]): [oids[i].decode(), sizes[i]]
+        for i in indexes_at_least(sizes, settings.lfs_min_bytes)
+    }
+    matcher = _JunkMatcher(settings.committed_junk_patterns)
+    for index in _junk_candidates(matcher, paths):
+        path = paths[index]
+        pattern = _file_pattern(matcher, path)
+        if pattern is None:
+            continue
         text = decode_path(path)
         if _junk_roots_match(matcher, text.rpartition("/")[0]):
             continue  # reported with its directory ("node_modules/"), not again by name
         entry = state.junk.setdefault(pattern, [0, 0, []])
         entry[0] += 1
-        entry[1] += size
+        entry[1] += sizes[index]
         if len(entry[2]) < 5:
             entry[2].append(text)
     return state
+
+
+def _junk_candidates(matcher: _JunkMatcher, paths: list[bytes]) -> Iterable[int]:
+    """Positions of the files that may match a file pattern, in order (a superset: the caller
+    checks each with ``_file_pattern``). Suffix tests run in C, so a clean tree costs little."""
+    if matcher.globs:
+        return range(len(paths))
+    suffixes = (*matcher.exts, *(b"/" + name for name in matcher.names))
+    if not suffixes:
+        return ()
+    ends = compress(range(len(paths)), map(bytes.endswith, paths, repeat(suffixes)))
+    named = compress(range(len(paths)), map(matcher.names.__contains__, paths))  # files at the root
+    return sorted({*ends, *named})
 
 
 def _update(state: HeadState, git: Git, info: RepoInfo, settings: WorkspaceSettings) -> bool:
@@ -366,7 +325,7 @@ def _update(state: HeadState, git: Git, info: RepoInfo, settings: WorkspaceSetti
         return False  # most of the tree changed: the full pass is cheaper
     zero = b"0" * len(changes[0][2]) if changes else b""
     wanted = {o for c in changes for o, m in ((c[2], c[0]), (c[3], c[1])) if o != zero and m != b"160000"}
-    sizes = _sizes(git, sorted(wanted))
+    sizes = sizes_of(git, sorted(wanted))
     matcher = _JunkMatcher(settings.committed_junk_patterns)
     lfs_min = settings.lfs_min_bytes
     for old_mode, new_mode, old_oid, new_oid, raw_path in changes:

@@ -1,9 +1,14 @@
 """Every blob reachable from any ref, with a path: one streaming pass, optionally incremental.
 
-The pass is ``git rev-list --objects --all --missing=print --filter=object:type=blob`` piped
-straight into ``git cat-file --batch-check`` (the two git processes run in parallel; Python only
-reads the result). Per blob we keep aggregates (per directory, per extension, a size histogram)
-and the K largest blobs with the path they were first seen at (the newest commit that has them).
+The pass is ``git rev-list --objects --missing=print --filter=object:type=blob --stdin`` (the ref
+tips) piped straight into ``git cat-file --batch-check`` (the two git processes run in parallel;
+Python parses the result chunk by chunk, as columns). Per blob we keep aggregates (per directory,
+per extension, a size histogram) and the K largest blobs (ties broken by object id) with the path
+they were first seen at (the newest commit that has them).
+
+When the walk would visit HEAD's tree first (every tip is a commit and HEAD is listed first),
+HEAD's blobs come from the listing the checkout report reads anyway (``listing.py``) and the walk
+leaves HEAD's tree out: the same result, without sizing and parsing HEAD's files a second time.
 
 Walking all trees is the expensive part of any "largest blobs with paths" report. The result is
 therefore cached in ``$GIT_COMMON_DIR/orchestra/workspace-history.json`` together with the ref
@@ -18,22 +23,30 @@ being deleted; the weekly full run resets them.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import os
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .gitio import Git, GitError, decode_path
+from .listing import (
+    HISTOGRAM_LABELS,
+    HeadListing,
+    Once,
+    add_histogram,
+    at_least,
+    extension,
+    indexes_at_least,
+    tally,
+)
 from .repo import RepoInfo
 
 CACHE_VERSION = 1
 CACHE_NAME = "workspace-history.json"
-HISTOGRAM_BOUNDS = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
-HISTOGRAM_LABELS = ("<1 KB", "1-10 KB", "10-100 KB", "100 KB-1 MB", "1-10 MB", "10-100 MB", ">=100 MB")
 
 
 @dataclass
@@ -129,10 +142,10 @@ def current_tips(info: RepoInfo) -> list[str]:
 
 
 def walk(git: Git, include: list[str], exclude: list[str], keep: int, want_missing: bool) -> History:
-    """One streaming pass over the blobs reachable from ``include`` but not from ``exclude``."""
-    result = History(source="walk", keep=keep)
+    """One streaming pass over the blobs reachable from ``include`` but not from ``exclude``
+    (commits, or a tree: everything in it is left out)."""
     if not include:
-        return result
+        return History(source="walk", keep=keep)
     with tempfile.TemporaryFile() as rl_err, tempfile.TemporaryFile() as cf_err:
         revlist = subprocess.Popen(
             ["git", "rev-list", "--objects", "--missing=print", "--filter=object:type=blob", "--stdin"],
@@ -163,7 +176,7 @@ def walk(git: Git, include: list[str], exclude: list[str], keep: int, want_missi
             revlist.stdin.close()
         except BrokenPipeError:
             pass  # rev-list died early; its exit code and stderr explain why
-        _consume(catfile.stdout, result, keep, want_missing)
+        result = _consume(catfile.stdout, keep, want_missing)
         catfile.wait()
         revlist.wait()
         if revlist.returncode != 0:
@@ -175,19 +188,51 @@ def walk(git: Git, include: list[str], exclude: list[str], keep: int, want_missi
     return result
 
 
-# Histogram bucket by the number of digits of the size (the bounds are powers of ten).
-_BUCKET_BY_DIGITS = [0, 0, 0, 0, 1, 2, 3, 4, 5, 6] + [6] * 20
+class _Blobs:
+    """Aggregates over blobs given as columns (path, oid, size), keys still raw bytes."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.dirs: dict[bytes, list[int]] = {}
+        self.exts: dict[bytes, list[int]] = {}
+        self.histogram = [[0, 0] for _ in HISTOGRAM_LABELS]
+        self.top: dict[bytes, tuple[int, bytes]] = {}  # oid -> (size, path): the largest, ties by oid
+
+    def add(self, paths: list[bytes], oids: list[bytes], sizes: list[int], *, tallied: bool = False) -> None:
+        if not tallied:
+            tally(paths, sizes, self.dirs, self.exts)
+        add_histogram(self.histogram, sizes)
+        floor = at_least(sizes, self.keep)
+        if len(self.top) >= self.keep:
+            floor = max(floor, min(size for size, _ in self.top.values()))
+        for index in indexes_at_least(sizes, floor) if floor >= 0 else range(len(sizes)):
+            self.top[oids[index]] = (sizes[index], paths[index])
+        if len(self.top) > self.keep:
+            kept = sorted(self.top.items(), key=lambda item: (-item[1][0], item[0]))[: self.keep]
+            self.top = dict(kept)
+
+    def history(self, missing: int = 0, missing_oids: set[str] | None = None) -> History:
+        folded: dict[str, list[int]] = {}
+        for raw, (count, size) in self.exts.items():
+            entry = folded.setdefault(decode_path(raw).lower(), [0, 0])
+            entry[0] += count
+            entry[1] += size
+        return History(
+            source="walk",
+            keep=self.keep,
+            blobs=sum(count for count, _ in self.dirs.values()),
+            blob_bytes=sum(size for _, size in self.dirs.values()),
+            missing=missing,
+            dirs={decode_path(k): [count, size] for k, (count, size) in self.dirs.items()},
+            exts=folded,
+            histogram=self.histogram,
+            top={oid.decode(): [decode_path(path), size] for oid, (size, path) in self.top.items()},
+            missing_oids=missing_oids or set(),
+        )
 
 
-def _consume(stream: Any, result: History, keep: int, want_missing: bool) -> None:
-    # The hot loop (one iteration per blob in history): bytes only, locals only, a dict update
-    # per aggregate; totals, case folding and decoding happen once at the end.
-    dirs: dict[bytes, list[int]] = {}
-    exts: dict[bytes, list[int]] = {}
-    histogram = [[0, 0] for _ in HISTOGRAM_LABELS]
-    by_digits = _BUCKET_BY_DIGITS
-    heap: list[tuple[int, bytes, bytes]] = []
-    smallest_kept = -1
+def _consume(stream: Any, keep: int, want_missing: bool) -> History:
+    blobs = _Blobs(keep)
     missing = 0
     missing_oids: list[bytes] = []
     rest = b""
@@ -197,53 +242,78 @@ def _consume(stream: Any, result: History, keep: int, want_missing: bool) -> Non
             break
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
+        paths: list[bytes] = []
+        oids: list[bytes] = []
+        size_texts: list[bytes] = []
         for line in lines:
-            if line[:1] != b"b":
-                if line[:1] == b"?":  # a missing object (partial clone): "?<oid> missing"
-                    missing += 1
-                    if want_missing:
-                        missing_oids.append(line[1:].split(b" ", 1)[0])
-                continue
-            _, size_text, oid, path = line.split(b" ", 3)
-            size = int(size_text)
-            directory, _, base = path.rpartition(b"/")
-            entry = dirs.get(directory)
-            if entry is None:
-                dirs[directory] = [1, size]
-            else:
-                entry[0] += 1
-                entry[1] += size
-            dot = base.rfind(b".")
-            ext = base[dot:] if dot > 0 else b""
-            entry = exts.get(ext)
-            if entry is None:
-                exts[ext] = [1, size]
-            else:
-                entry[0] += 1
-                entry[1] += size
-            entry = histogram[by_digits[len(size_text)]]
-            entry[0] += 1
-            entry[1] += size
-            if size > smallest_kept:
-                if len(heap) < keep:
-                    heapq.heappush(heap, (size, oid, path))
-                else:
-                    heapq.heapreplace(heap, (size, oid, path))
-                if len(heap) == keep:
-                    smallest_kept = heap[0][0]
-    result.blobs = sum(count for count, _ in dirs.values())
-    result.blob_bytes = sum(size for _, size in dirs.values())
-    result.missing = missing
-    result.dirs = {decode_path(k): v for k, v in dirs.items()}
-    folded: dict[str, list[int]] = {}
-    for raw, (count, size) in exts.items():
-        entry = folded.setdefault(decode_path(raw).lower(), [0, 0])
-        entry[0] += count
-        entry[1] += size
-    result.exts = folded
-    result.histogram = histogram
-    result.top = {oid.decode(): [decode_path(path), size] for size, oid, path in heap}
-    result.missing_oids = {oid.decode() for oid in missing_oids}
+            parts = line.split(b" ", 3)
+            if parts[0] == b"blob" and len(parts) == 4:
+                size_texts.append(parts[1])
+                oids.append(parts[2])
+                paths.append(parts[3])
+            elif line[:1] == b"?":  # a missing object (partial clone): "?<oid> missing"
+                missing += 1
+                if want_missing:
+                    missing_oids.append(line[1:].split(b" ", 1)[0])
+        blobs.add(paths, oids, list(map(int, size_texts)))
+    return blobs.history(missing, {oid.decode() for oid in missing_oids})
+
+
+def head_history(head: HeadListing, keep: int) -> History:
+    """The history aggregates of HEAD's blobs, each counted once at its first path in tree order
+    (where a walk that starts at HEAD sees it), from the listing the checkout report also uses."""
+    paths, oids, sizes = head.paths, head.oids, head.sizes
+    blobs = _Blobs(keep)
+    totals = head.totals()
+    blobs.dirs = {key: [count, size] for key, (count, size) in totals.dirs.items()}
+    blobs.exts = {key: [count, size] for key, (count, size) in totals.exts.items()}
+    if len(set(oids)) != len(oids):  # the same content at several paths: count it once
+        first = dict(zip(reversed(oids), range(len(oids) - 1, -1, -1), strict=True))
+        unique = sorted(first.values())
+        for index in sorted(set(range(len(oids))).difference(unique)):
+            directory, _, base = paths[index].rpartition(b"/")
+            for table, key in ((blobs.dirs, directory), (blobs.exts, extension(base))):
+                entry = table[key]
+                entry[0] -= 1
+                entry[1] -= sizes[index]
+                if not entry[0]:
+                    del table[key]
+        paths, oids, sizes = (list(map(column.__getitem__, unique)) for column in (paths, oids, sizes))
+    blobs.add(paths, oids, sizes, tallied=True)
+    return blobs.history()
+
+
+def walk_from_head(info: RepoInfo, git: Git, tips: list[str], keep: int, head: Once[HeadListing]) -> History:
+    """A full walk. When it would start at HEAD's tree anyway, HEAD's blobs come from ``head``
+    (already listed and sized for the checkout report) and the walk leaves HEAD's tree out:
+    the same result, without sizing and parsing every file of HEAD twice."""
+    if not _starts_at_head(info, git, tips):
+        return walk(git, tips, [], keep, want_missing=info.partial)
+    assert info.head_tree is not None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workspace-head") as pool:
+        # Alongside the walk (HEAD's listing is shared with the checkout report: read once).
+        at_head = pool.submit(lambda: head_history(head.get(), keep))
+        rest = walk(git, tips, [info.head_tree], keep, want_missing=False)
+        history = at_head.result()
+    history.merge(rest)
+    return history
+
+
+def _starts_at_head(info: RepoInfo, git: Git, tips: list[str]) -> bool:
+    """Whether a walk from ``tips`` visits HEAD's tree first, so each HEAD blob gets its HEAD path.
+
+    rev-list visits the trees of tags pointing at trees or blobs first, then commit trees in
+    the order it lists commits; so: every tip is a commit, and HEAD is the first one listed."""
+    if info.partial or info.head_commit is None or info.head_tree is None:
+        return False
+    for ref in info.refs.values():
+        if ref.type != "commit" and not (ref.type == "tag" and ref.peeled_type == "commit"):
+            return False
+    try:
+        first = git.run("rev-list", "-n", "1", "--stdin", input="".join(f"{oid}\n" for oid in tips).encode())
+    except GitError:
+        return False
+    return first.strip().decode() == info.head_commit
 
 
 def _fingerprint(info: RepoInfo) -> str:
@@ -306,9 +376,10 @@ def _history_removed(git: Git, removed: list[str], current: list[str]) -> bool:
 
 
 def load_history(
-    info: RepoInfo, git: Git, *, keep: int, use_cache: bool, full: bool
+    info: RepoInfo, git: Git, *, keep: int, use_cache: bool, full: bool, head: Once[HeadListing] | None = None
 ) -> tuple[History, list[str]]:
-    """The history report for the current refs, and notes on how it was obtained."""
+    """The history report for the current refs, and notes on how it was obtained. ``head``:
+    HEAD's listing, when the caller shares one (a full walk then need not list HEAD's blobs)."""
     notes: list[str] = []
     tips = current_tips(info)
     cacheable = use_cache and not info.partial
@@ -337,7 +408,10 @@ def load_history(
                 return cached, notes
         else:
             notes.append("history was removed since the last analysis (deleted branch or force push)")
-    history = walk(git, tips, [], keep, want_missing=info.partial)
+    if head is not None:
+        history = walk_from_head(info, git, tips, keep, head)
+    else:
+        history = walk(git, tips, [], keep, want_missing=info.partial)
     history.tips = tips
     history.walked_tips = len(tips)
     if cacheable and tips:
