@@ -54,8 +54,8 @@ def tangled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dated(monkeypatch, 1_700_000_100)
     (repo / "moved").mkdir()
     git(repo, "mv", "big/one.bin", "moved/one.bin")
-    write(repo, "copies/f3.py", (repo / "src/m0/f3.py").read_bytes())
-    commit(repo, "side renames and copies", {"side.bin": random_bytes(300_000, 91)})
+    copy = (repo / "src/m0/f3.py").read_bytes()
+    commit(repo, "side renames and copies", {"copies/f3.py": copy, "side.bin": random_bytes(300_000, 91)})
     git(repo, "checkout", "-q", "main")
     for step in range(4):
         dated(monkeypatch, 1_700_000_200 + step)
@@ -65,34 +65,31 @@ def tangled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("keep", [2, 5, 100])
-def test_a_walk_from_head_equals_a_plain_walk(tangled: Path, keep: int) -> None:
+def test_head_listing_in_place_of_head_tree_equals_a_plain_walk(tangled: Path, keep: int) -> None:
     info, git_ = discover(str(tangled))
     tips = history.current_tips(info)
-    assert history._starts_at_head(info, git_, tips)
     listing = Once(lambda: read_listing(git_, info, set()))
-    from_head = history.walk_from_head(info, git_, tips, keep, listing)
-    plain = history.walk(git_, tips, [], keep, want_missing=False)
-    assert aggregates(from_head) == aggregates(plain)
-    assert from_head.largest(keep) == plain.largest(keep)
+    from_listing = history.full_walk(info, git_, tips, keep, listing)
+    plain = history.full_walk(info, git_, tips, keep, None)
+    assert aggregates(from_listing) == aggregates(plain)
+    assert from_listing.largest(keep) == plain.largest(keep)
 
 
-def test_no_head_listing_when_the_walk_would_not_start_at_head(
+def test_blobs_in_head_count_at_their_head_path_whatever_branch_is_newer(
     tangled: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    git(tangled, "checkout", "-q", "side")  # main is newer: rev-list lists it first
+    git(tangled, "checkout", "-q", "side")  # older than main, which has the blobs elsewhere
+    git(tangled, "tag", "tree-tag", "main~2^{tree}")  # trees given directly come before commits
     info, git_ = discover(str(tangled))
-    assert not history._starts_at_head(info, git_, history.current_tips(info))
-    git(tangled, "checkout", "-q", "main")
-    git(tangled, "tag", "tree-tag", "HEAD~2^{tree}")  # tagged trees are walked before any commit
-    info, git_ = discover(str(tangled))
-    assert not history._starts_at_head(info, git_, history.current_tips(info))
-
-    def unused() -> None:
-        raise AssertionError("HEAD's listing must not stand in for the walk here")
-
     tips = history.current_tips(info)
-    result = history.walk_from_head(info, git_, tips, 5, Once(unused))  # type: ignore[arg-type]
-    assert aggregates(result) == aggregates(history.walk(git_, tips, [], 5, want_missing=False))
+    listing = Once(lambda: read_listing(git_, info, set()))
+    from_listing = history.full_walk(info, git_, tips, 100, listing)
+    plain = history.full_walk(info, git_, tips, 100, None)
+    assert aggregates(from_listing) == aggregates(plain)
+    moved = git(tangled, "rev-parse", "side:moved/one.bin").strip()
+    assert from_listing.top[moved] == ["moved/one.bin", 400_000]  # the newer main has big/one.bin
+    assert from_listing.dirs["moved"] == [1, 400_000]
+    assert "big" not in from_listing.dirs
 
 
 def test_largest_blobs_tied_in_size_keep_the_smallest_ids_full_or_incremental(

@@ -4,11 +4,12 @@ The pass is ``git rev-list --objects --missing=print --filter=object:type=blob -
 tips) piped straight into ``git cat-file --batch-check`` (the two git processes run in parallel;
 Python parses the result chunk by chunk, as columns). Per blob we keep aggregates (per directory,
 per extension, a size histogram) and the K largest blobs (ties broken by object id) with the path
-they were first seen at (the newest commit that has them).
+they were first seen at: in HEAD, else in the newest commit that has them.
 
-When the walk would visit HEAD's tree first (every tip is a commit and HEAD is listed first),
-HEAD's blobs come from the listing the checkout report reads anyway (``listing.py``) and the walk
-leaves HEAD's tree out: the same result, without sizing and parsing HEAD's files a second time.
+HEAD's tree is walked first, so a blob in HEAD counts at its path there (as ``largest_blobs``
+shows it), whatever other branch is newer. That makes HEAD's part of the walk equal to HEAD's
+listing, which the checkout report reads anyway (``listing.py``): a full walk takes HEAD's blobs
+from it and leaves HEAD's tree out, instead of sizing and parsing HEAD's files a second time.
 
 Walking all trees is the expensive part of any "largest blobs with paths" report. The result is
 therefore cached in ``$GIT_COMMON_DIR/orchestra/workspace-history.json`` together with the ref
@@ -283,13 +284,15 @@ def head_history(head: HeadListing, keep: int) -> History:
     return blobs.history()
 
 
-def walk_from_head(info: RepoInfo, git: Git, tips: list[str], keep: int, head: Once[HeadListing]) -> History:
-    """A full walk. When it would start at HEAD's tree anyway, HEAD's blobs come from ``head``
-    (already listed and sized for the checkout report) and the walk leaves HEAD's tree out:
-    the same result, without sizing and parsing every file of HEAD twice."""
-    if not _starts_at_head(info, git, tips):
-        return walk(git, tips, [], keep, want_missing=info.partial)
-    assert info.head_tree is not None
+def full_walk(
+    info: RepoInfo, git: Git, tips: list[str], keep: int, head: Once[HeadListing] | None
+) -> History:
+    """Every blob reachable from ``tips``, HEAD's tree visited first (each blob in HEAD counts at
+    its path there). With ``head`` (HEAD's listing, shared with the checkout report), HEAD's
+    blobs come from the listing and the walk leaves HEAD's tree out: the same result, without
+    sizing and parsing every file of HEAD a second time."""
+    if head is None or info.head_tree is None:
+        return walk(git, [*_head_tree(info), *tips], [], keep, want_missing=info.partial)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workspace-head") as pool:
         # Alongside the walk (HEAD's listing is shared with the checkout report: read once).
         at_head = pool.submit(lambda: head_history(head.get(), keep))
@@ -299,21 +302,10 @@ def walk_from_head(info: RepoInfo, git: Git, tips: list[str], keep: int, head: O
     return history
 
 
-def _starts_at_head(info: RepoInfo, git: Git, tips: list[str]) -> bool:
-    """Whether a walk from ``tips`` visits HEAD's tree first, so each HEAD blob gets its HEAD path.
-
-    rev-list visits the trees of tags pointing at trees or blobs first, then commit trees in
-    the order it lists commits; so: every tip is a commit, and HEAD is the first one listed."""
-    if info.partial or info.head_commit is None or info.head_tree is None:
-        return False
-    for ref in info.refs.values():
-        if ref.type != "commit" and not (ref.type == "tag" and ref.peeled_type == "commit"):
-            return False
-    try:
-        first = git.run("rev-list", "-n", "1", "--stdin", input="".join(f"{oid}\n" for oid in tips).encode())
-    except GitError:
-        return False
-    return first.strip().decode() == info.head_commit
+def _head_tree(info: RepoInfo) -> list[str]:
+    """HEAD's tree as a walk's first tip: rev-list visits trees given directly before the trees
+    of commits, so a blob in HEAD is seen at its path in HEAD, whatever other tips are newer."""
+    return [info.head_tree] if info.head_tree else []
 
 
 def _fingerprint(info: RepoInfo) -> str:
@@ -394,24 +386,22 @@ def load_history(
         removed = sorted(old - new)
         if not removed or not _history_removed(git, removed, tips):
             try:
-                delta = walk(git, sorted(new - old), sorted(old), keep, want_missing=False)
+                added = sorted(new - old)
+                delta = walk(git, [*_head_tree(info), *added] if added else [], sorted(old), keep, False)
             except GitError as exc:
                 notes.append(f"incremental walk failed, walking everything: {exc}")
             else:
                 cached.merge(delta)
                 cached.tips = tips
                 cached.source = "incremental"
-                cached.walked_tips = len(new - old)
+                cached.walked_tips = len(added)
                 error = _save_cache(info, cached)
                 if error:
                     notes.append(error)
                 return cached, notes
         else:
             notes.append("history was removed since the last analysis (deleted branch or force push)")
-    if head is not None:
-        history = walk_from_head(info, git, tips, keep, head)
-    else:
-        history = walk(git, tips, [], keep, want_missing=info.partial)
+    history = full_walk(info, git, tips, keep, head) if tips else History(source="walk", keep=keep)
     history.tips = tips
     history.walked_tips = len(tips)
     if cacheable and tips:

@@ -18,7 +18,6 @@ class Ref:
     oid: str
     type: str  # commit, tag, tree, blob
     peeled: str | None = None  # for annotated tags: the object the tag points at
-    peeled_type: str | None = None
     symref: str | None = None
     upstream: str | None = None
 
@@ -111,9 +110,7 @@ def read_config(git: Git) -> dict[str, list[str]]:
     return out
 
 
-REF_FORMAT = (
-    "%(refname)%00%(objectname)%00%(objecttype)%00%(*objectname)%00%(*objecttype)%00%(symref)%00%(upstream)"
-)
+REF_FORMAT = "%(refname)%00%(objectname)%00%(objecttype)%00%(*objectname)%00%(symref)%00%(upstream)"
 
 
 def read_refs(git: Git) -> dict[str, Ref]:
@@ -122,12 +119,10 @@ def read_refs(git: Git) -> dict[str, Ref]:
         if not line:
             continue
         parts = line.decode("utf-8", errors="surrogateescape").split("\0")
-        if len(parts) != 7:
+        if len(parts) != 6:
             continue
-        name, oid, typ, peeled, peeled_type, symref, upstream = parts
-        refs[name] = Ref(
-            name, oid, typ, peeled or None, peeled_type or None, symref or None, upstream or None
-        )
+        name, oid, typ, peeled, symref, upstream = parts
+        refs[name] = Ref(name, oid, typ, peeled or None, symref or None, upstream or None)
     return refs
 
 
