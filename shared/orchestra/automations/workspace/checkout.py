@@ -25,7 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from .gitio import Git, GitError, decode_path, display_path
-from .listing import HeadListing, Once, at_least, extension, indexes_at_least, read_listing, sizes_of
+from .listing import (
+    HeadListing,
+    Once,
+    add_counts,
+    at_least,
+    directory_totals,
+    extension,
+    fold_case,
+    indexes_at_least,
+    read_listing,
+    sizes_of,
+)
 from .repo import RepoInfo
 from .settings import WorkspaceSettings
 
@@ -364,16 +375,9 @@ def _apply(
     if mode == b"160000":
         state.submodules += sign
         return
-    directory, _, base = path.rpartition("/")
-    for table, key in (
-        (state.dirs, directory),
-        (state.exts, base[base.rfind(".") :] if base.rfind(".") > 0 else ""),
-    ):
-        entry = table.setdefault(key, [0, 0])
-        entry[0] += sign
-        entry[1] += sign * size
-        if entry[0] <= 0:
-            del table[key]
+    directory = path.rpartition("/")[0]
+    add_counts(state.dirs, directory, sign, sign * size)
+    add_counts(state.exts, decode_path(extension(raw_path.rpartition(b"/")[2])), sign, sign * size)
     if mode == b"120000":
         state.symlinks += sign
     depth = path.count("/") + 1
@@ -417,7 +421,7 @@ def _report(state: HeadState, info: RepoInfo, settings: WorkspaceSettings) -> Ch
     deepest = sorted(state.deepest, key=lambda e: (-e[0], e[1]))[:keep]
     result.deepest_paths = [{"path": display_path(p), "depth": d} for d, p in deepest]
     result.max_depth = deepest[0][0] if deepest else 0
-    totals, widths = _directory_totals(state.dirs)
+    totals, widths = directory_totals(state.dirs)
     result.biggest_directories = [
         {"path": display_path(path), "files": files, "size": size}
         for path, (files, size) in sorted(totals.items(), key=lambda kv: (-kv[1][1], kv[0]))[:keep]
@@ -426,11 +430,7 @@ def _report(state: HeadState, info: RepoInfo, settings: WorkspaceSettings) -> Ch
         {"path": display_path(path) or ".", "entries": count}
         for path, count in sorted(widths.items(), key=lambda kv: (-kv[1], kv[0]))[:keep]
     ]
-    exts: dict[str, list[int]] = {}
-    for ext, (files, size) in state.exts.items():
-        entry = exts.setdefault(ext.lower(), [0, 0])
-        entry[0] += files
-        entry[1] += size
+    exts = fold_case(state.exts)
     result.extensions = [
         {"extension": display_path(ext) or "(none)", "files": files, "size": size}
         for ext, (files, size) in sorted(exts.items(), key=lambda kv: (-kv[1][1], kv[0]))[:keep]
@@ -470,23 +470,3 @@ def _report(state: HeadState, info: RepoInfo, settings: WorkspaceSettings) -> Ch
         for m in sorted(junk, key=lambda m: (-m.size_bytes, m.pattern))
     ]
     return result
-
-
-def _directory_totals(dirs: dict[str, list[int]]) -> tuple[dict[str, list[int]], dict[str, int]]:
-    """Totals per directory at every level, and entries (files + subdirectories) per directory."""
-    totals: dict[str, list[int]] = {}
-    entries: dict[str, int] = {}
-    for directory, (files, size) in dirs.items():
-        entries[directory] = entries.get(directory, 0) + files
-        current = directory
-        while current:
-            entry = totals.get(current)
-            if entry is None:
-                totals[current] = [files, size]
-                parent = current.rpartition("/")[0]
-                entries[parent] = entries.get(parent, 0) + 1  # a new subdirectory of its parent
-            else:
-                entry[0] += files
-                entry[1] += size
-            current = current.rpartition("/")[0]
-    return totals, entries

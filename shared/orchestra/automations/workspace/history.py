@@ -38,9 +38,12 @@ from .listing import (
     HISTOGRAM_LABELS,
     HeadListing,
     Once,
+    add_counts,
     add_histogram,
     at_least,
+    directory_totals,
     extension,
+    fold_case,
     indexes_at_least,
     tally,
 )
@@ -71,12 +74,7 @@ class History:
         self.missing += other.missing
         for mine, theirs in ((self.dirs, other.dirs), (self.exts, other.exts)):
             for key, (count, size) in theirs.items():
-                entry = mine.get(key)
-                if entry is None:
-                    mine[key] = [count, size]
-                else:
-                    entry[0] += count
-                    entry[1] += size
+                add_counts(mine, key, count, size)
         for index, (count, size) in enumerate(other.histogram):
             self.histogram[index][0] += count
             self.histogram[index][1] += size
@@ -92,18 +90,7 @@ class History:
 
     def directories(self) -> dict[str, list[int]]:
         """Totals per directory at every level (a directory includes its subdirectories)."""
-        totals: dict[str, list[int]] = {}
-        for directory, (count, size) in self.dirs.items():
-            current = directory
-            while current:
-                entry = totals.get(current)
-                if entry is None:
-                    totals[current] = [count, size]
-                else:
-                    entry[0] += count
-                    entry[1] += size
-                current = current.rpartition("/")[0]
-        return totals
+        return directory_totals(self.dirs)[0]
 
     def to_cache(self) -> dict[str, Any]:
         return {
@@ -213,11 +200,6 @@ class _Blobs:
             self.top = dict(kept)
 
     def history(self, missing: int = 0, missing_oids: set[str] | None = None) -> History:
-        folded: dict[str, list[int]] = {}
-        for raw, (count, size) in self.exts.items():
-            entry = folded.setdefault(decode_path(raw).lower(), [0, 0])
-            entry[0] += count
-            entry[1] += size
         return History(
             source="walk",
             keep=self.keep,
@@ -225,7 +207,7 @@ class _Blobs:
             blob_bytes=sum(size for _, size in self.dirs.values()),
             missing=missing,
             dirs={decode_path(k): [count, size] for k, (count, size) in self.dirs.items()},
-            exts=folded,
+            exts=fold_case({decode_path(k): v for k, v in self.exts.items()}),
             histogram=self.histogram,
             top={oid.decode(): [decode_path(path), size] for oid, (size, path) in self.top.items()},
             missing_oids=missing_oids or set(),
@@ -273,12 +255,8 @@ def head_history(head: HeadListing, keep: int) -> History:
         unique = sorted(first.values())
         for index in sorted(set(range(len(oids))).difference(unique)):
             directory, _, base = paths[index].rpartition(b"/")
-            for table, key in ((blobs.dirs, directory), (blobs.exts, extension(base))):
-                entry = table[key]
-                entry[0] -= 1
-                entry[1] -= sizes[index]
-                if not entry[0]:
-                    del table[key]
+            add_counts(blobs.dirs, directory, -1, -sizes[index])
+            add_counts(blobs.exts, extension(base), -1, -sizes[index])
         paths, oids, sizes = (list(map(column.__getitem__, unique)) for column in (paths, oids, sizes))
     blobs.add(paths, oids, sizes, tallied=True)
     return blobs.history()

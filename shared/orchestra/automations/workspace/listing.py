@@ -26,6 +26,7 @@ HISTOGRAM_BOUNDS = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 HISTOGRAM_LABELS = ("<1 KB", "1-10 KB", "10-100 KB", "100 KB-1 MB", "1-10 MB", "10-100 MB", ">=100 MB")
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass
@@ -184,14 +185,45 @@ def _store_run(
     size: int,
     start: int,
 ) -> None:
-    entry = dirs.get(directory)
-    if entry is None:
-        dirs[directory] = [count, size]
-    else:
-        entry[0] += count
-        entry[1] += size
+    add_counts(dirs, directory, count, size)
     if runs is not None:
         runs.append((directory, start, start + count))
+
+
+def add_counts(table: dict[K, list[int]], key: K, count: int, size: int) -> None:
+    """``table[key] += [count, size]``; a key whose count drops to 0 is removed."""
+    entry = table.get(key)
+    if entry is None:
+        entry = table[key] = [0, 0]
+    entry[0] += count
+    entry[1] += size
+    if entry[0] <= 0:
+        del table[key]
+
+
+def fold_case(table: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The totals with keys lower-cased (extensions: ``.PNG`` and ``.png`` are one)."""
+    folded: dict[str, list[int]] = {}
+    for key, (count, size) in table.items():
+        add_counts(folded, key.lower(), count, size)
+    return folded
+
+
+def directory_totals(dirs: dict[str, list[int]]) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """From totals per immediate parent directory: totals per directory at every level (a
+    directory includes its subdirectories), and entries (files + subdirectories) per directory."""
+    totals: dict[str, list[int]] = {}
+    entries: dict[str, int] = {}
+    for directory, (files, size) in dirs.items():
+        entries[directory] = entries.get(directory, 0) + files
+        current = directory
+        while current:
+            parent = current.rpartition("/")[0]
+            if current not in totals:
+                entries[parent] = entries.get(parent, 0) + 1  # a new subdirectory of its parent
+            add_counts(totals, current, files, size)
+            current = parent
+    return totals, entries
 
 
 def add_histogram(histogram: list[list[int]], sizes: list[int]) -> None:
