@@ -315,6 +315,21 @@ def test_removed_history_forces_a_full_walk(history_repo: Path) -> None:
     assert any("history was removed" in n for n in result.report["notes"])
 
 
+@pytest.mark.parametrize("content", ["[1]", '"text"', "{not json", '{"version": 2, "tree": 7}'])
+def test_damaged_caches_are_ignored_and_rewritten(history_repo: Path, content: str) -> None:
+    expected = analyze_repository(str(history_repo), settings(history_cache=False)).report
+    caches = cache_path_for(history_repo).parent
+    caches.mkdir()
+    for name in ("workspace-history.json", "workspace-head.json"):
+        (caches / name).write_text(content)
+    result = analyze_repository(str(history_repo), settings())
+    assert result.report["history"]["source"] == "walk"
+    for key in ("largest_blobs", "checkout"):
+        assert result.report[key] == expected[key], key
+    again = analyze_repository(str(history_repo), settings())
+    assert again.report["history"]["source"] == "cache"
+
+
 def test_cache_can_be_disabled(history_repo: Path) -> None:
     result = analyze_repository(str(history_repo), settings(history_cache=False))
     assert result.report["history"]["source"] == "walk"

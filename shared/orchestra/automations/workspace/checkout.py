@@ -17,11 +17,9 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from itertools import compress, repeat
-from pathlib import Path
 from typing import Any
 
 from .gitio import Git, GitError, decode_path, display_path
@@ -38,6 +36,7 @@ from .listing import (
     sizes_of,
 )
 from .repo import RepoInfo
+from .reportcache import cache_file, read_cache, write_cache
 from .settings import WorkspaceSettings
 
 CACHE_VERSION = 2
@@ -178,25 +177,25 @@ def analyze_checkout(
     notes: list[str] = []
     if info.head_tree is None:
         return Checkout(), notes
-    cache_file = Path(info.common_dir) / "orchestra" / CACHE_NAME
+    path = cache_file(info, CACHE_NAME)
     fingerprint = _fingerprint(settings)
     cacheable = use_cache and not info.partial
     state = None
-    if cacheable:
+    data = read_cache(path) if cacheable else None
+    if (
+        data is not None
+        and data.get("version") == CACHE_VERSION
+        and data.get("fingerprint") == fingerprint
+        and (info.toplevel is not None) == data.get("worktree")
+    ):
         try:
-            data = json.loads(cache_file.read_text())
-            if (
-                data.get("version") == CACHE_VERSION
-                and data.get("fingerprint") == fingerprint
-                and (info.toplevel is not None) == data.get("worktree")
-            ):
-                if data.get("tree") == info.head_tree:
-                    return Checkout(**data["checkout"]), notes
-                cached = HeadState(**data["state"])
-                if _update(cached, git, info, settings):
-                    state = cached
-        except (OSError, ValueError, TypeError, KeyError):
-            state = None
+            if data.get("tree") == info.head_tree:
+                return Checkout(**data["checkout"]), notes
+            cached = HeadState(**data["state"])
+            if _update(cached, git, info, settings):
+                state = cached
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+            state = None  # written by another version: start over
     if state is None:
         state = _full_state(git, info, settings, missing, listing)
     checkout = _report(state, info, settings)
@@ -209,14 +208,9 @@ def analyze_checkout(
             "state": vars(state),  # plain containers already: no deep copy needed to serialise
             "checkout": asdict(checkout),
         }
-        try:
-            cache_file.parent.mkdir(exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".head-", dir=cache_file.parent)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(payload, handle, separators=(",", ":"))
-            os.replace(tmp, cache_file)
-        except OSError as exc:
-            notes.append(f"checkout cache not written ({exc.strerror or exc})")
+        error = write_cache(path, payload, "checkout cache")
+        if error:
+            notes.append(error)
     return checkout, notes
 
 

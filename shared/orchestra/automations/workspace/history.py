@@ -24,8 +24,6 @@ being deleted; the weekly full run resets them.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +46,7 @@ from .listing import (
     tally,
 )
 from .repo import RepoInfo
+from .reportcache import cache_file, read_cache, write_cache
 
 CACHE_VERSION = 1
 CACHE_NAME = "workspace-history.json"
@@ -302,37 +301,25 @@ def _fingerprint(info: RepoInfo) -> str:
 
 
 def cache_path(info: RepoInfo) -> Path:
-    return Path(info.common_dir) / "orchestra" / CACHE_NAME
+    return cache_file(info, CACHE_NAME)
 
 
 def _load_cache(info: RepoInfo, keep: int) -> History | None:
-    try:
-        data = json.loads(cache_path(info).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
-        return None
-    if data.get("fingerprint") != _fingerprint(info) or int(data.get("keep", 0)) < keep:
+    data = read_cache(cache_path(info))
+    if data is None or data.get("version") != CACHE_VERSION:
         return None
     try:
+        if data.get("fingerprint") != _fingerprint(info) or int(data.get("keep", 0)) < keep:
+            return None
         return History.from_cache(data)
-    except (KeyError, TypeError, ValueError, IndexError):
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
 
 
 def _save_cache(info: RepoInfo, history: History) -> str | None:
-    """Write atomically; a read-only repository simply keeps no cache. Returns an error text."""
-    target = cache_path(info)
+    """Returns why the cache was not written, or None."""
     data = {"version": CACHE_VERSION, "fingerprint": _fingerprint(info), **history.to_cache()}
-    try:
-        target.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".history-", dir=target.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, separators=(",", ":"))
-        os.replace(tmp, target)
-    except OSError as exc:
-        return f"history cache not written ({exc.strerror or exc})"
-    return None
+    return write_cache(cache_path(info), data, "history cache")
 
 
 def _history_removed(git: Git, removed: list[str], current: list[str]) -> bool:
