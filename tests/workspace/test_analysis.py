@@ -226,6 +226,23 @@ def test_partial_clone_without_checkout_has_unknown_head_sizes(
     assert result.report["history"]["missing_objects"] == 3  # README.md, src/a.py, blob.bin
 
 
+def test_partial_clone_without_trees_is_analysed_offline(
+    remote_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    upstream, _ = remote_pair
+    partial = tmp_path / "treeless"
+    git(tmp_path, "clone", "-q", "--filter=tree:0", "--no-checkout", f"file://{upstream}", str(partial))
+    before = count_objects(partial)
+    result = analyze_repository(str(partial), settings())
+    assert count_objects(partial) == before  # nothing downloaded
+    assert result.report["checkout"]["tree"] == git(upstream, "rev-parse", "HEAD^{tree}").strip()
+    assert result.report["checkout"]["files"] == 0  # HEAD's tree is not there to list
+    assert result.report["history"]["blobs"] == 0
+    # The commits' root trees (the last commit restores the first one's): nothing below is known.
+    assert result.report["history"]["missing_objects"] == 2
+    assert "workspace.partial-clone" in finding_ids(result)
+
+
 def test_shallow_clone(remote_pair: tuple[Path, Path], tmp_path: Path) -> None:
     upstream, _ = remote_pair
     shallow = tmp_path / "shallow"

@@ -134,8 +134,11 @@ def walk(git: Git, include: list[str], exclude: list[str], keep: int, want_missi
     if not include:
         return History(source="walk", keep=keep)
     with tempfile.TemporaryFile() as rl_err, tempfile.TemporaryFile() as cf_err:
+        # Only blobs matter, but where objects may be missing (partial clones) trees are listed
+        # too: the filter would also drop the missing trees of a tree:0 clone from the count.
+        only_blobs = [] if want_missing else ["--filter=object:type=blob"]
         revlist = subprocess.Popen(
-            ["git", "rev-list", "--objects", "--missing=print", "--filter=object:type=blob", "--stdin"],
+            ["git", "rev-list", "--objects", "--missing=print", *only_blobs, "--stdin"],
             cwd=git.repo,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -281,8 +284,9 @@ def full_walk(
 
 def _head_tree(info: RepoInfo) -> list[str]:
     """HEAD's tree as a walk's first tip: rev-list visits trees given directly before the trees
-    of commits, so a blob in HEAD is seen at its path in HEAD, whatever other tips are newer."""
-    return [info.head_tree] if info.head_tree else []
+    of commits, so a blob in HEAD is seen at its path in HEAD, whatever other tips are newer.
+    Not in partial clones: there HEAD's tree may be absent (tree:0), and naming it fails the walk."""
+    return [info.head_tree] if info.head_tree and not info.partial else []
 
 
 def _fingerprint(info: RepoInfo) -> str:

@@ -169,9 +169,10 @@ def discover(repo: str, git: Git | None = None) -> tuple[RepoInfo, Git]:
     info.refs = read_refs(git)
     info.head_ref, info.head_commit = _read_head(info, git)
     if info.head_commit:
-        info.head_tree = (
-            git.text("rev-parse", "--verify", "-q", f"{info.head_commit}^{{tree}}", ok=(0, 1)).strip() or None
-        )
+        # Read from the commit itself: peeling with ^{tree} also reads the tree, which a partial
+        # clone without a checkout (--filter=tree:0) does not have.
+        first = git.run("cat-file", "commit", info.head_commit, ok=(0, 128)).partition(b"\n")[0]
+        info.head_tree = first[len(b"tree ") :].decode() if first.startswith(b"tree ") else None
     return info, git
 
 
