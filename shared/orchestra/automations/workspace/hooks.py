@@ -24,7 +24,7 @@ HOOKS = ("pre-commit", "post-merge")
 _TEMPLATE = """#!/bin/sh
 {marker} v2: installed by `orchestra hooks install`; reinstalling overwrites this file.
 # {purpose}
-hook_dir=$(dirname "$0")
+case $0 in */*) hook_dir=${{0%/*}} ;; *) hook_dir=. ;; esac  # dirname, without starting it
 if [ -x "$hook_dir/{name}.local" ]; then
     "$hook_dir/{name}.local" "$@" || {on_local_failure}
 fi
