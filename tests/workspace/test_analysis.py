@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from orchestra.automations.workspace.analysis import analyze_repository
+from orchestra.automations.workspace.analysis import WorkspaceAnalysis, analyze_repository
 from orchestra.automations.workspace.history import cache_path
 from orchestra.automations.workspace.settings import WorkspaceSettings
 from orchestra.cli.workspace import workspace_group
@@ -211,15 +211,20 @@ def test_partial_clone_reports_missing_objects_and_downloads_nothing(
     assert result.report["checkout"]["files"] == 2
 
 
-def test_partial_clone_without_checkout_has_unknown_head_sizes(
-    remote_pair: tuple[Path, Path], tmp_path: Path
-) -> None:
-    upstream, _ = remote_pair
-    partial = tmp_path / "bare-partial"
-    git(tmp_path, "clone", "-q", "--filter=blob:none", "--no-checkout", f"file://{upstream}", str(partial))
+def analyze_partial_clone(upstream: Path, partial: Path, filter_arg: str) -> WorkspaceAnalysis:
+    """Clone ``upstream`` with ``filter_arg`` and no checkout, analyse it, and check that the
+    analysis downloaded nothing."""
+    git(partial.parent, "clone", "-q", filter_arg, "--no-checkout", f"file://{upstream}", str(partial))
     before = count_objects(partial)
     result = analyze_repository(str(partial), settings())
     assert count_objects(partial) == before
+    return result
+
+
+def test_partial_clone_without_checkout_has_unknown_head_sizes(
+    remote_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    result = analyze_partial_clone(remote_pair[0], tmp_path / "bare-partial", "--filter=blob:none")
     assert result.report["checkout"]["files"] == 2
     assert result.report["checkout"]["missing_blobs"] == 2
     assert result.report["largest_blobs"] == []
@@ -230,11 +235,7 @@ def test_partial_clone_without_trees_is_analysed_offline(
     remote_pair: tuple[Path, Path], tmp_path: Path
 ) -> None:
     upstream, _ = remote_pair
-    partial = tmp_path / "treeless"
-    git(tmp_path, "clone", "-q", "--filter=tree:0", "--no-checkout", f"file://{upstream}", str(partial))
-    before = count_objects(partial)
-    result = analyze_repository(str(partial), settings())
-    assert count_objects(partial) == before  # nothing downloaded
+    result = analyze_partial_clone(upstream, tmp_path / "treeless", "--filter=tree:0")
     assert result.report["checkout"]["tree"] == git(upstream, "rev-parse", "HEAD^{tree}").strip()
     assert result.report["checkout"]["files"] == 0  # HEAD's tree is not there to list
     assert result.report["history"]["blobs"] == 0
