@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,13 @@ from orchestra.automations.workspace.gitio import Git, GitError
 from orchestra.errors import InputError
 
 from .helpers import commit, git, init
+
+
+@pytest.fixture(autouse=True, params=["posix_spawn", "subprocess"])
+def starter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: as on Linux and macOS, and as where posix_spawnp is missing (Windows)."""
+    if request.param == "subprocess":
+        monkeypatch.delattr(os, "posix_spawnp")
 
 
 def test_input_and_output_larger_than_a_pipe_both_ways(tmp_path: Path) -> None:
