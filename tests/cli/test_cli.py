@@ -270,3 +270,10 @@ def test_the_cli_module_leaves_the_machinery_to_the_commands_that_use_it():
     probe = f"import sys, orchestra.cli.main; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_param_scalars_stay_text_and_lists_are_yaml():
+    from orchestra.cli.main import _params_from_flags
+
+    params = _params_from_flags(None, (), None, None, None, ("revision=0123456", "risks=[low, high]", "n=3"))
+    assert params == {"revision": "0123456", "risks": ["low", "high"], "n": "3"}

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 from ...automation import Analysis, Automation, RunContext, Verification
 from ...breaker import BreakerState, CircuitBreaker, dependency_breaker_name
@@ -59,17 +59,6 @@ class DeploymentParams(BaseModel):
     revision: str | None = None
     ref: str | None = None
     repository: str = ""
-
-    @field_validator("deployment", "revision", "ref", "repository", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        # `--param revision=0123456` arrives as a YAML number (0123456 is even octal): refuse it
-        # rather than deploy a mangled commit.
-        if isinstance(value, bool | int | float):
-            raise ValueError(
-                f"got a number ({value!r} as YAML reads it); quote it, e.g. --param \"revision='0123456'\""
-            )
-        return value
 
 
 def lock_name(environment: str) -> str:

@@ -19,7 +19,7 @@ import datetime as dt
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 from ...automation import Analysis, Automation, RunContext
 from ...errors import InputError
@@ -39,16 +39,6 @@ class TestingParams(BaseModel):
     branch: str | None = None
     revision: str | None = None
     trigger: TriggerName | None = None
-
-    @field_validator("suite", "repo", "branch", "revision", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        # `--param revision=0123456` arrives as a YAML number: refuse it rather than mangle it.
-        if isinstance(value, bool | int | float):
-            raise ValueError(
-                f"got a number ({value!r} as YAML reads it); quote it, e.g. --param \"revision='0123456'\""
-            )
-        return value
 
 
 def trigger_of(params: TestingParams, kind: TriggerKind) -> TriggerName:
