@@ -22,11 +22,23 @@ from typing import Any
 POLL_S = 0.1
 
 
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free now (another process may still take it before the child binds it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that is free now (another process may still take it before the child binds it).
+
+    The kernel may offer a port it offered a moment ago if nothing bound it yet; two children
+    started together would then race for it, and the loser's readiness probe would be answered
+    by the winner. So a port is never handed out twice by one process.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
