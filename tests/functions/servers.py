@@ -84,6 +84,10 @@ class FunctionServer:
             if code is not None:
                 self.stop()
                 raise RuntimeError(f"{self.name} exited with {code}:\n{self.tail()}")
+            if "Connection in use" in self.tail():
+                # Another process holds the port: its answers must not pass for ours.
+                self.stop()
+                raise RuntimeError(f"{self.name}: port {self.port} is taken:\n{self.tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/__ready", timeout=1):
                     return self
