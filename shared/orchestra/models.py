@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
+from .inputs import Origin
+
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
@@ -168,6 +170,9 @@ class Run(Strict):
     phase: RunPhase = RunPhase.analyzing
     attempts: int = 0
     requested_by: str = "unknown"
+    origin: Origin = Field(
+        Origin.remote, description="local triggers may name local files; remote ones may not"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     created_at: Timestamp
     started_at: Timestamp | None = None

@@ -41,6 +41,7 @@ from .errors import (
     is_transient,
 )
 from .gates import Verdict, decide
+from .inputs import InputPolicy, Origin, validation_context
 from .models import (
     Action,
     ActionStatus,
@@ -73,6 +74,8 @@ class RunRequest:
     trigger_id: str | None = None
     requested_by: str = "unknown"
     source_event: str | None = None
+    # Remote unless the trigger says otherwise: only local triggers may name local files.
+    origin: Origin = Origin.remote
 
 
 @dataclass
@@ -160,14 +163,20 @@ class Runner:
                 where="automation_level",
             )
         try:
-            params = automation.Params.model_validate(request.params)
+            params = automation.Params.model_validate(
+                request.params, context=self.input_context(request.origin)
+            )
         except ValidationError as exc:
             raise InputError("; ".join(format_errors(exc, prefix="params")), where=request.task) from None
         return automation, env_name, level, params
 
+    def input_context(self, origin: Origin) -> dict[str, Any]:
+        """Validation context for parameter models: which local files this trigger may name."""
+        return validation_context(InputPolicy.for_config(self.config, origin))
+
     # ------------------------------------------------------------------ submit
     def submit(self, request: RunRequest) -> RunOutcome:
-        automation, env_name, level, _ = self.validate(request)
+        automation, env_name, level, params = self.validate(request)
         trigger_id = request.trigger_id or self.ids.new_id(f"{request.trigger_kind}-")
         now = self.clock.now()
         permit = self._breaker(request.task, env_name).before_call(self.owner)
@@ -180,7 +189,9 @@ class Runner:
             mode=request.mode,
             automation_level=level,
             requested_by=request.requested_by,
-            params=request.params,
+            # As validated: paths resolved, so recovery in another process reads the same files.
+            params=params.model_dump(mode="json", exclude_unset=True),
+            origin=request.origin,
             source_event=request.source_event,
             created_at=now,
             updated_at=now,
@@ -290,7 +301,7 @@ class Runner:
             config=self.config,
             environment=self.config.environment(run.environment),
             settings=automation.Settings.model_validate(self.config.automation(automation.name).settings),
-            params=automation.Params.model_validate(run.params),
+            params=automation.Params.model_validate(run.params, context=self.input_context(run.origin)),
             store=self.store,
             clock=self.clock,
             ids=self.ids,
