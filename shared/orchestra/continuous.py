@@ -32,6 +32,7 @@ from .clock import Clock, isoformat
 from .config import Config, ThresholdRule
 from .errors import InputError, OrchestraError, TransientError
 from .health import Check, HealthReport, Status, check_health
+from .inputs import Origin
 from .models import Mode, Run, RunPhase, RunStatus, TriggerKind, run_id_for
 from .runner import Runner, RunOutcome, RunRequest
 from .scheduling import Schedule, Slot
@@ -218,6 +219,7 @@ class MetricsWatch:
             trigger_kind=TriggerKind.alert,
             trigger_id=breach.trigger_id,
             requested_by=f"controller:{owner}",
+            origin=Origin.local,  # the controller's own configuration names its inputs
             source_event=(
                 f"{breach.metric} {breach.last_value:g} > {breach.threshold:g} since "
                 f"{isoformat(breach.episode_start)} (rule {breach.rule}, {breach.for_minutes:g} min)"
@@ -352,6 +354,7 @@ class Controller:
             trigger_kind=TriggerKind.scheduled,
             trigger_id=slot.trigger_id,
             requested_by=f"controller:{self.runner.owner}",
+            origin=Origin.local,  # the controller's own configuration names its inputs
             source_event=f"schedule {slot.task} {isoformat(slot.at)}",
         )
 

@@ -69,9 +69,20 @@ class InputPolicy:
 STRICTEST = InputPolicy(Origin.remote)
 
 
+def max_input_bytes(config: Config) -> int:
+    """``inputs.max_bytes`` of ``config``: the largest input file any automation reads."""
+    inputs = getattr(config, "inputs", None)
+    return int(inputs.max_bytes) if inputs is not None else DEFAULT_MAX_BYTES
+
+
 def validation_context(policy: InputPolicy) -> dict[str, Any]:
     """The pydantic validation context that carries ``policy`` to the path fields."""
     return {INPUTS_KEY: policy}
+
+
+def local_context() -> dict[str, Any]:
+    """Validation context of a local trigger with the default limits (library callers, tests)."""
+    return validation_context(InputPolicy(Origin.local))
 
 
 def policy_of(info: ValidationInfo | None) -> InputPolicy:
@@ -121,8 +132,7 @@ def _output_path(value: str, info: ValidationInfo) -> str:
     policy = policy_of(info)
     if policy.remote:
         raise ValueError(
-            "remote triggers may not choose where files are written; the output path comes from "
-            "configuration"
+            "remote triggers may not choose where files are written; the output path comes from configuration"
         )
     if not value or "\x00" in value:
         raise ValueError("expected a file path")
@@ -193,7 +203,9 @@ class _BoundedReader:
         self.close()
 
 
-def open_input(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES, where: str | None = None) -> Any:
+def open_input(
+    path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES, where: str | None = None
+) -> Any:
     """Open ``path`` for binary reading: a regular file of at most ``max_bytes``. InputError
     naming ``where`` (default: the path) otherwise. The returned reader refuses to read past the
     limit even if the file grows."""
@@ -215,8 +227,7 @@ def open_input(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYT
             raise InputError("not a regular file (a device, FIFO or socket); expected a file", where=where)
         if info.st_size > max_bytes:
             raise InputError(
-                f"{info.st_size} bytes, larger than the input limit of {max_bytes} bytes "
-                "(inputs.max_bytes)",
+                f"{info.st_size} bytes, larger than the input limit of {max_bytes} bytes (inputs.max_bytes)",
                 where=where,
             )
         if hasattr(os, "set_blocking"):
@@ -245,14 +256,18 @@ def text_lines(reader: Any, where: str, *, chunk_bytes: int = 1 << 20) -> Iterat
             text = decoder.decode(chunk, final=final)
         except UnicodeDecodeError:
             bad_line = number + pending.count("\n") + 1
-            raise InputError("not UTF-8 text (binary data?); expected a text file", where=f"{where}:{bad_line}") from None
+            raise InputError(
+                "not UTF-8 text (binary data?); expected a text file", where=f"{where}:{bad_line}"
+            ) from None
         if first and text.startswith("\ufeff"):
             text = text[1:]
         first = False if text or final else first
         if "\x00" in text:
             offset = text.index("\x00")
             bad_line = number + (pending + text[:offset]).count("\n") + 1
-            raise InputError("contains NUL bytes (binary data?); expected a text file", where=f"{where}:{bad_line}")
+            raise InputError(
+                "contains NUL bytes (binary data?); expected a text file", where=f"{where}:{bad_line}"
+            )
         pending += text
         lines = pending.split("\n")
         pending = lines.pop()

@@ -11,6 +11,7 @@ import pytest
 from orchestra.automation import Automation, RunContext
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import load_config
+from orchestra.inputs import local_context
 from orchestra.models import Mode, Run, TriggerKind
 from orchestra.store.base import StateStore
 from pydantic import BaseModel
@@ -53,7 +54,7 @@ def build_context(
         config=config,
         environment=config.environment(environment),
         settings=resolved,
-        params=cls.Params.model_validate(params or {}),
+        params=cls.Params.model_validate(params or {}, context=local_context()),
         store=store,
         clock=clock,
         ids=RandomIds(seed=1),

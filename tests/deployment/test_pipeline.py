@@ -21,6 +21,7 @@ from orchestra.breaker import automation_breaker_name, find_breaker
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import Config
 from orchestra.errors import ApprovalRefused, InputError
+from orchestra.inputs import Origin
 from orchestra.models import ActionStatus, Mode, RunStatus, TriggerKind
 from orchestra.runner import RunRequest
 from orchestra.store.base import StateStore
@@ -543,7 +544,12 @@ def test_required_suite_failure_blocks_the_deployment(sqlite_store, clock, repo,
     run = runner.submit(deploy_run("staging", "t-0")).run
     assert run.actions == [] and any("waits for required suite" in f.summary for f in run.findings)
     tests = runner.submit(
-        RunRequest(task="testing", params={"suite": "unit", "repo": str(repo.path)}, trigger_id="test-1")
+        RunRequest(
+            origin=Origin.local,
+            task="testing",
+            params={"suite": "unit", "repo": str(repo.path)},
+            trigger_id="test-1",
+        )
     ).run
     assert tests.summary["suites_run"][0]["status"] == "failed"
     assert tests.summary["suites_run"][0]["revision"] == bad
@@ -567,7 +573,12 @@ def test_required_suite_failure_blocks_the_deployment(sqlite_store, clock, repo,
         source_event=None,
     )
     runner.submit(
-        RunRequest(task="testing", params={"suite": "unit", "repo": str(repo.path)}, trigger_id="test-2")
+        RunRequest(
+            origin=Origin.local,
+            task="testing",
+            params={"suite": "unit", "repo": str(repo.path)},
+            trigger_id="test-2",
+        )
     )
     run = runner.submit(deploy_run("staging", "t-2")).run
     assert run.status == RunStatus.succeeded, run.reason

@@ -15,6 +15,7 @@ from orchestra.automations.infrastructure.engine import COLLECTION
 from orchestra.automations.infrastructure.profile import build_schedule, demand_profile, slot_label
 from orchestra.clock import FakeClock
 from orchestra.errors import InputError
+from orchestra.inputs import local_context
 from orchestra.metrics.files import read_series
 from orchestra.models import safe_doc_id
 from orchestra.store.base import StateStore
@@ -201,5 +202,7 @@ def test_capacity_is_required_outside_the_sample(tmp_path: Path, sqlite_store: S
 
 def test_only_request_counts_are_accepted() -> None:
     with pytest.raises(ValueError, match="reads only request_count"):
-        InfrastructureAutomation.Params.model_validate({"metrics": {"cpu": str(REQUESTS)}})
+        InfrastructureAutomation.Params.model_validate(
+            {"metrics": {"cpu": str(REQUESTS)}}, context=local_context()
+        )
     assert slot_label(0) == "Mon 00:00" and slot_label(167) == "Sun 23:00"

@@ -10,6 +10,7 @@ from typing import Any
 from orchestra.automation import Automation, RunContext
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import Config, default_config_text, parse_config
+from orchestra.inputs import local_context
 from orchestra.models import Mode, Run, TriggerKind
 from orchestra.store.base import StateStore
 
@@ -58,7 +59,7 @@ def make_ctx(
         config=config,
         environment=config.environment(environment),
         settings=automation.Settings.model_validate(settings or {}),
-        params=automation.Params.model_validate(params),
+        params=automation.Params.model_validate(params, context=local_context()),
         store=store,
         clock=clock,
         ids=RandomIds(7),

@@ -11,6 +11,8 @@ import yaml
 from orchestra.automations.performance import PerformanceAutomation
 from orchestra.clock import FakeClock
 from orchestra.errors import InputError
+from orchestra.inputs import local_context
+from orchestra.metrics.files import read_series
 from orchestra.store.base import StateStore
 
 from .helpers import CPU_HIGH, CPU_LOW, copy_yaml, csv_rows, make_ctx, write_csv
@@ -70,10 +72,25 @@ def test_focused_run_evaluates_only_its_rule(tmp_path: Path, sqlite_store: State
     assert [r["id"] for r in recs] == ["service:errors:investigate"] and recs[0]["changes"] == {}
 
 
-def test_bad_file_is_rejected_when_params_are_validated(tmp_path: Path) -> None:
+def test_unreadable_file_is_rejected_when_params_are_validated(tmp_path: Path) -> None:
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text("2014-04-10 00:04:00,1\n")
+    with pytest.raises(InputError) as info:
+        PerformanceAutomation.Params.model_validate(
+            {"metrics": {"cpu": str(headerless)}}, context=local_context()
+        )
+    assert info.value.where == f"{headerless}:1"
+    with pytest.raises(InputError, match="file not found"):
+        PerformanceAutomation.Params.model_validate(
+            {"metrics": {"cpu": str(tmp_path / "missing.csv")}}, context=local_context()
+        )
+
+
+def test_bad_row_fails_the_run_as_bad_input(tmp_path: Path) -> None:
+    # The samples are read once, by the run: a bad row is the caller's input error there.
     bad = write_csv(tmp_path / "bad.csv", ["2014-04-10 00:04:00,1", "2014-04-10 00:09:00,oops"])
     with pytest.raises(InputError) as info:
-        PerformanceAutomation.Params.model_validate({"metrics": {"cpu": str(bad)}})
+        read_series(bad, "cpu")
     assert info.value.where == f"{bad}:3"
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from orchestra.errors import InputError
+from orchestra.inputs import DEFAULT_MAX_BYTES
 from orchestra.metrics.base import iso
 from orchestra.metrics.files import FileMetricsSource, read_series
 
@@ -93,4 +94,9 @@ def test_file_source_fetches_only_given_metrics() -> None:
     source = FileMetricsSource({"cpu": str(CPU_HIGH)})
     data = source.fetch("svc", ["cpu", "memory"])
     assert list(data) == ["cpu"]
-    assert source.spec() == {"type": "files", "paths": {"cpu": str(CPU_HIGH)}, "label": None}
+    assert source.spec() == {
+        "type": "files",
+        "paths": {"cpu": str(CPU_HIGH)},
+        "label": None,
+        "max_bytes": DEFAULT_MAX_BYTES,
+    }

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import AutomationConfig
+from orchestra.inputs import Origin
 from orchestra.models import ActionStatus, Mode, RunStatus
 from orchestra.registry import Registry
 from orchestra.runner import Runner, RunRequest
@@ -27,6 +28,7 @@ def _request(tmp_path: Path, level: int, environment: str = "development") -> tu
     service_yaml = copy_yaml(tmp_path)
     cpu = write_csv(tmp_path / "cpu.csv", csv_rows(CPU_HIGH)[:2000])
     request = RunRequest(
+        origin=Origin.local,
         task="performance",
         environment=environment,
         mode=Mode.apply,

@@ -7,6 +7,7 @@ import datetime as dt
 from orchestra.automations.testing.flaky import broken_tests, duration_trends, flaky_tests, slowest_tests
 from orchestra.automations.testing.results import SuiteRun, TestResult, save_suite_run
 from orchestra.automations.testing.settings import FlakyRules
+from orchestra.inputs import Origin
 from orchestra.runner import RunRequest
 
 from tests.testing_automation.conftest import flipping_suite, make_runner, suite_config
@@ -45,7 +46,12 @@ def test_same_commit_flake_from_real_runs_is_detected_and_quarantine_suggested(
     runner = make_runner(config, sqlite_store, clock)
     for i in range(4):
         run = runner.submit(
-            RunRequest(task="testing", params={"suite": "unit", "repo": str(project)}, trigger_id=f"t-{i}")
+            RunRequest(
+                origin=Origin.local,
+                task="testing",
+                params={"suite": "unit", "repo": str(project)},
+                trigger_id=f"t-{i}",
+            )
         ).run
         clock.advance(minutes=10)
     flaky = run.summary["flaky"]
@@ -106,7 +112,7 @@ def test_with_no_suites_configured_the_stored_history_is_analysed(sqlite_store, 
         )
     run = (
         make_runner(suite_config({}), sqlite_store, clock)
-        .submit(RunRequest(task="testing", trigger_id="t-1"))
+        .submit(RunRequest(origin=Origin.local, task="testing", trigger_id="t-1"))
         .run
     )
     assert run.summary["suites_run"] == []

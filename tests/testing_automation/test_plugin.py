@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from orchestra.cli.main import cli
 from orchestra.clock import FakeClock
+from orchestra.inputs import Origin
 from orchestra.models import RunStatus, TriggerKind
 from orchestra.runner import RunRequest
 
@@ -36,6 +37,7 @@ def test_push_selects_suites_by_branch_pattern(sqlite_store, clock, tmp_path):
     runner = make_runner(suite_config(SUITES), sqlite_store, clock)
     feature = runner.submit(
         RunRequest(
+            origin=Origin.local,
             task="testing",
             trigger_kind=TriggerKind.webhook,
             trigger_id="p-1",
@@ -45,6 +47,7 @@ def test_push_selects_suites_by_branch_pattern(sqlite_store, clock, tmp_path):
     assert ran(feature) == ["unit"] and feature.summary["trigger"] == "push"
     release = runner.submit(
         RunRequest(
+            origin=Origin.local,
             task="testing",
             trigger_id="p-2",
             params={"branch": "release/2.0", "trigger": "push", "repo": str(tmp_path)},
@@ -60,6 +63,7 @@ def test_scheduled_suites_run_once_per_occurrence(sqlite_store, tmp_path):
 
     def tick(trigger: str) -> list[str]:
         request = RunRequest(
+            origin=Origin.local,
             task="testing",
             trigger_kind=TriggerKind.scheduled,
             trigger_id=trigger,
@@ -76,11 +80,15 @@ def test_scheduled_suites_run_once_per_occurrence(sqlite_store, tmp_path):
 
 def test_manual_run_selects_manual_suites_and_reports_when_none_match(sqlite_store, clock, tmp_path):
     runner = make_runner(suite_config(SUITES), sqlite_store, clock)
-    run = runner.submit(RunRequest(task="testing", trigger_id="m-1", params={"repo": str(tmp_path)})).run
+    run = runner.submit(
+        RunRequest(origin=Origin.local, task="testing", trigger_id="m-1", params={"repo": str(tmp_path)})
+    ).run
     assert ran(run) == ["unit"]
     none = (
         make_runner(suite_config({"nightly": SUITES["nightly"]}), sqlite_store, clock)
-        .submit(RunRequest(task="testing", trigger_id="m-2", params={"repo": str(tmp_path)}))
+        .submit(
+            RunRequest(origin=Origin.local, task="testing", trigger_id="m-2", params={"repo": str(tmp_path)})
+        )
         .run
     )
     assert ran(none) == [] and any(f.id == "testing.nothing-selected" for f in none.findings)
@@ -88,10 +96,14 @@ def test_manual_run_selects_manual_suites_and_reports_when_none_match(sqlite_sto
 
 def test_unknown_suite_and_push_without_branch_are_input_errors(sqlite_store, clock, tmp_path):
     runner = make_runner(suite_config(SUITES), sqlite_store, clock)
-    run = runner.submit(RunRequest(task="testing", trigger_id="u-1", params={"suite": "smoke"})).run
+    run = runner.submit(
+        RunRequest(origin=Origin.local, task="testing", trigger_id="u-1", params={"suite": "smoke"})
+    ).run
     assert run.status == RunStatus.failed
     assert "unknown suite 'smoke'; configured: unit, integration, nightly" in run.error.message
-    run = runner.submit(RunRequest(task="testing", trigger_id="u-2", params={"trigger": "push"})).run
+    run = runner.submit(
+        RunRequest(origin=Origin.local, task="testing", trigger_id="u-2", params={"trigger": "push"})
+    ).run
     assert run.status == RunStatus.failed and "needs the branch" in run.error.message
 
 

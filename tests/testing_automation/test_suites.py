@@ -10,6 +10,7 @@ from pathlib import Path
 from orchestra.automations.testing.results import TEST_RESULTS, SuiteRun, fit, suite_history
 from orchestra.automations.testing.settings import Suite
 from orchestra.automations.testing.suites import execute_suite
+from orchestra.inputs import Origin
 from orchestra.models import RunStatus
 from orchestra.runner import RunRequest
 
@@ -37,7 +38,14 @@ def test_a_real_pytest_suite_is_run_and_its_results_stored(sqlite_store, clock, 
     )
     run = (
         make_runner(config, sqlite_store, clock)
-        .submit(RunRequest(task="testing", params={"suite": "unit", "repo": str(project)}, trigger_id="t-1"))
+        .submit(
+            RunRequest(
+                origin=Origin.local,
+                task="testing",
+                params={"suite": "unit", "repo": str(project)},
+                trigger_id="t-1",
+            )
+        )
         .run
     )
     assert run.status == RunStatus.succeeded
@@ -57,7 +65,14 @@ def test_failed_suite_reports_the_failing_tests(sqlite_store, clock, project, tm
     config = suite_config({"unit": flipping_suite(tmp_path)})
     run = (
         make_runner(config, sqlite_store, clock)
-        .submit(RunRequest(task="testing", params={"suite": "unit", "repo": str(project)}, trigger_id="t-1"))
+        .submit(
+            RunRequest(
+                origin=Origin.local,
+                task="testing",
+                params={"suite": "unit", "repo": str(project)},
+                trigger_id="t-1",
+            )
+        )
         .run
     )
     (finding,) = [f for f in run.findings if f.id == "testing.suite.unit.failed"]
@@ -105,7 +120,14 @@ def test_malformed_junit_is_reported_clearly(sqlite_store, clock, tmp_path):
     config = suite_config({"unit": {"command": [PY, "bad.py"], "junit": "junit.xml"}})
     run = (
         make_runner(config, sqlite_store, clock)
-        .submit(RunRequest(task="testing", params={"suite": "unit", "repo": str(tmp_path)}, trigger_id="t-1"))
+        .submit(
+            RunRequest(
+                origin=Origin.local,
+                task="testing",
+                params={"suite": "unit", "repo": str(tmp_path)},
+                trigger_id="t-1",
+            )
+        )
         .run
     )
     (finding,) = [f for f in run.findings if f.id == "testing.suite.unit.error"]
@@ -185,7 +207,12 @@ def test_history_is_newest_first(sqlite_store, clock, project, tmp_path):
     runner = make_runner(config, sqlite_store, clock)
     for i in range(3):
         runner.submit(
-            RunRequest(task="testing", params={"suite": "unit", "repo": str(project)}, trigger_id=f"t-{i}")
+            RunRequest(
+                origin=Origin.local,
+                task="testing",
+                params={"suite": "unit", "repo": str(project)},
+                trigger_id=f"t-{i}",
+            )
         )
         clock.advance(minutes=1)
     history = suite_history(sqlite_store, "unit")

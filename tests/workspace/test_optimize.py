@@ -13,6 +13,7 @@ from orchestra.automations.workspace.actions import UnsafeAction
 from orchestra.automations.workspace.analysis import analyze_repository
 from orchestra.automations.workspace.settings import WorkspaceSettings
 from orchestra.cli.workspace import workspace_group
+from orchestra.inputs import Origin
 from orchestra.models import Action
 
 from .helpers import commit, count_objects, git, write
@@ -221,6 +222,7 @@ def test_scheduled_run_is_the_full_optimization_and_renders(history_repo: Path, 
         Runner(load_config(), store)
         .submit(
             RunRequest(
+                origin=Origin.local,
                 task="workspace",
                 mode=Mode.apply,
                 automation_level=1,

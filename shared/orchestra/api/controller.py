@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..events.parsing import json_object, validated
 from ..events.records import EventStatus, submit_for_event
 from ..health import Status, check_health
+from ..inputs import Origin
 from ..models import Mode, RunStatus, TriggerKind
 from ..runner import RunRequest
 from .auth import Authenticator, Identity
@@ -179,7 +180,10 @@ def _run_task(request: RequestLike, app: App, identity: Identity, task: str | No
     body = validated(TaskBody if task else TaskCall, data)
     task_name = task or body.task  # type: ignore[attr-defined]
     automation = app.registry.create(task_name)  # UnknownTaskError -> 400 naming "task"
-    validated(automation.Params, body.params, prefix="params")
+    # A remote caller: paths only inside inputs.allowed_dirs, never an output path.
+    validated(
+        automation.Params, body.params, prefix="params", context=app.runner.input_context(Origin.remote)
+    )
     trigger_id, kind = _trigger(request, body, app)
     run_request = RunRequest(
         task=task_name,
@@ -191,6 +195,7 @@ def _run_task(request: RequestLike, app: App, identity: Identity, task: str | No
         trigger_id=trigger_id,
         requested_by=identity.name,
         source_event=trigger_id,
+        origin=Origin.remote,
     )
     app.runner.validate(run_request)  # environment and level: 400 before anything is stored
     handled = submit_for_event(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.markup import escape
 
+from ..inputs import Origin
 from ..logs import configure_logging
 from ..models import Mode, RunStatus, TriggerKind
 from ..registry import registry
@@ -144,6 +145,7 @@ def run_cmd(
             trigger_kind=TriggerKind.manual,
             trigger_id=trigger_id,
             requested_by=identity or current_identity(),
+            origin=Origin.local,
         )
         for name in (registry.names() if task == "all" else [task])
     ]

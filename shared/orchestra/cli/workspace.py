@@ -171,6 +171,7 @@ def execute(
 ) -> tuple[Run, dict[str, Any]]:
     """Run the workspace automation through the runner; returns the run and before/after sizes."""
     from ..automations.workspace.analysis import human_bytes
+    from ..inputs import Origin
     from ..runner import Runner, RunRequest
 
     params: dict[str, Any] = {"repo": os.path.abspath(repo)}
@@ -188,6 +189,7 @@ def execute(
             params=params,
             trigger_kind=trigger_kind,
             requested_by=requested_by,
+            origin=Origin.local,
         )
     )
     run = outcome.run

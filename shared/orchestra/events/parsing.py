@@ -51,10 +51,11 @@ def first_error_field(exc: ValidationError, prefix: str = "") -> str | None:
     return ".".join(p for p in (prefix, loc) if p) or None
 
 
-def validated(model: type[M], data: Any, *, prefix: str = "") -> M:
-    """``data`` as ``model``; InputError listing every problem, ``where`` the first field."""
+def validated(model: type[M], data: Any, *, prefix: str = "", context: dict[str, Any] | None = None) -> M:
+    """``data`` as ``model``; InputError listing every problem, ``where`` the first field.
+    ``context`` is pydantic's validation context (e.g. which local files a trigger may name)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise InputError(
             "; ".join(format_errors(exc, prefix=prefix)), where=first_error_field(exc, prefix)

@@ -21,9 +21,12 @@ def source_from_spec(spec: dict[str, Any], *, monitoring_client: Any = None) -> 
     """Rebuild a source from ``MetricsSource.spec()`` (stored with an action for verification)."""
     kind = spec.get("type")
     if kind == "files":
+        from ..inputs import DEFAULT_MAX_BYTES
         from .files import FileMetricsSource
 
-        return FileMetricsSource(spec["paths"], label=spec.get("label"))
+        return FileMetricsSource(
+            spec["paths"], label=spec.get("label"), max_bytes=int(spec.get("max_bytes") or DEFAULT_MAX_BYTES)
+        )
     if kind == "cloud-monitoring":
         from .cloud_monitoring import CloudMonitoringSource
 

@@ -10,110 +10,138 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..inputs import DEFAULT_MAX_BYTES, excerpt, open_input, text_lines
 from .base import FILE_METRICS, PERCENT_METRICS, MetricSeries, MetricsSource, to_ms
 
 HEADER = ("timestamp", "value")
 
 
-def _parse_time(text: str) -> dt.datetime:
+def _parse_time(text: str) -> int:
+    """Epoch milliseconds of an ISO 8601 timestamp (naive means UTC)."""
     value = dt.datetime.fromisoformat(text)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    return to_ms(value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value)
 
 
-def read_series(path: str | Path, name: str) -> MetricSeries:
-    """Read and validate one CSV series."""
+def _open_lines(path: str | Path, max_bytes: int) -> tuple[Any, Iterator[tuple[int, str]], str]:
+    where = str(path)
+    reader = open_input(path, max_bytes=max_bytes, where=where)
+    return reader, text_lines(reader, where), where
+
+
+def _check_header(lines: Iterator[tuple[int, str]], where: str) -> None:
+    for number, line in lines:
+        if not line.strip():
+            continue
+        header = tuple(part.strip().lower() for part in line.split(","))
+        if header != HEADER:
+            raise InputError(
+                f"missing header: expected 'timestamp,value', found {excerpt(line)}",
+                where=f"{where}:{number}",
+            )
+        return
+    raise InputError(
+        "empty file; expected a header 'timestamp,value' and one sample per line", where=f"{where}:1"
+    )
+
+
+def check_series_file(path: str | Path, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Cheap check before a run is recorded: a readable regular file within the size limit
+    whose first line is the header. The samples are read once, by the run."""
+    _check_name(name)
+    reader, lines, where = _open_lines(path, max_bytes)
+    with reader:
+        _check_header(lines, where)
+
+
+def _check_name(name: str) -> None:
     if name not in FILE_METRICS:
         raise InputError(
             f"unknown metric {name!r}; accepted: {', '.join(FILE_METRICS)}", where=f"--metric {name}"
         )
-    p = Path(path)
-    where = str(p)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", where=where) from None
-    except IsADirectoryError:
-        raise InputError("is a directory; expected a CSV file", where=where) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", where=where) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError("not UTF-8 text; expected a CSV file", where=f"{where}:{line}") from None
-    lines = text.splitlines()
-    if not lines or not any(line.strip() for line in lines):
-        raise InputError(
-            "empty file; expected a header 'timestamp,value' and one sample per line", where=f"{where}:1"
-        )
-    header = tuple(part.strip().lower() for part in lines[0].split(","))
-    if header != HEADER:
-        raise InputError(
-            f"missing header: expected 'timestamp,value', found {lines[0][:80]!r}", where=f"{where}:1"
-        )
+
+
+def read_series(path: str | Path, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> MetricSeries:
+    """Read and validate one CSV series, streaming: memory grows with the samples kept (16
+    bytes each), not with the file."""
+    _check_name(name)
+    reader, lines, where = _open_lines(path, max_bytes)
     percent = name in PERCENT_METRICS
-    times: list[int] = []
-    values: list[float] = []
-    line_of: list[int] = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        parts = line.split(",")
-        if len(parts) != 2:
-            raise InputError(
-                f"expected 2 fields 'timestamp,value', found {len(parts)}: {line[:80]!r}",
-                where=f"{where}:{number}",
-            )
-        stamp, number_text = parts[0].strip(), parts[1].strip()
-        try:
-            when = _parse_time(stamp)
-        except ValueError:
-            raise InputError(
-                f"bad timestamp {stamp[:40]!r}; accepted: ISO 8601 such as '2014-02-14 14:30:00' "
-                "or '2014-02-14T14:30:00Z'",
-                where=f"{where}:{number}",
-            ) from None
-        try:
-            value = float(number_text)
-        except ValueError:
-            raise InputError(
-                f"non-numeric value {number_text[:40]!r}; expected a number", where=f"{where}:{number}"
-            ) from None
-        if not math.isfinite(value):
-            raise InputError(f"value {number_text!r} is not a finite number", where=f"{where}:{number}")
-        if value < 0 or (percent and value > 100):
-            accepted = "a percentage from 0 to 100" if percent else "a number >= 0"
-            raise InputError(
-                f"{name} value {value:g} out of range; expected {accepted}", where=f"{where}:{number}"
-            )
-        ms = to_ms(when)
-        if times and ms <= times[-1]:
-            kind = "duplicate" if ms == times[-1] else "out-of-order"
-            raise InputError(
-                f"{kind} timestamp {stamp!r} (previous sample on line {line_of[-1]}); "
-                "rows must be strictly increasing in time",
-                where=f"{where}:{number}",
-            )
-        times.append(ms)
-        values.append(value)
-        line_of.append(number)
+    upper = 100.0 if percent else math.inf
+    accepted = "a percentage from 0 to 100" if percent else "a number >= 0"
+    times = array("q")
+    values = array("d")
+    previous_ms = -(2**63)
+    previous_line = 0
+    parse_time = _parse_time
+    with reader:
+        _check_header(lines, where)
+        for number, line in lines:
+            stamp, sep, number_text = line.partition(",")
+            if not sep or "," in number_text:
+                if not line.strip():
+                    continue
+                raise InputError(
+                    f"expected 2 fields 'timestamp,value', found {line.count(',') + 1}: {excerpt(line)}",
+                    where=f"{where}:{number}",
+                )
+            try:
+                ms = parse_time(stamp.strip())
+            except (ValueError, OverflowError):
+                raise InputError(
+                    f"bad timestamp {excerpt(stamp.strip())}; accepted: ISO 8601 such as "
+                    "'2014-02-14 14:30:00' or '2014-02-14T14:30:00Z'",
+                    where=f"{where}:{number}",
+                ) from None
+            try:
+                value = float(number_text)
+            except ValueError:
+                raise InputError(
+                    f"non-numeric value {excerpt(number_text.strip())}; expected a number",
+                    where=f"{where}:{number}",
+                ) from None
+            if not 0 <= value <= upper:
+                if not math.isfinite(value):
+                    raise InputError(
+                        f"value {excerpt(number_text.strip())} is not a finite number",
+                        where=f"{where}:{number}",
+                    )
+                raise InputError(
+                    f"{name} value {value:g} out of range; expected {accepted}", where=f"{where}:{number}"
+                )
+            if ms <= previous_ms:
+                kind = "duplicate" if ms == previous_ms else "out-of-order"
+                raise InputError(
+                    f"{kind} timestamp {excerpt(stamp.strip())} (previous sample on line {previous_line}); "
+                    "rows must be strictly increasing in time",
+                    where=f"{where}:{number}",
+                )
+            times.append(ms)
+            values.append(value)
+            previous_ms, previous_line = ms, number
     if not times:
         raise InputError(
             "no samples after the header; expected one 'timestamp,value' row per line", where=f"{where}:2"
         )
-    return MetricSeries(name, np.asarray(times, dtype=np.int64), np.asarray(values, dtype=np.float64), where)
+    # Views over the arrays' buffers: no copy of the samples.
+    return MetricSeries(
+        name, np.frombuffer(times, dtype=np.int64), np.frombuffer(values, dtype=np.float64), where
+    )
 
 
 class FileMetricsSource(MetricsSource):
     kind = "files"
 
-    def __init__(self, paths: Mapping[str, str], *, label: str | None = None) -> None:
+    def __init__(
+        self, paths: Mapping[str, str], *, label: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         for name in paths:
             if name not in FILE_METRICS:
                 raise InputError(
@@ -121,6 +149,7 @@ class FileMetricsSource(MetricsSource):
                 )
         self.paths = {name: str(path) for name, path in paths.items()}
         self.label = label
+        self.max_bytes = max_bytes
 
     def describe(self) -> str:
         if self.label:
@@ -145,7 +174,7 @@ class FileMetricsSource(MetricsSource):
             path = self.paths.get(name)
             if path is None:
                 continue
-            series = read_series(path, name)
+            series = read_series(path, name, max_bytes=self.max_bytes)
             if start is not None or end is not None:
                 series = series.between(
                     None if start is None else to_ms(start), None if end is None else to_ms(end)
@@ -154,4 +183,9 @@ class FileMetricsSource(MetricsSource):
         return out
 
     def spec(self) -> dict[str, object]:
-        return {"type": self.kind, "paths": dict(self.paths), "label": self.label}
+        return {
+            "type": self.kind,
+            "paths": dict(self.paths),
+            "label": self.label,
+            "max_bytes": self.max_bytes,
+        }

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...automation import Analysis, Automation, RunContext, Verification
+from ...inputs import InputPath, OutputPath
 from ...models import Action
 
 
@@ -107,8 +108,10 @@ class Settings(Section):
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    usage: str | None = Field(None, description="AI request log, JSON lines (.gz allowed)")
-    policy_path: str | None = Field(None, description="policy file to write (default: settings.policy_path)")
+    usage: InputPath | None = Field(None, description="AI request log, JSON lines (.gz allowed)")
+    policy_path: OutputPath | None = Field(
+        None, description="policy file to write (default: settings.policy_path); local triggers only"
+    )
 
 
 class AIServicesAutomation(Automation):

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...automation import Analysis, Automation, RunContext, Verification
+from ...inputs import InputPath
 from ...models import Action
 
 
@@ -140,9 +141,9 @@ class Settings(Section):
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    billing: str | None = Field(None, description="billing export file (CSV or JSON lines, .gz allowed)")
+    billing: InputPath | None = Field(None, description="billing export file (CSV or JSON lines, .gz allowed)")
     by_sku: bool = Field(False, description="series per project x service x SKU")
-    metrics: dict[str, str] = Field(
+    metrics: dict[str, InputPath] = Field(
         default_factory=dict,
         description="request_count / cpu / memory CSVs; 'NAME' for --service, 'SERVICE.NAME' for any",
     )

@@ -14,6 +14,7 @@ from ...actuators.base import Actuator, actuator_from_target
 from ...automation import Analysis, RunContext, Verification
 from ...config import ThresholdRule
 from ...errors import InputError
+from ...inputs import DEFAULT_MAX_BYTES, max_input_bytes
 from ...models import Action, Finding, Severity
 from ..performance.inputs import guarded
 from . import Params, RunService, Settings
@@ -108,7 +109,12 @@ def memory_limit_percent(thresholds: dict[str, ThresholdRule], environment: str)
 
 
 def find_waste(
-    settings: Settings, params: Params, sample: bool, *, memory_limit: float = 100.0
+    settings: Settings,
+    params: Params,
+    sample: bool,
+    *,
+    memory_limit: float = 100.0,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[list[WasteItem], list[str]]:
     from orchestra.metrics.files import read_series
 
@@ -121,7 +127,9 @@ def find_waste(
     items: list[WasteItem] = []
     notes: list[str] = []
     for service in services:
-        series = {m: read_series(p, m) for (s, m), p in paths.items() if s == service.name}
+        series = {
+            m: read_series(p, m, max_bytes=max_bytes) for (s, m), p in paths.items() if s == service.name
+        }
         if not series:
             notes.append(f"{service.name}: no request_count / cpu / memory series given; waste not assessed")
             continue
@@ -219,6 +227,7 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None) -> Analysis:
         params,
         data.sample,
         memory_limit=memory_limit_percent(ctx.config.thresholds, ctx.run.environment),
+        max_bytes=max_input_bytes(ctx.config),
     )
     actions: list[Action] = []
     for item in waste:

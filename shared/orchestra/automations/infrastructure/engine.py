@@ -10,6 +10,7 @@ import numpy as np
 from ...actuators.base import ServiceConfig
 from ...automation import Analysis, RunContext, Verification
 from ...errors import InputError
+from ...inputs import max_input_bytes
 from ...metrics.base import MetricSeries, iso, to_ms
 from ...models import Action, Finding, Risk, Severity, format_timestamp, safe_doc_id
 from ..performance import engine as perf
@@ -47,6 +48,7 @@ def analyze(ctx: RunContext, *, monitoring_client: Any = None, run_client: Any =
         lookback_hours=settings.lookback_days * 24,
         monitoring_client=monitoring_client,
         run_client=run_client,
+        max_bytes=max_input_bytes(ctx.config),
     )
     findings: list[Finding] = []
     actions: list[Action] = []

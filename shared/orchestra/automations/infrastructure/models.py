@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from ...inputs import InputPath
 from ..performance.models import ServiceParams, SourceSettings
 
 
@@ -36,7 +37,7 @@ class InfrastructureSettings(SourceSettings):
 
 
 class InfrastructureParams(ServiceParams):
-    metrics: dict[str, str] = Field(default_factory=dict, description="--metric request_count=PATH")
+    metrics: dict[str, InputPath] = Field(default_factory=dict, description="--metric request_count=PATH")
     forecast_only: bool | None = None
     instance_capacity_rps: float | None = Field(None, gt=0)
 

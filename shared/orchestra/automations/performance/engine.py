@@ -8,6 +8,7 @@ from ...actuators.base import Actuator, actuator_from_target
 from ...automation import Analysis, RunContext, Verification
 from ...config import ThresholdRule
 from ...errors import InputError
+from ...inputs import max_input_bytes
 from ...metrics import source_from_spec
 from ...metrics.base import MetricSeries, iso, to_ms
 from ...models import Action, Finding, Severity
@@ -115,6 +116,7 @@ def analyze(ctx: RunContext, *, monitoring_client: Any = None, run_client: Any =
         lookback_hours=settings.lookback_hours,
         monitoring_client=monitoring_client,
         run_client=run_client,
+        max_bytes=max_input_bytes(ctx.config),
     )
     findings: list[Finding] = []
     actions: list[Action] = []

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...actuators.base import Actuator, ServiceConfig, actuator_from_target
 from ...errors import InputError
+from ...inputs import DEFAULT_MAX_BYTES
 from ...metrics.base import MetricSeries, MetricsSource
 from .models import ServiceParams, SourceSettings
 
@@ -83,6 +84,7 @@ def resolve(
     lookback_hours: float,
     monitoring_client: Any = None,
     run_client: Any = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> list[ServiceInput]:
     metrics, service = params.metrics, params.service
     actuator = explicit_actuator(
@@ -97,7 +99,11 @@ def resolve(
         name = service
         if name is None and actuator is not None:
             name = actuator.service_name()
-        return [ServiceInput(name or "service", FileMetricsSource(metrics), actuator, None, None, None)]
+        return [
+            ServiceInput(
+                name or "service", FileMetricsSource(metrics, max_bytes=max_bytes), actuator, None, None, None
+            )
+        ]
     if settings.source == "sample":
         from ...metrics.sample import load_sample
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ...actuators.base import ServiceConfig
+from ...inputs import InputPath, OutputPath, policy_of
 from ...metrics.names import FILE_METRICS
 
 FOCUSES = ("cpu", "memory", "latency", "errors")
@@ -72,23 +72,24 @@ class ServiceParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metrics: dict[str, str] = Field(default_factory=dict, description="--metric NAME=PATH")
-    service: str | None = None
-    service_yaml: str | None = Field(None, description="Cloud Run service YAML to act on")
+    metrics: dict[str, InputPath] = Field(default_factory=dict, description="--metric NAME=PATH")
+    service: str | None = Field(None, max_length=200)
+    # Read and rewritten by apply: an output, so only local triggers may name it.
+    service_yaml: OutputPath | None = Field(None, description="Cloud Run service YAML to act on")
     cloud_run: str | None = Field(None, description="projects/P/locations/R/services/S to act on")
 
     @model_validator(mode="after")
-    def _files_readable(self) -> ServiceParams:
+    def _files_readable(self, info: ValidationInfo) -> ServiceParams:
         if not self.metrics:
-            return self  # reading files needs numpy: not worth loading for no file
-        # Bad files are the caller's input error: reject them before a run is recorded, naming
-        # file and line (read_series raises InputError, which pydantic lets through).
-        from ...metrics.files import read_series
+            return self
+        # A missing, unreadable or headerless file is the caller's input error: refused before a
+        # run is recorded (check_series_file raises InputError, which pydantic lets through).
+        # The samples themselves are read once, by the run.
+        from ...metrics.files import check_series_file
 
+        max_bytes = policy_of(info).max_bytes
         for name, path in self.metrics.items():
-            read_series(path, name)
-        # Absolute, so verification or recovery in another process reads the same files.
-        self.metrics = {name: str(Path(path).resolve()) for name, path in self.metrics.items()}
+            check_series_file(path, name, max_bytes=max_bytes)
         return self
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...automation import Analysis, Automation, RunContext
 from ...errors import InputError
+from ...inputs import InputDir
 from ...models import Finding, Run, Severity, TriggerKind
 from .settings import Suite, TestingSettings
 
@@ -35,7 +36,7 @@ class TestingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     suite: str | None = None
-    repo: str | None = None
+    repo: InputDir | None = None
     branch: str | None = None
     revision: str | None = None
     trigger: TriggerName | None = None

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ...inputs import InputDir
 from ...models import Severity
 from .settings_defaults import PRECOMMIT_CONFLICT_MARKERS_DEFAULT, PRECOMMIT_MAX_KB_DEFAULT
 
@@ -146,7 +147,7 @@ class WorkspaceSettings(BaseModel):
 class WorkspaceParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    repo: str = Field(".", description="repository path (work tree or bare)")
+    repo: InputDir = Field(".", description="repository path (work tree or bare)")
     full: bool = Field(
         False, description="full optimization and a fresh history walk (the weekly scheduled run)"
     )
