@@ -30,10 +30,12 @@ def _parse_time(text: str) -> int:
     return to_ms(value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value)
 
 
-def _open_lines(path: str | Path, max_bytes: int) -> tuple[Any, Iterator[tuple[int, str]], str]:
+def _open_lines(
+    path: str | Path, max_bytes: int, chunk_bytes: int = 1 << 20
+) -> tuple[Any, Iterator[tuple[int, str]], str]:
     where = str(path)
     reader = open_input(path, max_bytes=max_bytes, where=where)
-    return reader, text_lines(reader, where), where
+    return reader, text_lines(reader, where, chunk_bytes=chunk_bytes), where
 
 
 def _check_header(lines: Iterator[tuple[int, str]], where: str) -> None:
@@ -56,7 +58,7 @@ def check_series_file(path: str | Path, name: str, *, max_bytes: int = DEFAULT_M
     """Cheap check before a run is recorded: a readable regular file within the size limit
     whose first line is the header. The samples are read once, by the run."""
     _check_name(name)
-    reader, lines, where = _open_lines(path, max_bytes)
+    reader, lines, where = _open_lines(path, max_bytes, chunk_bytes=4096)
     with reader:
         _check_header(lines, where)
 
