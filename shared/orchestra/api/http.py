@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import (
@@ -124,11 +125,14 @@ def map_exception(exc: Exception) -> Response:
     if isinstance(exc, TransientError):
         log.warning("transient failure: %s", exc)
         return error(503, f"{exc} (transient: safe to retry)", None, {"Retry-After": RETRY_AFTER_S})
+    # Server-side faults name files, stores and settings: the log has them, the caller does not.
     if isinstance(exc, ConfigError):
         log.error("configuration error: %s", exc)
-        return error(500, f"server configuration is invalid ({exc.source}): {'; '.join(exc.problems)}")
+        return error(
+            500, f"server configuration is invalid ({Path(exc.source).name}); see the function's logs"
+        )
     if isinstance(exc, StoreConfigError | OrchestraError):
         log.error("server error: %s", exc)
-        return error(500, str(exc))
+        return error(500, f"server error ({type(exc).__name__}); see the function's logs")
     log.error("unexpected error while handling a request", exc_info=exc)
     return error(500, f"internal error ({type(exc).__name__}); see the function's logs")
