@@ -2,30 +2,103 @@
 
 Unknown keys are errors everywhere (a typo must never be silently ignored). Every problem is
 reported as ``path.to.field: what is wrong``; the CLI exits with code 2 on a bad file.
+
+Every number has a finite range an operator would recognise (no infinities, no NaN, no value
+that overflows a date or a duration later in a run), every cron expression has the five
+standard fields, and the text itself goes through :mod:`orchestra.yamlsafe` (size, encoding,
+control characters, nesting, alias expansion and tags) before the YAML parser builds anything.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-import yaml
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from croniter.croniter import CroniterError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from . import yamlsafe
 from .errors import ConfigError
 from .models import TASK_NAMES, Risk
 
 CONFIG_ENV_VAR = "CONFIG_PATH"
-# libyaml's loader when PyYAML was built with it: parsing is on every CLI call and cold start.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_CONFIG_BYTES = yamlsafe.MAX_CONFIG_BYTES
 TaskName = Literal[TASK_NAMES]  # type: ignore[valid-type]
+
+HOUR = 3600
+DAY = 24 * HOUR
+GIB = 1024**3
+
+# ---------------------------------------------------------------------------------- cron
+
+CRON_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_CRON_MAX_CHARS = 200
+_CRON_FIELD = re.compile(r"^[0-9a-z*,/\-]+$")
+_CRON_NAMES = {
+    "month": ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    "day-of-week": ("sun", "mon", "tue", "wed", "thu", "fri", "sat"),
+}
+_CRON_WORD = re.compile(r"[a-z]+")
+# Whether an expression ever fires is checked from a fixed date, so validation is deterministic.
+_CRON_PROBE_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def check_cron(value: str) -> str:
+    """A standard five-field cron expression (minute hour day-of-month month day-of-week, UTC) as
+    Cloud Scheduler and the controller read it; raises ValueError saying what is accepted.
+
+    croniter alone also accepts seconds and years fields, ``@daily`` macros and ``L``/``#``/``?``
+    forms, which Cloud Scheduler refuses and which would shift every slot: all are refused here,
+    as are expressions that never fire (the 31st of February)."""
+    accepted = "5 fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *'"
+
+    def invalid(reason: str) -> ValueError:
+        return ValueError(f"not a valid cron expression: {reason}; accepted: {accepted}")
+
+    if len(value) > _CRON_MAX_CHARS:
+        raise invalid(f"longer than {_CRON_MAX_CHARS} characters")
+    fields = value.split()
+    if len(fields) != len(CRON_FIELDS):
+        raise invalid(f"{value!r} has {len(fields)} fields, expected exactly 5")
+    for name, field in zip(CRON_FIELDS, fields, strict=True):
+        lowered = field.lower()
+        if not _CRON_FIELD.match(lowered):
+            raise invalid(f"{name} field {field!r} may hold only digits, '*', ',', '-', '/' and names")
+        words = _CRON_WORD.findall(lowered)
+        if words and any(word not in _CRON_NAMES.get(name, ()) for word in words):
+            names = ", ".join(_CRON_NAMES.get(name, ())) or "none (numbers only)"
+            raise invalid(f"{name} field {field!r}: names accepted there: {names}")
+    try:
+        valid = croniter.is_valid(value)
+    except (CroniterError, ValueError, TypeError, KeyError, IndexError, OverflowError):
+        valid = False
+    if not valid:
+        raise invalid(f"{value!r} (a value out of range?)")
+    try:
+        croniter(value, _CRON_PROBE_START).get_next(dt.datetime)
+    except (CroniterError, ValueError, OverflowError):
+        raise invalid(f"{value!r} never fires (no such date)") from None
+    return value
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+GROUP_PREFIX = "group:"
 
 
 class EnvironmentConfig(Section):
@@ -36,49 +109,117 @@ class EnvironmentConfig(Section):
         description="actions at or above this risk wait for approval (high is always gated in production)",
     )
     protected: bool = Field(False, description="production-like: high-risk actions always need approval")
+    approvers: list[str] | None = Field(
+        None,
+        description="when set, only these people (e-mails) or groups ('group:<e-mail>' entries, "
+        "members from the top-level groups) may approve in this environment; None: anyone but the "
+        "requester",
+    )
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: list[str] | None) -> list[str] | None:
+        for i, entry in enumerate(value or []):
+            name = entry[len(GROUP_PREFIX) :] if entry.startswith(GROUP_PREFIX) else entry
+            if not name.strip():
+                raise ValueError(f"entry {i} is empty; give an e-mail or 'group:<e-mail>'")
+        return value
+
+
+# Where each metric's threshold may lie: (lowest, lowest included, highest, highest included, unit).
+METRIC_RANGES: dict[str, tuple[float, bool, float, bool, str]] = {
+    "cpu": (0, False, 100, False, "% of the CPU limit"),
+    "memory": (0, False, 100, False, "% of the memory limit"),
+    "error_rate": (0, True, 100, False, "% of requests"),
+    "latency_p95": (0, False, 3_600_000, True, "ms (Cloud Run's longest request timeout is 60 min)"),
+    "request_count": (0, True, 1e9, True, "requests per minute"),
+}
+MAX_FOR_MINUTES = 1440
 
 
 class ThresholdRule(Section):
     metric: Literal["cpu", "memory", "latency_p95", "error_rate", "request_count"]
-    above: float
-    for_minutes: float = Field(ge=0)
+    above: float = Field(
+        description="alert above this value: cpu and memory 0 < above < 100 (%), error_rate "
+        "0 <= above < 100 (%), latency_p95 0 < above <= 3600000 (ms), request_count 0..1e9"
+    )
+    for_minutes: float = Field(
+        gt=0, le=MAX_FOR_MINUTES, description="sustained this long (minutes, at most a day)"
+    )
     environments: list[str] | None = Field(None, description="only these environments (None = all)")
     focus: str = Field(description="what the focused run optimizes: cpu, memory, latency, errors")
+
+    @field_validator("above")
+    @classmethod
+    def _in_metric_range(cls, value: float, info: ValidationInfo) -> float:
+        metric = info.data.get("metric")
+        if metric not in METRIC_RANGES:
+            return value  # the metric itself is reported
+        low, low_in, high, high_in, unit = METRIC_RANGES[metric]
+        if (value < low or (value == low and not low_in)) or (
+            value > high or (value == high and not high_in)
+        ):
+            lower = "<=" if low_in else "<"
+            upper = "<=" if high_in else "<"
+            raise ValueError(
+                f"{value:g} is outside the {metric} range {low:g} {lower} above {upper} {high:g} {unit}"
+            )
+        return value
 
 
 class AutomationConfig(Section):
     enabled: bool = True
-    schedule: str | None = Field(None, description="cron expression (UTC) for scheduled runs")
+    schedule: str | None = Field(
+        None, description="cron expression (UTC, exactly 5 fields: minute hour day month weekday)"
+    )
     environments: list[str] | None = Field(None, description="scheduled runs target these environments")
     settings: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("schedule")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"not a valid cron expression: {value!r} (e.g. '0 2 * * *')")
-        return value
+        return None if value is None else check_cron(value)
 
 
 class RetryConfig(Section):
     attempts: int = Field(3, ge=1, le=3, description="in-process attempts for transient errors (SRE: <= 3)")
-    initial_seconds: float = Field(0.5, gt=0)
-    max_seconds: float = Field(8.0, gt=0)
+    initial_seconds: float = Field(0.5, gt=0, le=HOUR, description="first backoff cap (seconds, <= 1 h)")
+    max_seconds: float = Field(8.0, gt=0, le=HOUR, description="largest backoff (seconds, <= 1 h)")
     max_deliveries: int = Field(
-        5, ge=1, description="executions across redeliveries before a run is failed for good"
+        5,
+        ge=1,
+        le=100,
+        description="executions across redeliveries before a run is failed for good (1..100, "
+        "Pub/Sub's dead-letter limit)",
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetryConfig:
+        if self.initial_seconds > self.max_seconds:
+            raise ValueError("initial_seconds must not be larger than max_seconds")
+        return self
 
 
 class BreakerConfig(Section):
-    failure_threshold: int = Field(3, ge=1, description="consecutive failures that open the breaker")
-    window_seconds: float = Field(3600, gt=0, description="failures older than this do not count")
-    open_seconds: float = Field(300, gt=0, description="time open before a half-open probe")
-    probe_lease_seconds: float = Field(600, gt=0, description="how long one probe holds half-open")
+    failure_threshold: int = Field(
+        3, ge=1, le=1000, description="consecutive failures that open the breaker (1..1000)"
+    )
+    window_seconds: float = Field(
+        HOUR, gt=0, le=7 * DAY, description="failures older than this do not count (<= 7 days)"
+    )
+    open_seconds: float = Field(
+        300, gt=0, le=DAY, description="time open before a half-open probe (<= 1 day)"
+    )
+    probe_lease_seconds: float = Field(
+        600, gt=0, le=DAY, description="how long one probe holds half-open (<= 1 day)"
+    )
 
 
 class LeaseConfig(Section):
-    seconds: float = Field(120, gt=0, description="lease length; an expired lease means the owner died")
-    heartbeat_seconds: float = Field(30, gt=0)
+    seconds: float = Field(
+        120, gt=0, le=DAY, description="lease length; an expired lease means the owner died (<= 1 day)"
+    )
+    heartbeat_seconds: float = Field(30, gt=0, le=DAY, description="lease renewal interval, below seconds")
     on_expiry: Literal["retry", "fail"] = "retry"
 
     @model_validator(mode="after")
@@ -88,18 +229,49 @@ class LeaseConfig(Section):
         return self
 
 
+MAX_RETENTION_DAYS = 3650
+
+
 class RetentionConfig(Section):
-    runs_days: int = Field(30, ge=1)
-    events_days: int = Field(14, ge=1)
-    dead_letters_days: int = Field(30, ge=1)
+    runs_days: int = Field(
+        30, ge=1, le=MAX_RETENTION_DAYS, description="run history kept (days, <= 10 years)"
+    )
+    events_days: int = Field(14, ge=1, le=MAX_RETENTION_DAYS, description="event records kept (days)")
+    dead_letters_days: int = Field(30, ge=1, le=MAX_RETENTION_DAYS, description="dead letters kept (days)")
 
 
 class RunnerConfig(Section):
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     lease: LeaseConfig = LeaseConfig()
-    approval_ttl_hours: float = Field(24, gt=0)
+    approval_ttl_hours: float = Field(
+        24, gt=0, le=720, description="approvals expire after (hours, <= 30 days)"
+    )
     retention: RetentionConfig = RetentionConfig()
+
+
+class InputsConfig(Section):
+    """Input files: where remote triggers may name them, and how large any may be."""
+
+    allowed_dirs: list[str] = Field(
+        default_factory=list,
+        description="absolute directories remote triggers (HTTP, Pub/Sub, webhooks) may name input "
+        "files in; empty: remote triggers name no local files",
+    )
+    max_bytes: int = Field(
+        512 * 1024**2,
+        ge=1,
+        le=64 * GIB,
+        description="largest input file any automation reads (bytes, 1..64 GiB)",
+    )
+
+    @field_validator("allowed_dirs")
+    @classmethod
+    def _absolute(cls, value: list[str]) -> list[str]:
+        for i, entry in enumerate(value):
+            if not PurePosixPath(entry).is_absolute():
+                raise ValueError(f"entry {i} ({entry!r}) is not an absolute path; e.g. /srv/orchestra/inputs")
+        return value
 
 
 class Config(Section):
@@ -109,10 +281,48 @@ class Config(Section):
     thresholds: dict[str, ThresholdRule] = Field(default_factory=dict)
     automations: dict[TaskName, AutomationConfig] = Field(default_factory=dict)
     runner: RunnerConfig = RunnerConfig()
+    inputs: InputsConfig = InputsConfig()
+    identities: dict[str, str] = Field(
+        default_factory=dict,
+        description="external identity ('github:alice': a GitHub login or pusher name) -> that "
+        "person's e-mail; approvals compare people through it",
+    )
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="group e-mail -> member e-mails (for environments.*.approvers)"
+    )
+
+    @field_validator("identities")
+    @classmethod
+    def _identities(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, email in value.items():
+            prefix, sep, name = key.partition(":")
+            if not sep or not prefix.strip() or not name.strip():
+                raise ValueError(f"key {key!r}: expected KIND:NAME, e.g. 'github:alice'")
+            if not email.strip():
+                raise ValueError(f"{key}: the e-mail is empty")
+        return value
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for group, members in value.items():
+            if not group.strip():
+                raise ValueError("a group name is empty; groups are named by their e-mail")
+            for i, member in enumerate(members):
+                if not member.strip():
+                    raise ValueError(f"{group}: member {i} is empty")
+        return value
 
     @model_validator(mode="after")
     def _references(self) -> Config:
         problems = []
+        for name, env_config in self.environments.items():
+            for entry in env_config.approvers or []:
+                if entry.startswith(GROUP_PREFIX) and entry[len(GROUP_PREFIX) :] not in self.groups:
+                    configured = ", ".join(self.groups) or "none configured"
+                    problems.append(
+                        f"environments.{name}.approvers: {entry!r} names no group in groups ({configured})"
+                    )
         if self.default_environment not in self.environments:
             problems.append(f"default_environment: {self.default_environment!r} is not in environments")
         for name, rule in self.thresholds.items():
@@ -165,13 +375,15 @@ def format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     return lines
 
 
-def parse_config(text: str, source: str = "<config>") -> Config:
+def parse_config(text: str | bytes, source: str = "<config>") -> Config:
+    """Configuration text (or the file's bytes) to a validated :class:`Config`, or
+    :class:`ConfigError` listing every problem with its field path or line and column."""
     try:
-        data = yaml.load(text, Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise ConfigError(source, [f"(yaml) {where}: {getattr(exc, 'problem', exc)}"]) from None
+        data = yamlsafe.load(text, source=source, max_bytes=MAX_CONFIG_BYTES)
+    except yamlsafe.YamlTextError as exc:
+        # "(yaml) line L, column C: ..." for a place in the text, "(file): ..." for the whole file.
+        where = "(file):" if exc.line is None else "(yaml)"
+        raise ConfigError(source, [f"{where} {exc.detail}"]) from None
     if not isinstance(data, dict):
         raise ConfigError(source, ["(top level): expected a mapping of sections"])
     try:
@@ -214,12 +426,15 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     resolved = resolve_config_path(path)
     try:
-        text = resolved.read_text()
+        # One byte more than the limit is enough to know the file is too large: a huge file (or
+        # a device that never ends) is never read whole.
+        with resolved.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(str(resolved), ["(file): not found"]) from None
     except OSError as exc:
         raise ConfigError(str(resolved), [f"(file): cannot read: {exc.strerror}"]) from None
-    return parse_config(text, str(resolved))
+    return parse_config(data, str(resolved))
 
 
 def automation_settings(config: Config, name: str) -> BaseModel:

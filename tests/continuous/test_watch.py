@@ -86,7 +86,10 @@ def test_stale_or_future_data_never_breaches() -> None:
 
 
 def test_a_zero_duration_rule_breaches_on_one_sample() -> None:
-    rule = ThresholdRule(metric="cpu", above=70, for_minutes=0, focus="cpu")
+    # Configuration refuses for_minutes: 0; the evaluation's boundary still holds for it.
+    rule = ThresholdRule.model_construct(
+        metric="cpu", above=70, for_minutes=0, focus="cpu", environments=None
+    )
     breach = evaluate_rule(
         "cpu", rule, "api", series([(0, 50), (5, 71)]), minutes(5), max_staleness=dt.timedelta(minutes=1)
     )

@@ -228,8 +228,11 @@ def _list_runs(request: RequestLike, app: App) -> Response:
             400, f"unknown status {status!r}; accepted: {', '.join(s.value for s in RunStatus)}", "status"
         )
     raw_limit = args.get("limit") or "20"
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
-        raise HttpError(400, f"{raw_limit!r} is not a whole number 1-{MAX_LIST}", "limit")
+    # ASCII digits only (str.isdigit also accepts '²' and other digits int() refuses), few of them.
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 6) or not (
+        1 <= int(raw_limit) <= MAX_LIST
+    ):
+        raise HttpError(400, f"limit must be a whole number 1-{MAX_LIST}", "limit")
     limit = int(raw_limit)
     task = args.get("task") or None
     event = args.get("event") or None

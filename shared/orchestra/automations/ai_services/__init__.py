@@ -26,16 +26,32 @@ from ...models import Action
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# Upper bounds: far above any real price list or log, finite, and small enough that per-request
+# arithmetic and the arrays sized from them stay reasonable.
+MAX_PRICE = 1e6  # USD per 1M tokens
+MAX_TOKENS = 10**8
+MAX_COUNT = 10**9
+MAX_TTL_SECONDS = 30 * 86400
 
 
 class ModelPrice(Section):
-    input_per_mtok: float = Field(ge=0, description="USD per 1M uncached input tokens")
-    output_per_mtok: float = Field(ge=0, description="USD per 1M output tokens")
-    cached_input_per_mtok: float | None = Field(None, ge=0, description="USD per 1M cached input tokens")
-    cache_storage_per_mtok_hour: float = Field(0, ge=0, description="explicit context cache storage")
-    tier: int = Field(description="relative size/price; routing moves a route to a lower tier")
-    min_cached_tokens: int = Field(2048, ge=0, description="provider's minimum cacheable prefix")
+    input_per_mtok: float = Field(ge=0, le=MAX_PRICE, description="USD per 1M uncached input tokens")
+    output_per_mtok: float = Field(ge=0, le=MAX_PRICE, description="USD per 1M output tokens")
+    cached_input_per_mtok: float | None = Field(
+        None, ge=0, le=MAX_PRICE, description="USD per 1M cached input tokens"
+    )
+    cache_storage_per_mtok_hour: float = Field(
+        0, ge=0, le=MAX_PRICE, description="explicit context cache storage"
+    )
+    tier: int = Field(
+        ge=0, le=1000, description="relative size/price (0..1000); routing moves a route to a lower tier"
+    )
+    min_cached_tokens: int = Field(
+        2048, ge=0, le=MAX_TOKENS, description="provider's minimum cacheable prefix"
+    )
 
     @property
     def cached_price(self) -> float:
@@ -49,39 +65,52 @@ class LoggingSettings(Section):
         description="Logging query selecting the request entries (their jsonPayload has the usage fields)",
     )
     page_size: int = Field(1000, ge=1, le=1000)
-    max_entries: int = Field(500_000, ge=1)
+    max_entries: int = Field(
+        500_000, ge=1, le=10_000_000, description="entries read at most (bounds memory; <= 10 M)"
+    )
 
 
 class ResponseCacheSettings(Section):
-    ttl_seconds: int = Field(3600, gt=0, description="a repeat counts as a hit only within this time")
+    ttl_seconds: int = Field(
+        3600,
+        gt=0,
+        le=MAX_TTL_SECONDS,
+        description="a repeat counts as a hit only within this time (seconds, <= 30 days)",
+    )
     min_duplicate_share: float = Field(0.05, ge=0, le=1)
-    min_duplicates: int = Field(20, ge=1)
+    min_duplicates: int = Field(20, ge=1, le=MAX_COUNT)
 
 
 class ContextCacheSettings(Section):
-    min_requests: int = Field(20, ge=2, description="requests sharing a prefix before caching pays")
-    ttl_seconds: int = Field(3600, gt=0)
-    chars_per_token: float = Field(4.0, gt=0, description="token estimate for raw prompt text")
-    chunk_chars: int = Field(512, ge=16, description="prefix granularity for raw prompt text")
+    min_requests: int = Field(
+        20, ge=2, le=MAX_COUNT, description="requests sharing a prefix before caching pays"
+    )
+    ttl_seconds: int = Field(3600, gt=0, le=MAX_TTL_SECONDS, description="seconds, <= 30 days")
+    chars_per_token: float = Field(4.0, gt=0, le=100, description="token estimate for raw prompt text")
+    chunk_chars: int = Field(512, ge=16, le=1_000_000, description="prefix granularity for raw prompt text")
 
 
 class RoutingSettings(Section):
     percentile: float = Field(90, gt=0, le=100)
-    max_input_tokens: int = Field(2000, ge=1, description="route's input tokens at the percentile")
-    max_output_tokens: int = Field(300, ge=1)
+    max_input_tokens: int = Field(
+        2000, ge=1, le=MAX_TOKENS, description="route's input tokens at the percentile"
+    )
+    max_output_tokens: int = Field(300, ge=1, le=MAX_TOKENS)
     max_error_rate: float = Field(0.02, ge=0, le=1, description="routes already failing are not moved")
-    min_requests: int = Field(100, ge=1)
+    min_requests: int = Field(100, ge=1, le=MAX_COUNT)
     targets: dict[str, str] = Field(
         default_factory=dict, description="model -> cheaper model; default: the next lower tier"
     )
 
 
 class ThrottlingSettings(Section):
-    bucket_minutes: int = Field(60, ge=1)
+    bucket_minutes: int = Field(60, ge=1, le=1440, description="bucket length (minutes, <= 1 day)")
     min_share: float = Field(0.02, gt=0, le=1, description="429 share that makes a bucket throttled")
-    min_buckets: int = Field(3, ge=1, description="throttled buckets that make it sustained")
-    min_requests_per_bucket: int = Field(20, ge=1)
-    min_throttled_per_bucket: int = Field(3, ge=1, description="one stray 429 does not make a period")
+    min_buckets: int = Field(3, ge=1, le=10_000, description="throttled buckets that make it sustained")
+    min_requests_per_bucket: int = Field(20, ge=1, le=MAX_COUNT)
+    min_throttled_per_bucket: int = Field(
+        3, ge=1, le=MAX_COUNT, description="one stray 429 does not make a period"
+    )
 
 
 class Settings(Section):
@@ -94,7 +123,7 @@ class Settings(Section):
     context_cache: ContextCacheSettings = ContextCacheSettings()
     routing: RoutingSettings = RoutingSettings()
     throttling: ThrottlingSettings = ThrottlingSettings()
-    min_monthly_savings: float = Field(1.0, ge=0)
+    min_monthly_savings: float = Field(1.0, ge=0, le=1e12)
 
     @model_validator(mode="after")
     def _targets_known(self) -> Settings:

@@ -25,7 +25,13 @@ from ...models import Action
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# Upper bounds for amounts (export currency) and counts: far above any real bill, finite, and small
+# enough that sums and forecasts over them stay exact.
+MAX_AMOUNT = 1e12
+MAX_INSTANCES = 10_000
 
 
 class BigQuerySettings(Section):
@@ -36,26 +42,36 @@ class BigQuerySettings(Section):
         3, ge=0, le=31, description="late-arriving rows: partitions scanned early"
     )
     maximum_bytes_billed: int | None = Field(
-        50 * 1024**3, ge=1, description="the query fails instead of billing more than this"
+        50 * 1024**3, ge=1, le=2**53, description="the query fails instead of billing more than this (bytes)"
     )
 
 
 class SeverityAmounts(Section):
-    medium: float = Field(100, ge=0, description="delta (currency units) from which an anomaly is medium")
-    high: float = Field(500, ge=0)
-    critical: float = Field(2500, ge=0)
+    medium: float = Field(
+        100, ge=0, le=MAX_AMOUNT, description="delta (currency units) from which an anomaly is medium"
+    )
+    high: float = Field(500, ge=0, le=MAX_AMOUNT)
+    critical: float = Field(2500, ge=0, le=MAX_AMOUNT)
 
 
 class AnomalySettings(Section):
     window_days: int = Field(28, ge=14, le=364, description="trailing baseline window (multiple of 7)")
     weekday_aware: bool = Field(True, description="compare a day with the same weekday of past weeks")
-    relative_margin: float = Field(0.3, ge=0, description="flag only above expected x (1 + margin)")
-    absolute_margin: float = Field(25.0, ge=0, description="... and above expected + this amount")
-    noise_sigmas: float = Field(3.0, ge=0, description="... and above this many robust noise scales")
-    detect_days: int | None = Field(7, ge=1, description="report anomalies of the last N days (null: all)")
+    relative_margin: float = Field(
+        0.3, ge=0, le=100, description="flag only above expected x (1 + margin), margin 0..100"
+    )
+    absolute_margin: float = Field(
+        25.0, ge=0, le=MAX_AMOUNT, description="... and above expected + this amount"
+    )
+    noise_sigmas: float = Field(
+        3.0, ge=0, le=100, description="... and above this many robust noise scales (0..100)"
+    )
+    detect_days: int | None = Field(
+        7, ge=1, le=366, description="report anomalies of the last N days (1..366, null: all)"
+    )
     severity: SeverityAmounts = SeverityAmounts()
     top_skus: int = Field(3, ge=1, le=20)
-    max_findings: int = Field(50, ge=1)
+    max_findings: int = Field(50, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _weeks(self) -> AnomalySettings:
@@ -66,32 +82,36 @@ class AnomalySettings(Section):
 
 class Budget(Section):
     name: str
-    amount: float = Field(gt=0, description="monthly budget in the export's currency")
+    amount: float = Field(gt=0, le=MAX_AMOUNT, description="monthly budget in the export's currency")
     projects: list[str] | None = Field(None, description="project ids covered (null: all)")
     services: list[str] | None = Field(None, description="service descriptions covered (null: all)")
-    alert_threshold: float = Field(1.0, gt=0, description="alert when forecast > amount x this")
+    alert_threshold: float = Field(
+        1.0, gt=0, le=100, description="alert when forecast > amount x this (0..100)"
+    )
 
 
 class CloudRunPrices(Section):
     """Per-second list prices (USD, Tier 1 regions). Check current pricing and override."""
 
-    vcpu_second: float = Field(0.000024, ge=0, description="request-based billing, active")
-    gib_second: float = Field(0.0000025, ge=0)
-    idle_vcpu_second: float = Field(0.0000025, ge=0, description="request-based, idle min instances")
-    idle_gib_second: float = Field(0.0000025, ge=0)
-    instance_vcpu_second: float = Field(0.000018, ge=0, description="instance-based billing")
-    instance_gib_second: float = Field(0.000002, ge=0)
+    vcpu_second: float = Field(0.000024, ge=0, le=1, description="request-based billing, active")
+    gib_second: float = Field(0.0000025, ge=0, le=1)
+    idle_vcpu_second: float = Field(0.0000025, ge=0, le=1, description="request-based, idle min instances")
+    idle_gib_second: float = Field(0.0000025, ge=0, le=1)
+    instance_vcpu_second: float = Field(0.000018, ge=0, le=1, description="instance-based billing")
+    instance_gib_second: float = Field(0.000002, ge=0, le=1)
 
 
 class RunService(Section):
     name: str
     project: str | None = None
     region: str | None = None
-    min_instances: int = Field(0, ge=0)
-    vcpu: float = Field(1.0, gt=0)
-    memory_gib: float = Field(0.5, gt=0)
+    min_instances: int = Field(0, ge=0, le=MAX_INSTANCES)
+    vcpu: float = Field(1.0, gt=0, le=8, description="vCPU per instance (Cloud Run: at most 8)")
+    memory_gib: float = Field(0.5, gt=0, le=32, description="memory per instance (Cloud Run: at most 32 GiB)")
     billing: Literal["request", "instance"] = "request"
-    average_instances: float | None = Field(None, ge=0, description="billed instances on average")
+    average_instances: float | None = Field(
+        None, ge=0, le=MAX_INSTANCES, description="billed instances on average"
+    )
     prices: CloudRunPrices | None = Field(None, description="overrides cloud_run_prices")
     manifest: str | None = Field(
         None, description="service YAML that apply edits (gcloud run services replace)"
@@ -116,20 +136,24 @@ class RunService(Section):
 
 
 class WasteSettings(Section):
-    idle_requests_per_day: float = Field(10, ge=0, description="near-zero traffic at or below this")
-    min_traffic_days: float = Field(1, gt=0, description="traffic history needed to call a service idle")
+    idle_requests_per_day: float = Field(10, ge=0, le=1e9, description="near-zero traffic at or below this")
+    min_traffic_days: float = Field(
+        1, gt=0, le=366, description="traffic history needed to call a service idle (days)"
+    )
     cpu_percentile: float = Field(90, gt=0, le=100)
-    headroom: float = Field(0.15, ge=0)
+    headroom: float = Field(0.15, ge=0, le=10, description="safety margin over the percentile (0..10)")
     cpu_target_utilization: float = Field(0.6, gt=0, le=1, description="Cloud Run autoscaling CPU target")
     min_samples: int = Field(
-        288, ge=1, description="utilization samples needed to rightsize (a day at 5 min)"
+        288, ge=1, le=10**7, description="utilization samples needed to rightsize (a day at 5 min)"
     )
-    min_monthly_savings: float = Field(5, ge=0)
+    min_monthly_savings: float = Field(5, ge=0, le=MAX_AMOUNT)
 
 
 class Settings(Section):
     bigquery: BigQuerySettings | None = None
-    history_days: int = Field(70, ge=15, description="days read from BigQuery (window + detection + month)")
+    history_days: int = Field(
+        70, ge=15, le=3650, description="days read from BigQuery (window + detection + month; <= 10 years)"
+    )
     max_bad_row_share: float = Field(0.01, ge=0, le=1, description="more malformed rows fail the run")
     anomalies: AnomalySettings = AnomalySettings()
     budgets: list[Budget] = Field(default_factory=list)
@@ -141,7 +165,9 @@ class Settings(Section):
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    billing: InputPath | None = Field(None, description="billing export file (CSV or JSON lines, .gz allowed)")
+    billing: InputPath | None = Field(
+        None, description="billing export file (CSV or JSON lines, .gz allowed)"
+    )
     by_sku: bool = Field(False, description="series per project x service x SKU")
     metrics: dict[str, InputPath] = Field(
         default_factory=dict,

@@ -20,7 +20,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Window(Section):
@@ -113,7 +113,7 @@ class CommandDeployerConfig(Section):
     rollback: list[list[str]] = Field(default_factory=list)
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
-    timeout_seconds: float = Field(600, gt=0)
+    timeout_seconds: float = Field(600, gt=0, le=86400, description="per command (seconds, <= 1 day)")
     url: str | None = Field(None, description="where the deployed service answers (for health checks)")
 
     @field_validator("build", "deploy", "rollback")
@@ -146,8 +146,10 @@ DeployerConfig = Annotated[CommandDeployerConfig | CloudRunDeployerConfig, Field
 class ErrorRateRule(Section):
     """Fail verification when the error rate (%) after the deployment is above ``above``."""
 
-    above: float = Field(1.0, ge=0)
-    minutes: float = Field(5, gt=0, description="look at this many minutes after the deploy")
+    above: float = Field(1.0, ge=0, le=100, description="error rate in % (0..100)")
+    minutes: float = Field(
+        5, gt=0, le=1440, description="look at this many minutes after the deploy (<= 1 day)"
+    )
     source: Literal["cloud_monitoring", "file"] = "cloud_monitoring"
     path: str | None = Field(None, description="file source: CSV timestamp,value of error rate %")
 
@@ -161,10 +163,12 @@ class ErrorRateRule(Section):
 class VerificationConfig(Section):
     path: str = "/"
     probes: int = Field(5, ge=1, le=100)
-    interval_seconds: float = Field(1.0, ge=0)
-    timeout_seconds: float = Field(5.0, gt=0)
+    interval_seconds: float = Field(1.0, ge=0, le=3600, description="between probes (seconds, <= 1 h)")
+    timeout_seconds: float = Field(5.0, gt=0, le=600, description="per probe (seconds, <= 10 min)")
     min_success_ratio: float = Field(1.0, gt=0, le=1)
-    max_latency_ms: float = Field(2000, gt=0, description="p95 of probe latency must stay below")
+    max_latency_ms: float = Field(
+        2000, gt=0, le=600_000, description="p95 of probe latency must stay below (ms, <= 10 min)"
+    )
     expect_body: str | None = Field(
         None, description="the body must contain this ({revision} is replaced by the commit)"
     )
@@ -176,7 +180,9 @@ class EnvironmentPolicy(Section):
     risk: Risk | None = Field(
         None, description="risk of a deployment here (default: production high, staging medium, else low)"
     )
-    approval_ttl_hours: float = Field(72, gt=0, description="unapproved requests expire after this")
+    approval_ttl_hours: float = Field(
+        72, gt=0, le=720, description="unapproved requests expire after this (hours, <= 30 days)"
+    )
     windows: list[Window] = Field(default_factory=list, description="empty = any time")
     freezes: list[Freeze] = Field(default_factory=list)
     deployer: DeployerConfig | None = None
@@ -184,7 +190,9 @@ class EnvironmentPolicy(Section):
     required_suites: list[str] = Field(
         default_factory=list, description="testing suites that must pass on the revision first"
     )
-    lock_seconds: float = Field(1800, gt=0, description="lease on the environment while deploying")
+    lock_seconds: float = Field(
+        1800, gt=0, le=86400, description="lease on the environment while deploying (seconds, <= 1 day)"
+    )
 
 
 def _default_environments() -> dict[str, EnvironmentPolicy]:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ...actuators.base import ServiceConfig
+from ...actuators.base import ServiceConfig, problems
 from ...inputs import InputPath, OutputPath, policy_of
 from ...metrics.names import FILE_METRICS
 
@@ -16,7 +16,7 @@ FOCUSES = ("cpu", "memory", "latency", "errors")
 class SourceSettings(BaseModel):
     """Where metrics come from when no files are given, and which services to act on."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     source: Literal["sample", "cloud-monitoring"] = Field(
         "sample",
@@ -26,36 +26,51 @@ class SourceSettings(BaseModel):
     project: str | None = Field(None, description="Google Cloud project id (cloud-monitoring)")
     region: str | None = Field(None, description="Cloud Run region, e.g. europe-west1 (cloud-monitoring)")
     services: list[str] = Field(default_factory=list, description="Cloud Run services to analyse")
-    alignment_seconds: int = Field(60, ge=60, description="Cloud Monitoring alignment period")
+    alignment_seconds: int = Field(
+        60, ge=60, le=86400, description="Cloud Monitoring alignment period (seconds, 60..86400)"
+    )
     actuator: Literal["none", "cloud-run-admin"] = Field(
         "cloud-run-admin",
         description="how actions reach services found through Cloud Monitoring (the Admin API on "
         "projects/P/locations/R/services/S); --param service_yaml / cloud_run override it",
     )
-    settle_seconds: float = Field(600, ge=0, description="wait after a change before verifying it")
-    operation_timeout_seconds: float = Field(600, gt=0, description="Admin API update wait")
+    settle_seconds: float = Field(
+        600, ge=0, le=86400, description="wait after a change before verifying it (seconds, <= 1 day)"
+    )
+    operation_timeout_seconds: float = Field(
+        600, gt=0, le=3600, description="Admin API update wait (seconds, <= 1 h)"
+    )
 
 
 class PerformanceSettings(SourceSettings):
     lookback_hours: float = Field(
-        192, gt=0, description="Cloud Monitoring history to read (8 days: enough for rightsizing)"
+        192,
+        gt=0,
+        le=2160,
+        description="Cloud Monitoring history to read (8 days: enough for rightsizing; <= 90 days)",
     )
     verify_tolerance_percent: float = Field(
-        5, ge=0, description="a targeted metric counts as worse when it rises more than this"
+        5, ge=0, le=1000, description="a targeted metric counts as worse when it rises more than this"
     )
-    baseline_minutes: float = Field(60, gt=0, description="window before the change compared in verification")
+    baseline_minutes: float = Field(
+        60, gt=0, le=10080, description="window before the change compared in verification (<= 7 days)"
+    )
     cpu_target_percent: float = Field(
         60, gt=0, lt=100, description="CPU utilization to size for (Cloud Run's autoscaling target)"
     )
     memory_target_percent: float = Field(60, gt=0, lt=100, description="memory utilization to size for")
     rightsizing_days: float = Field(
-        8, gt=0, description="history a downsizing needs (GCE and VPA use 8 days)"
+        8, gt=0, le=90, description="history a downsizing needs (GCE and VPA use 8 days; <= 90)"
     )
     rightsizing_percentile: float = Field(
         90, gt=0, le=100, description="usage percentile sized for (VPA: P90)"
     )
-    rightsizing_margin_percent: float = Field(15, ge=0, description="safety margin on that usage (VPA: 15 %)")
-    max_instances_cap: int = Field(1000, ge=1, description="never propose more max instances than this")
+    rightsizing_margin_percent: float = Field(
+        15, ge=0, le=1000, description="safety margin on that usage (VPA: 15 %)"
+    )
+    max_instances_cap: int = Field(
+        1000, ge=1, le=100_000, description="never propose more max instances than this"
+    )
     single_threaded: bool = Field(
         False,
         description="the service handles requests on one thread (e.g. Node.js, a single Python worker): "
@@ -65,6 +80,16 @@ class PerformanceSettings(SourceSettings):
         default_factory=ServiceConfig,
         description="the service configuration assumed when none can be read (Cloud Run defaults)",
     )
+
+    @field_validator("assumed_service")
+    @classmethod
+    def _valid_service(cls, value: ServiceConfig) -> ServiceConfig:
+        found = problems(value)  # Cloud Run's rules; an infinite or NaN cpu is not one of the steps
+        if value.max_instances > 100_000:
+            found.append(f"max instances {value.max_instances} above 100000")
+        if found:
+            raise ValueError("; ".join(found))
+        return value
 
 
 class ServiceParams(BaseModel):

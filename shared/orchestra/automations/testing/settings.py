@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import re
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ...config import check_cron
 
 _SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SuiteTriggers(Section):
     push: list[str] = Field(
         default_factory=list, description="branches (fnmatch patterns) whose pushes run the suite"
     )
-    schedule: str | None = Field(None, description="cron (UTC): the suite is due once per occurrence")
+    schedule: str | None = Field(
+        None, description="cron (UTC, exactly 5 fields): the suite is due once per occurrence"
+    )
     manual: bool = Field(True, description="runs on a manual `orchestra run testing` without --param suite")
 
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"not a valid cron expression: {value!r} (e.g. '0 3 * * *')")
-        return value
+        return None if value is None else check_cron(value)
 
 
 class Suite(Section):
@@ -34,7 +35,9 @@ class Suite(Section):
     cwd: str | None = Field(
         None, description="working directory (default: --param repo, else the current one)"
     )
-    timeout_seconds: float = Field(900, gt=0, description="the whole process group is killed after this")
+    timeout_seconds: float = Field(
+        900, gt=0, le=86400, description="the whole process group is killed after this (seconds, <= 1 day)"
+    )
     environment: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
     junit: str | None = Field(None, description="JUnit XML the command writes (relative to cwd)")
     triggers: SuiteTriggers = SuiteTriggers()
@@ -49,7 +52,9 @@ class Suite(Section):
 
 class FlakyRules(Section):
     history_runs: int = Field(30, ge=2, le=500, description="how many recent runs of a suite to analyse")
-    min_runs: int = Field(5, ge=2, description="runs of a test needed before flip counting judges it")
+    min_runs: int = Field(
+        5, ge=2, le=500, description="runs of a test needed before flip counting judges it (2..500)"
+    )
     flip_rate: float = Field(
         0.3, gt=0, le=1, description="outcome changes / (runs - 1) at or above this marks a test flaky"
     )

@@ -7,7 +7,7 @@ git-sizer's one-star levels (10 MB blob, path depth 10, 2.5 k tree entries, 50 k
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -73,17 +73,25 @@ DEFAULT_BINARY_EXTENSIONS = [
 ]  # fmt: skip
 
 
+# Upper bounds: far above any real repository, low enough that no arithmetic on them overflows.
+MAX_BYTES = 10**13  # 10 TB
+BlobSize = Annotated[int, Field(gt=0, le=MAX_BYTES)]
+
+
 class WorkspaceSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     size_limit_bytes: int = Field(
-        1_000_000_000, gt=0, description="repository size limit (objects on disk); GitHub: ideally < 1 GB"
+        1_000_000_000,
+        gt=0,
+        le=MAX_BYTES,
+        description="repository size limit (objects on disk, <= 10 TB); GitHub: ideally < 1 GB",
     )
     size_trigger_ratio: float = Field(
         0.8, gt=0, le=1, description="at this share of the limit a size optimization is triggered"
     )
     largest_count: int = Field(20, ge=1, le=1000, description="entries in each 'largest' list")
-    blob_severity_bytes: dict[Severity, int] = Field(
+    blob_severity_bytes: dict[Severity, BlobSize] = Field(
         default_factory=lambda: {
             Severity.low: 1_000_000,
             Severity.medium: 10_000_000,
@@ -92,11 +100,15 @@ class WorkspaceSettings(BaseModel):
         },
         description="a blob at least this big (uncompressed) is a finding of that severity",
     )
-    lfs_min_bytes: int = Field(1_000_000, gt=0, description="binary files in HEAD this big belong in Git LFS")
+    lfs_min_bytes: int = Field(
+        1_000_000, gt=0, le=MAX_BYTES, description="binary files in HEAD this big belong in Git LFS"
+    )
     binary_extensions: list[str] = Field(default_factory=lambda: list(DEFAULT_BINARY_EXTENSIONS))
-    checkout_files_warn: int = Field(50_000, gt=0, description="git-sizer: checkout files (one star)")
-    path_depth_warn: int = Field(10, gt=0, description="git-sizer: maximum path depth (one star)")
-    tree_entries_warn: int = Field(2_500, gt=0, description="git-sizer: entries in one directory")
+    checkout_files_warn: int = Field(
+        50_000, gt=0, le=10**9, description="git-sizer: checkout files (one star)"
+    )
+    path_depth_warn: int = Field(10, gt=0, le=4096, description="git-sizer: maximum path depth (one star)")
+    tree_entries_warn: int = Field(2_500, gt=0, le=10**9, description="git-sizer: entries in one directory")
     committed_junk_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_COMMITTED_JUNK))
     cache_dir_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_CACHE_DIRS))
     protected_branches: list[str] = Field(
@@ -109,7 +121,7 @@ class WorkspaceSettings(BaseModel):
     query_remotes: bool = Field(
         False, description="ask remotes (network) which remote-tracking refs are stale"
     )
-    remote_timeout_seconds: float = Field(20, gt=0)
+    remote_timeout_seconds: float = Field(20, gt=0, le=3600, description="per remote asked (seconds, <= 1 h)")
     history_cache: bool = Field(
         True,
         description="keep history aggregates in $GIT_COMMON_DIR/orchestra/ and update them incrementally",
@@ -118,7 +130,10 @@ class WorkspaceSettings(BaseModel):
         "maintenance", description="gc-auto action runs `git maintenance run --auto` or `git gc --auto`"
     )
     precommit_max_kb: int = Field(
-        PRECOMMIT_MAX_KB_DEFAULT, gt=0, description="pre-commit: staged files above this many KiB are blocked"
+        PRECOMMIT_MAX_KB_DEFAULT,
+        gt=0,
+        le=MAX_BYTES // 1024,
+        description="pre-commit: staged files above this many KiB are blocked",
     )
     precommit_conflict_markers: bool = Field(
         PRECOMMIT_CONFLICT_MARKERS_DEFAULT, description="pre-commit: block staged merge-conflict markers"
