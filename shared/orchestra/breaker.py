@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .clock import Clock
 from .config import BreakerConfig
@@ -68,8 +68,35 @@ class DependencyUnavailable(TransientError):
     """A dependency's breaker is open: the call was not attempted."""
 
 
+# Every reason a refused call gets starts with this, so a run skipped by a breaker can be told
+# from one skipped for another reason (an expired approval, a rejection).
+REASON_PREFIX = "circuit "
+
+
 def automation_breaker_name(task: str, environment: str) -> str:
     return f"automation:{task}:{environment}"
+
+
+def is_params_error(exc: BaseException, automation: object) -> bool:
+    """A pydantic error raised by validating the automation's ``Params`` model (the trigger's
+    parameters), as opposed to one from the automation's own models."""
+    params_model = getattr(automation, "Params", None)
+    return (
+        isinstance(exc, ValidationError) and params_model is not None and exc.title == params_model.__name__
+    )
+
+
+def is_bad_input(exc: BaseException, automation: object = None) -> bool:
+    """The caller's fault (a permanent input error): recorded against the run, never counted by a
+    breaker. Breakers count failures of the automation and of its dependencies, and transient
+    faults; a trigger with a bad file or parameter says nothing about either."""
+    return isinstance(exc, InputError) or is_params_error(exc, automation)
+
+
+def skipped_by_breaker(status: str, reason: str | None) -> bool:
+    """A run recorded as skipped because its breaker refused it (open, or half-open with another
+    instance probing)."""
+    return status == "skipped" and reason is not None and reason.startswith(REASON_PREFIX)
 
 
 def dependency_breaker_name(dependency: str) -> str:
@@ -107,7 +134,7 @@ class CircuitBreaker:
                     return Permit(
                         allowed=False,
                         reason=(
-                            f"circuit {self.name} open since {format_timestamp(record.opened_at)} after "
+                            f"{REASON_PREFIX}{self.name} open since {format_timestamp(record.opened_at)} after "
                             f"{record.failures} failures (last: {record.last_error}); "
                             f"next probe after {format_timestamp(retry_at)}"
                         ),
@@ -118,7 +145,7 @@ class CircuitBreaker:
                 if record.probe_expires_at and record.probe_expires_at > now:
                     return Permit(
                         allowed=False,
-                        reason=f"circuit {self.name} half-open: probe in progress by {record.probe_owner}",
+                        reason=f"{REASON_PREFIX}{self.name} half-open: probe in progress by {record.probe_owner}",
                     )
             probe = record.model_copy(
                 update={
@@ -131,7 +158,7 @@ class CircuitBreaker:
             )
             if self._write(probe, record):
                 return Permit(allowed=True, probe=True)
-        return Permit(allowed=False, reason=f"circuit {self.name}: contention while taking the probe")
+        return Permit(allowed=False, reason=f"{REASON_PREFIX}{self.name}: contention while taking the probe")
 
     def record_success(self, permit: Permit | None = None) -> None:
         if permit is not None and permit.clean:
@@ -155,6 +182,26 @@ class CircuitBreaker:
                 }
             )
             if self._write(closed, record):
+                return
+
+    def release_probe(self, owner: str, permit: Permit | None = None) -> None:
+        """Hand back a half-open probe without a verdict (the call failed on its input, which
+        proves nothing either way): the breaker stays half-open and the next caller probes."""
+        if permit is None or not permit.probe:
+            return
+        for _ in range(5):
+            record = self.read()
+            if record is None or record.state != BreakerState.half_open or record.probe_owner != owner:
+                return
+            released = record.model_copy(
+                update={
+                    "probe_owner": None,
+                    "probe_expires_at": None,
+                    "updated_at": self.clock.now(),
+                    "version": record.version + 1,
+                }
+            )
+            if self._write(released, record):
                 return
 
     def record_failure(self, error: str, permit: Permit | None = None) -> BreakerState:
@@ -220,6 +267,7 @@ def call_dependency(
     try:
         result = fn()
     except InputError:
+        breaker.release_probe(owner, permit)
         raise
     except Exception as exc:
         breaker.record_failure(f"{type(exc).__name__}: {exc}", permit)

@@ -1,6 +1,7 @@
 """Health: one report for `orchestra health`, the controller's GET /health and /healthz.
 
-unhealthy — the store cannot be reached (nothing can work);
+unhealthy — the store cannot be opened or reached (nothing can work): a bad store URL, a state
+            file that is empty or not an Orchestra store, a database that does not answer;
 degraded  — something needs an operator: an open breaker, a run whose owner died (stale lease),
             an automation whose last success is older than twice its schedule interval, an
             approval about to expire;
@@ -10,6 +11,7 @@ healthy   — none of the above.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -19,7 +21,7 @@ from pydantic import BaseModel, Field
 from .breaker import BreakerState, list_breakers
 from .clock import Clock
 from .config import Config
-from .errors import OrchestraError
+from .errors import OrchestraError, StoreConfigError
 from .models import RunStatus, Timestamp
 from .registry import Registry
 from .store.base import StateStore
@@ -48,6 +50,19 @@ def schedule_interval(cron: str, now: dt.datetime) -> dt.timedelta:
     it = croniter(cron, now)
     first = it.get_next(dt.datetime)
     return it.get_next(dt.datetime) - first
+
+
+def check_health_opening(
+    config: Config, open_store: Callable[[], StateStore], clock: Clock, registry: Registry
+) -> HealthReport:
+    """``check_health`` of the store ``open_store`` opens; a store that cannot be opened (bad
+    URL, a state file that is not an Orchestra store) makes the report unhealthy."""
+    try:
+        store = open_store()
+    except StoreConfigError as exc:
+        check = Check(name="store", ok=False, detail=f"store unusable: {exc}")
+        return HealthReport(status=Status.unhealthy, checked_at=clock.now(), checks=[check])
+    return check_health(config, store, clock, registry)
 
 
 def check_health(config: Config, store: StateStore, clock: Clock, registry: Registry) -> HealthReport:

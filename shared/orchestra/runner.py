@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from .automation import Automation, RunContext, Verification
-from .breaker import CircuitBreaker, Permit, automation_breaker_name
+from .breaker import CircuitBreaker, Permit, automation_breaker_name, is_bad_input, is_params_error
 from .clock import Clock, IdSource, RandomIds, SystemClock, process_owner
 from .config import Config, format_errors
 from .errors import (
@@ -319,10 +319,16 @@ class Runner:
             exc = state.outcome.exception() if state.outcome else None
             log.warning("run %s: transient error, retrying: %s", run.id, exc, extra={"run_id": run.id})
 
+        def backoff(state: RetryCallState) -> float:
+            # Full jitter: uniform in [0, min(max, initial * 2^k)] after the k-th failed attempt
+            # (k from 0), drawn from the injected source so tests can pin the schedule.
+            ceiling = min(cfg.max_seconds, cfg.initial_seconds * 2 ** (state.attempt_number - 1))
+            return self.ids.random() * ceiling
+
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(cfg.attempts),
-            wait=wait_random_exponential(multiplier=cfg.initial_seconds, max=cfg.max_seconds),
+            wait=backoff,
             sleep=self.clock.sleep,
             before_sleep=count_attempt,
             reraise=True,
@@ -333,7 +339,14 @@ class Runner:
         breaker = self._breaker(run.task, run.environment)
         with _Heartbeat(self, run) as heartbeat:
             try:
-                ctx = self.context(run, automation, heartbeat=lambda: self.renew_lease(run))
+                try:
+                    ctx = self.context(run, automation, heartbeat=lambda: self.renew_lease(run))
+                except ValidationError as exc:
+                    if not is_params_error(exc, automation):
+                        raise
+                    # Parameters that no longer validate (a file gone since the request): the
+                    # trigger's input, reported by field like any other bad input.
+                    raise InputError("; ".join(format_errors(exc, prefix="params")), where=run.task) from None
                 analysis = self._with_retries(run, lambda: automation.analyze(ctx))
                 run.findings = analysis.findings
                 run.actions = analysis.actions
@@ -344,15 +357,20 @@ class Runner:
                     run.status = RunStatus.succeeded
             except Exception as exc:
                 transient = is_transient(exc)
+                bad_input = is_bad_input(exc, automation)
                 run.status = RunStatus.failed
                 run.error = RunError(
                     type=type(exc).__name__,
                     message=str(exc)[:2000],
                     transient=transient,
-                    bad_input=isinstance(exc, InputError),
+                    bad_input=bad_input,
                 )
                 self._finish(run, heartbeat.lost)
-                if not isinstance(exc, InputError):
+                if bad_input:
+                    # The caller's fault says nothing about the automation or its dependencies:
+                    # not counted, and a probe it held is handed back for the next trigger.
+                    breaker.release_probe(self.owner, permit)
+                else:
                     breaker.record_failure(f"{type(exc).__name__}: {exc}", permit)
                 if transient:
                     raise TransientError(
@@ -419,7 +437,7 @@ class Runner:
     ) -> bool:
         run.phase = RunPhase.applying
         applied: list[Action] = []
-        for action in actions:
+        for index, action in enumerate(actions):
             action.rollback = automation.prepare(ctx, action) or {}
             self._checkpoint(run)  # rollback data is durable before anything changes
             try:
@@ -427,7 +445,11 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - a failed apply is rolled back and recorded
                 action.status = ActionStatus.failed
                 action.reason = f"apply failed: {type(exc).__name__}: {exc}"
+                # All or nothing: every action applied before this one is undone too, newest first.
                 self._rollback(run, automation, ctx, [*applied, action])
+                for later in actions[index + 1 :]:
+                    later.status = ActionStatus.skipped
+                    later.reason = f"not applied: action {action.id} failed before it"
                 run.reason = f"action {action.id} failed to apply ({exc}); rolled back"
                 return False
             action.status = ActionStatus.applied

@@ -76,6 +76,9 @@ class TunerParams(BaseModel):
     verify_ok: bool = True
     fail_apply: bool = False
     crash_after_apply: bool = False
+    # Only the action at this position (0-based) fails to apply / crashes the process after it.
+    fail_apply_on: int | None = None
+    crash_after_apply_on: int | None = None
 
 
 class Tuner(Automation):
@@ -107,13 +110,15 @@ class Tuner(Automation):
 
     def apply(self, ctx: RunContext, action: Action) -> dict[str, Any]:
         p: TunerParams = ctx.params
+        position = int(action.id.removeprefix("set-"))
         Counter(Path(p.counter)).bump("apply")
-        if p.fail_apply:
+        Counter(Path(p.counter)).bump(f"apply:{action.id}")
+        if p.fail_apply or p.fail_apply_on == position:
             raise RuntimeError("API refused the change")
         data = self._read(ctx)
         data[action.params["key"]] = action.params["value"]
         Path(p.target).write_text(json.dumps(data))
-        if p.crash_after_apply:
+        if p.crash_after_apply or p.crash_after_apply_on == position:
             os._exit(9)  # the process dies between apply and verify
         return {"written": action.params["value"]}
 
@@ -127,6 +132,7 @@ class Tuner(Automation):
 
     def rollback(self, ctx: RunContext, action: Action) -> None:
         Counter(Path(ctx.params.counter)).bump("rollback")
+        Counter(Path(ctx.params.counter)).bump(f"rollback:{action.id}")
         data = self._read(ctx)
         previous = (action.rollback or {}).get("previous")
         if previous is None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from ..config import Config, load_config
 from ..errors import ConfigError, InputError, OrchestraError, StoreConfigError, TransientError
@@ -22,12 +22,14 @@ from ..store import StateStore, open_store, store_url
 if TYPE_CHECKING:
     from ..models import Run
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Piped output (CI logs, `| less`) gets a generous width instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+# Piped output (CI logs, `| less`) gets a generous width instead of rich's 80 columns. Text from
+# inputs (branch and file names, error text, summaries) is printed as it is: no ":name:" emoji
+# codes; markup only where the code writes it (values go through escape() or Text).
+console = Console(width=None if sys.stdout.isatty() else 150, emoji=False)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150, emoji=False)
 
 
 def config_option(fn: F) -> F:
@@ -62,7 +64,7 @@ def store_options(fn: F) -> F:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -75,10 +77,11 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ConfigError as exc:
             err_console.print(
-                f"[bold red]error:[/] invalid configuration {escape(exc.source)}:", highlight=False
+                Text.assemble(("error:", "bold red"), f" invalid configuration {exc.source}:"),
+                highlight=False,
             )
             for problem in exc.problems:
-                err_console.print(f"  {escape(problem)}", highlight=False, soft_wrap=True)
+                err_console.print(Text(f"  {problem}"), highlight=False, soft_wrap=True)
             sys.exit(EXIT_USAGE)
         except (InputError, StoreConfigError) as exc:
             fail(str(exc), EXIT_USAGE)
@@ -118,14 +121,21 @@ def metric_files(items: tuple[str, ...]) -> dict[str, str]:
 
 def run_exit_code(runs: list[Run]) -> int:
     """2 when a run failed on its input (as a bad flag would), 1 when one failed or was rolled
-    back, else 0 (a run awaiting approval or skipped by a gate did what it should)."""
+    back, 3 when one was skipped because its circuit breaker is open (it did not run), else 0 (a
+    run awaiting approval or whose actions a gate skipped did what it should)."""
+    from ..breaker import skipped_by_breaker
+
     if any(r.status == RunStatus.failed and r.error and r.error.bad_input for r in runs):
         return EXIT_USAGE
     bad = {RunStatus.failed, RunStatus.rolled_back}
-    return EXIT_FAILED if any(r.status in bad for r in runs) else EXIT_OK
+    if any(r.status in bad for r in runs):
+        return EXIT_FAILED
+    if any(skipped_by_breaker(r.status, r.reason) for r in runs):
+        return EXIT_SKIPPED
+    return EXIT_OK
 
 
-def current_identity() -> str:
+def local_user() -> str:
     try:
         return f"user:{getpass.getuser()}"
     except (KeyError, OSError):

@@ -1,10 +1,15 @@
-"""Rich text output for runs."""
+"""Rich text output for runs.
+
+Every value that comes from a run (task and environment names, reasons, errors, finding
+summaries, action descriptions) is printed literally: as ``Text``, never parsed as markup or
+emoji codes, whatever console it is printed on.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..models import SEVERITY_ORDER, Run
 
@@ -33,26 +38,26 @@ def runs_table(runs: list[Run], title: str = "Runs") -> Table:
     for run in runs:
         style = STATUS_STYLE.get(run.status, "")
         table.add_row(
-            run.id,
-            run.task,
-            run.environment,
-            run.mode,
-            str(run.automation_level),
-            f"[{style}]{run.status}[/]",
-            str(len(run.findings)),
-            str(len(run.actions)),
-            _duration(run),
+            Text(run.id),
+            Text(run.task),
+            Text(run.environment),
+            Text(run.mode),
+            Text(str(run.automation_level)),
+            Text(run.status, style=style),
+            Text(str(len(run.findings))),
+            Text(str(len(run.actions))),
+            Text(_duration(run)),
         )
     return table
 
 
 def print_run_details(console: Console, run: Run, max_findings: int = 15) -> None:
-    head = f"[bold]{run.task}[/] — {run.status}"
+    head = Text.assemble((run.task, "bold"), f" — {run.status}")
     if run.reason:
-        head += f" — {escape(run.reason)}"
-    console.print(head, highlight=False)
+        head.append(f" — {run.reason}")
+    console.print(head)
     if run.error:
-        console.print(f"  [red]{run.error.type}: {escape(run.error.message)}[/]", highlight=False)
+        console.print(Text(f"  {run.error.type}: {run.error.message}", style="red"))
     if run.findings:
         table = Table(show_header=True, box=None, pad_edge=False)
         table.add_column("severity")
@@ -60,14 +65,16 @@ def print_run_details(console: Console, run: Run, max_findings: int = 15) -> Non
         ordered = sorted(run.findings, key=lambda f: -SEVERITY_ORDER[f.severity])
         for finding in ordered[:max_findings]:
             style = SEVERITY_STYLE.get(finding.severity, "")
-            table.add_row(f"[{style}]{finding.severity}[/]", escape(finding.summary))
+            table.add_row(Text(finding.severity, style=style), Text(finding.summary))
         console.print(table)
         if len(ordered) > max_findings:
-            console.print(f"  … and {len(ordered) - max_findings} more (use --format json)")
+            console.print(Text(f"  … and {len(ordered) - max_findings} more (use --format json)"))
     if run.actions:
         table = Table(show_header=True, box=None, pad_edge=False)
         for col in ("action", "risk", "status", "why"):
             table.add_column(col)
         for action in run.actions:
-            table.add_row(escape(action.description), action.risk, action.status, escape(action.reason or ""))
+            table.add_row(
+                Text(action.description), Text(action.risk), Text(action.status), Text(action.reason or "")
+            )
         console.print(table)

@@ -1,10 +1,20 @@
 """SQLite adapter: the embedded default. WAL mode, one connection per thread, safe for several
-processes writing the same file (writers wait on a busy timeout instead of failing)."""
+processes writing the same file (writers wait on a busy timeout instead of failing).
+
+A path that does not exist yet gets a new store: the schema is written to a temporary file in
+the same directory, which is then linked into place, so no process ever sees a half-made store
+and two processes starting together agree on one file. A path that exists must hold the schema:
+an empty file, another application's SQLite database or any other file is refused with an error
+naming it, never silently turned into a new history.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +30,12 @@ CREATE TABLE IF NOT EXISTS docs (
     PRIMARY KEY (collection, id)
 ) WITHOUT ROWID;
 """
+
+_COLUMNS = frozenset({"collection", "id", "data"})
+_USE_ANOTHER = (
+    "point ORCHESTRA_STORE (or `store` in the configuration) at an Orchestra state file, or at a "
+    "path that does not exist yet to start a new history"
+)
 
 _OPS = frozenset({"==", "<", "<=", ">", ">=", "in"})
 
@@ -98,7 +114,68 @@ class SqliteStateStore(StateStore):
             ) from None
         if self.path.exists() and self.path.is_dir():
             raise StoreConfigError(f"store path {self.path} is a directory; give a file path")
+        if not self.path.exists():
+            self._create_file()
+        self._check_file()
         self._conn()  # fail early on an unreadable file
+
+    def _create_file(self) -> None:
+        """A new store: the schema in a temporary file, linked to the path only if it is still
+        free (another process may have created the store meanwhile: then that one is used)."""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", suffix=".new", dir=self.path.parent)
+        except OSError as exc:
+            raise StoreConfigError(f"cannot create the SQLite store {self.path}: {exc.strerror}") from None
+        os.close(fd)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(_SCHEMA)
+            finally:
+                conn.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # created by another process since we looked: use that one
+            except OSError:
+                # No hard links on this file system: a rename is atomic too, and the path was
+                # free a moment ago.
+                if not self.path.exists():
+                    os.replace(tmp, self.path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreConfigError(f"cannot create the SQLite store {self.path}: {exc}") from None
+        finally:
+            for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+
+    def _check_file(self) -> None:
+        """An existing file must be an Orchestra store; checked before anything is written to it."""
+        try:
+            size = self.path.stat().st_size
+        except OSError as exc:
+            raise StoreConfigError(f"cannot read the SQLite store {self.path}: {exc.strerror}") from None
+        if size == 0:
+            raise StoreConfigError(
+                f"SQLite store {self.path} is an empty file (0 bytes), not an Orchestra state store; "
+                f"{_USE_ANOTHER}"
+            )
+        try:
+            # Read-only: a file that turns out not to be ours is left exactly as it was.
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(docs)")}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise StoreConfigError(f"cannot open SQLite store {self.path}: {exc}; {_USE_ANOTHER}") from None
+        if not _COLUMNS <= columns:
+            raise StoreConfigError(
+                f"SQLite store {self.path} is an SQLite database without the Orchestra schema "
+                f"(no docs table with {', '.join(sorted(_COLUMNS))}); refusing to use it: {_USE_ANOTHER}"
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -109,7 +186,6 @@ class SqliteStateStore(StateStore):
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreConfigError(f"cannot open SQLite store {self.path}: {exc}") from None
         self._local.conn = conn

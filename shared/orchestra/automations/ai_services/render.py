@@ -1,10 +1,15 @@
-"""Text rendering of an ai-services run's summary (rich tables)."""
+"""Text rendering of an ai-services run's summary (rich tables).
+
+Model names, routes, prefixes and file names come from the usage log: printed as ``Text``, so
+they are never read as markup or emoji codes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from ..cost.render import print_input_notes
 
@@ -20,7 +25,7 @@ def _usage_table(title: str, key: str, rows: list[dict[str, Any]]) -> Table:
         table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
-            r[key],
+            Text(str(r[key])),
             f"{r['requests']:,}",
             f"{r['input_tokens']:,}",
             f"{r['output_tokens']:,}",
@@ -40,8 +45,11 @@ def render(run: Any, console: Any) -> None:
         return  # a failed run has no report; the run error says why
     source = summary.get("input") or {}
     console.print(
-        f"[bold]AI requests[/bold]: {source.get('source', '?')} - {source.get('requests', 0):,} requests over "
-        f"{source.get('days', 0)} days; about {_num(summary.get('monthly_cost'))} USD per month"
+        Text.assemble(
+            ("AI requests", "bold"),
+            f": {source.get('source', '?')} - {source.get('requests', 0):,} requests over "
+            f"{source.get('days', 0)} days; about {_num(summary.get('monthly_cost'))} USD per month",
+        )
     )
     print_input_notes(console, source, summary.get("notes", []))
     if summary.get("by_model"):
@@ -51,8 +59,10 @@ def render(run: Any, console: Any) -> None:
     opportunities = summary.get("opportunities") or []
     if opportunities:
         table = Table(
-            title=f"Opportunities ({_num(summary.get('monthly_savings'))} USD per month; "
-            f"policy file {summary.get('policy_path')})",
+            title=Text(
+                f"Opportunities ({_num(summary.get('monthly_savings'))} USD per month; "
+                f"policy file {summary.get('policy_path')})"
+            ),
             title_justify="left",
         )
         table.add_column("kind", no_wrap=True)
@@ -63,12 +73,15 @@ def render(run: Any, console: Any) -> None:
             what = ", ".join(f"{k}={o[k]}" for k in ("route", "model", "from_model", "prefix_hash") if k in o)
             if o["kind"] == "routing":
                 what += f" -> {o['policy_entry']['to_model']}"
-            table.add_row(o["kind"], what, _num(o["monthly_savings"]), o["risk"])
+            table.add_row(Text(str(o["kind"])), Text(what), _num(o["monthly_savings"]), Text(str(o["risk"])))
         console.print(table)
     else:
         console.print("No AI savings opportunities.")
     for small in summary.get("context_cache_too_small") or []:
         console.print(
-            f"[dim]{small['model']}: prefix {small['prefix']} ({small['prefix_tokens']:,} tokens, "
-            f"{small['requests']} requests) is under the {small['min_cached_tokens']:,}-token cache minimum[/dim]"
+            Text(
+                f"{small['model']}: prefix {small['prefix']} ({small['prefix_tokens']:,} tokens, "
+                f"{small['requests']} requests) is under the {small['min_cached_tokens']:,}-token cache minimum",
+                style="dim",
+            )
         )

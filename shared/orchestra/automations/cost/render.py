@@ -1,10 +1,15 @@
-"""Text rendering of a cost run's summary (rich tables)."""
+"""Text rendering of a cost run's summary (rich tables).
+
+Project, service, SKU and budget names and the notes come from the billing input: printed as
+``Text``, so they are never read as markup or emoji codes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 
 def _money(value: float | None, currency: str = "") -> str:
@@ -18,9 +23,9 @@ def print_input_notes(console: Any, source: dict[str, Any], notes: list[str]) ->
     bad = (source.get("bad_rows") or {}).get("count", 0)
     if bad:
         lines = ", ".join(str(item["line"]) for item in source["bad_rows"]["lines"][:10])
-        console.print(f"[yellow]{bad} malformed row(s) skipped[/yellow] (lines {lines})")
+        console.print(Text.assemble((f"{bad} malformed row(s) skipped", "yellow"), f" (lines {lines})"))
     for note in notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(Text(f"note: {note}", style="dim"))
 
 
 def render(run: Any, console: Any) -> None:
@@ -30,9 +35,12 @@ def render(run: Any, console: Any) -> None:
     source = summary.get("input") or {}
     currency = source.get("currency", "")
     console.print(
-        f"[bold]Billing[/bold]: {source.get('source', '?')} - {source.get('rows', 0):,} rows, "
-        f"{source.get('first_day')} .. {source.get('last_day')}, {summary.get('series', 0)} series; "
-        f"last 30 days {_money(summary.get('last_30_days_cost'), currency)}"
+        Text.assemble(
+            ("Billing", "bold"),
+            f": {source.get('source', '?')} - {source.get('rows', 0):,} rows, "
+            f"{source.get('first_day')} .. {source.get('last_day')}, {summary.get('series', 0)} series; "
+            f"last 30 days {_money(summary.get('last_30_days_cost'), currency)}",
+        )
     )
     print_input_notes(console, source, summary.get("notes", []))
 
@@ -52,13 +60,13 @@ def render(run: Any, console: Any) -> None:
     for row in top[:15]:
         sku = (row.get("top_skus") or [{}])[0].get("sku", "") if row.get("top_skus") else ""
         table.add_row(
-            row["date"],
-            row["severity"],
-            f"{row['project']} / {row['service']}" + (f" / {row['sku']}" if row.get("sku") else ""),
+            Text(str(row["date"])),
+            Text(str(row["severity"])),
+            Text(f"{row['project']} / {row['service']}" + (f" / {row['sku']}" if row.get("sku") else "")),
             _money(row["actual"]),
             _money(row["expected"]),
             f"+{row['delta']:,.2f}",
-            sku,
+            Text(str(sku)),
         )
     if top:
         console.print(table)
@@ -73,10 +81,10 @@ def render(run: Any, console: Any) -> None:
                 column, justify="left" if column in {"budget", "month", "status"} else "right", no_wrap=True
             )
         for b in budgets:
-            status = "[red]OVER[/red]" if b["alert"] else "ok"
+            status = Text("OVER", style="red") if b["alert"] else Text("ok")
             table.add_row(
-                b["budget"],
-                b["month"],
+                Text(str(b["budget"])),
+                Text(str(b["month"])),
                 _money(b["amount"]),
                 _money(b["month_to_date"]),
                 _money(b["forecast"]),
@@ -98,5 +106,11 @@ def render(run: Any, console: Any) -> None:
         table.add_column("risk", no_wrap=True)
         for r in recs:
             change = ", ".join(f"{k} {v:g}->{r['recommended'][k]:g}" for k, v in r["current"].items())
-            table.add_row(r["service"], r["kind"], change, _money(r["monthly_savings"]), r["risk"])
+            table.add_row(
+                Text(str(r["service"])),
+                Text(str(r["kind"])),
+                Text(change),
+                _money(r["monthly_savings"]),
+                Text(str(r["risk"])),
+            )
         console.print(table)

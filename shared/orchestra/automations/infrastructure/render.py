@@ -1,8 +1,14 @@
-"""Rich text output for an infrastructure run: the demand profile grid and the schedule."""
+"""Rich text output for an infrastructure run: the demand profile grid and the schedule.
+
+Service names, sources, origins and notes come from inputs: printed as ``Text``, so they are
+never read as markup or emoji codes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from rich.text import Text
 
 from ...models import Run
 from .profile import DAYS
@@ -15,23 +21,31 @@ def render(run: Run, console: Any) -> None:
     summary = run.summary
     if not summary:
         return
-    console.print(f"[bold]Source:[/bold] {summary.get('source')}")
+    console.print(Text.assemble(("Source:", "bold"), f" {summary.get('source')}"))
     for report in summary.get("services", []):
         console.print(
-            f"\n[bold]{report['service']}[/bold]: schedule {report.get('schedule_origin') or 'not available'}"
+            Text.assemble(
+                "\n",
+                (str(report["service"]), "bold"),
+                f": schedule {report.get('schedule_origin') or 'not available'}",
+            )
         )
         if "config" in report:
             cfg = report["config"]
             console.print(
-                f"  current: min {cfg['min_instances']}, max {cfg['max_instances']} instances "
-                f"({report['config_origin']})"
+                Text(
+                    f"  current: min {cfg['min_instances']}, max {cfg['max_instances']} instances "
+                    f"({report['config_origin']})"
+                )
             )
         profile = report.get("profile")
         if profile:
             console.print(
-                f"  {report['history_days']:.1f} days of history at {report['interval_seconds']:g} s; capacity "
-                f"{report['capacity_rps']:g} req/s per instance ({report['capacity_origin']}); peak "
-                f"{report['peak_rps']:.3g} req/s"
+                Text(
+                    f"  {report['history_days']:.1f} days of history at {report['interval_seconds']:g} s; "
+                    f"capacity {report['capacity_rps']:g} req/s per instance ({report['capacity_origin']}); "
+                    f"peak {report['peak_rps']:.3g} req/s"
+                )
             )
             table = Table(
                 title="Demand profile, UTC: P90 req/s : min instances (* hour-of-day fallback, q quiet)",
@@ -46,22 +60,25 @@ def render(run: Run, console: Any) -> None:
                 for day in range(7):
                     slot = profile[day * 24 + hour]
                     mark = ("*" if slot["basis"] != "week" else "") + ("q" if slot["quiet"] else "")
-                    cell = f"{slot['p_rps']:.2f}{mark}:{slot['min_instances']}"
-                    if day * 24 + hour == report["slot_now"]:
-                        cell = f"[reverse]{cell}[/reverse]"
-                    cells.append(cell)
+                    now = day * 24 + hour == report["slot_now"]
+                    cells.append(
+                        Text(
+                            f"{slot['p_rps']:.2f}{mark}:{slot['min_instances']}",
+                            style="reverse" if now else "",
+                        )
+                    )
                 table.add_row(f"{hour:02d}", *cells)
             console.print(table)
         if "transitions" in report:
             changes = (
                 ", ".join(f"{t['at']} -> {t['min_instances']}" for t in report["transitions"]) or "constant"
             )
-            console.print(f"  Schedule (min instances): {changes}")
-            console.print(f"  Max instances with headroom: {report['max_instances']}")
+            console.print(Text(f"  Schedule (min instances): {changes}"))
+            console.print(Text(f"  Max instances with headroom: {report['max_instances']}"))
             decision = report.get("decision", {})
             line = f"  Now ({report['slot_now_label']} UTC): min instances {decision.get('min_instances')}"
             if decision.get("reason"):
                 line += f" — {decision['reason']}"
-            console.print(line)
+            console.print(Text(line))
         for note in report.get("notes", []):
-            console.print(f"  [yellow]note:[/yellow] {note}")
+            console.print(Text.assemble("  ", ("note:", "yellow"), f" {note}"))

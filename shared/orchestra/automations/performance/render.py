@@ -1,8 +1,14 @@
-"""Rich text output for a performance run (findings themselves are printed by the CLI)."""
+"""Rich text output for a performance run (findings themselves are printed by the CLI).
+
+Service names, sources, origins, recommendation texts and notes come from inputs: printed as
+``Text``, so they are never read as markup or emoji codes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from rich.text import Text
 
 from ...models import Run
 
@@ -23,13 +29,15 @@ def render(run: Run, console: Any) -> None:
     summary = run.summary
     if not summary:
         return
-    console.print(f"[bold]Source:[/bold] {summary.get('source')}")
+    console.print(Text.assemble(("Source:", "bold"), f" {summary.get('source')}"))
     skipped = {n: r["skipped"] for n, r in summary.get("rules", {}).items() if r.get("skipped")}
     if skipped:
-        console.print("Rules not evaluated: " + "; ".join(f"{n} ({why})" for n, why in skipped.items()))
+        console.print(Text("Rules not evaluated: " + "; ".join(f"{n} ({why})" for n, why in skipped.items())))
     for report in summary.get("services", []):
-        console.print(f"\n[bold]{report['service']}[/bold]: {_fmt_config(report['config'])}")
-        console.print(f"  configuration {report['config_origin']}")
+        console.print(
+            Text.assemble("\n", (str(report["service"]), "bold"), f": {_fmt_config(report['config'])}")
+        )
+        console.print(Text(f"  configuration {report['config_origin']}"))
         table = Table(title="Rules", show_lines=False)
         for column in (
             "rule",
@@ -45,10 +53,10 @@ def render(run: Run, console: Any) -> None:
         for row in report.get("rules", []):
             minutes = row.get("breach_minutes")
             table.add_row(
-                row["rule"],
-                row["metric"],
+                Text(str(row["rule"])),
+                Text(str(row["metric"])),
                 f"{row['threshold']:g}",
-                row["status"],
+                Text(str(row["status"])),
                 str(row.get("episodes", "")),
                 f"{minutes / 60:.1f} h" if minutes is not None else "",
                 f"{row['worst_mean']:.1f}" if "worst_mean" in row else "",
@@ -61,17 +69,17 @@ def render(run: Run, console: Any) -> None:
             for column in ("recommendation", "risk", "expected effect"):
                 rec_table.add_column(column, overflow="fold")
             for rec in recs:
-                title = rec["title"] + (
-                    f" [dim](superseded: {rec['superseded']})[/dim]" if rec.get("superseded") else ""
-                )
+                title = Text(str(rec["title"]))
+                if rec.get("superseded"):
+                    title.append(f" (superseded: {rec['superseded']})", style="dim")
                 if not rec["changes"]:
-                    title += " [dim](advice)[/dim]"
-                rec_table.add_row(title, rec["risk"], rec["expected_effect"])
+                    title.append(" (advice)", style="dim")
+                rec_table.add_row(title, Text(str(rec["risk"])), Text(str(rec["expected_effect"])))
             console.print(rec_table)
         else:
             console.print("  No recommendations: no sustained breach and no rightsizing opportunity.")
         if report["target_config"] != report["config"]:
-            console.print(f"  Target: {_fmt_config(report['target_config'])}")
-            console.print(f"  Acts through: {report['actuator'] or 'nothing (recommendations only)'}")
+            console.print(Text(f"  Target: {_fmt_config(report['target_config'])}"))
+            console.print(Text(f"  Acts through: {report['actuator'] or 'nothing (recommendations only)'}"))
         for note in report.get("notes", []):
-            console.print(f"  [yellow]note:[/yellow] {note}")
+            console.print(Text.assemble("  ", ("note:", "yellow"), f" {note}"))
