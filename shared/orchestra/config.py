@@ -357,6 +357,14 @@ def default_config_path() -> Path:
     return Path(str(resources.files("orchestra").joinpath("defaults/config.yaml")))
 
 
+def printable(line: str) -> str:
+    """``line`` with line breaks and other unprintable characters escaped (as in a Python string
+    literal): each problem stays one line whatever the keys and values in the file."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+
+
 def format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     lines = []
     for err in exc.errors():
@@ -371,7 +379,7 @@ def format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
             message = "unknown key (typo?)"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        lines.append(f"{path}: {message}")
+        lines.append(printable(f"{path}: {message}"))
     return lines
 
 
@@ -383,7 +391,7 @@ def parse_config(text: str | bytes, source: str = "<config>") -> Config:
     except yamlsafe.YamlTextError as exc:
         # "(yaml) line L, column C: ..." for a place in the text, "(file): ..." for the whole file.
         where = "(file):" if exc.line is None else "(yaml)"
-        raise ConfigError(source, [f"{where} {exc.detail}"]) from None
+        raise ConfigError(source, [printable(f"{where} {exc.detail}")]) from None
     if not isinstance(data, dict):
         raise ConfigError(source, ["(top level): expected a mapping of sections"])
     try:
@@ -392,7 +400,7 @@ def parse_config(text: str | bytes, source: str = "<config>") -> Config:
         raise ConfigError(source, format_errors(exc)) from None
     problems = validate_automation_settings(config)
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, [printable(p) for p in problems])
     return config
 
 
