@@ -87,12 +87,15 @@ def _params_from_flags(
             fail(f"--param {item!r}: expected KEY=VALUE")
         # Lists and maps are YAML ("[high, low]"); scalars stay text so that a revision like
         # 0123456 is not read as an octal number — each automation's Params model converts types.
-        if value[:1] in ("[", "{"):
-            import yaml
+        # Either way the value is checked as the YAML loader checks text (size, UTF-8, control
+        # characters): a bad value is exit 2 with one line, never a traceback.
+        from ..yamlsafe import MAX_PARAM_BYTES, decode, load
 
-            out[key] = yaml.safe_load(value)
+        where = f"--param {key}"
+        if value[:1] in ("[", "{"):
+            out[key] = load(value, source=where, max_bytes=MAX_PARAM_BYTES)
         else:
-            out[key] = value
+            out[key] = decode(value, source=where, max_bytes=MAX_PARAM_BYTES)
     return out
 
 
