@@ -603,12 +603,12 @@ class Runner:
         return run
 
     def approve(self, run_id: str, identity: str, comment: str | None = None) -> Run:
+        from .identities import check_approver, run_requester
+
         run = self._awaiting(run_id)
-        if not identity or identity == run.requested_by:
-            raise ApprovalRefused(
-                f"{identity!r} requested run {run_id}; approval must come from another identity",
-                where="approver",
-            )
+        # Not the requester (nor whoever requested what the waiting actions change), as a person;
+        # and one of the environment's approvers when it lists them.
+        check_approver(identity, run_requester(run), run.environment, self.config, subject=f"run {run_id}")
         now = self.clock.now()
         if run.approval_expires_at and run.approval_expires_at <= now:
             self.expire_approvals()
@@ -639,7 +639,12 @@ class Runner:
         return run
 
     def reject(self, run_id: str, identity: str, reason: str | None = None) -> Run:
+        from .identities import check_decliner, run_requester
+
         run = self._awaiting(run_id)
+        check_decliner(
+            identity, run_requester(run), run.environment, self.config, subject=f"run {run_id}", verb="reject"
+        )
         now = self.clock.now()
         old_updated = run.updated_at
         self._close_waiting(run, ActionStatus.skipped, f"rejected by {identity}")

@@ -163,7 +163,11 @@ VERIFICATION = {
 }
 
 
-def make_config(environments: dict[str, Any], *, testing: dict[str, Any] | None = None) -> Config:
+def make_config(environments: dict[str, Any], *, testing: dict[str, Any] | None = None, **top: Any) -> Config:
+    """A configuration with these deployment policies; ``top`` adds top-level sections
+    (``identities``, ``groups``) and ``approvers`` goes into ``environments`` as
+    ``{"production": [...]}``."""
+    approvers = top.pop("approvers", {})
     doc = {
         "default_environment": "development",
         "environments": {
@@ -179,7 +183,10 @@ def make_config(environments: dict[str, Any], *, testing: dict[str, Any] | None 
             "breaker": {"failure_threshold": 3, "window_seconds": 3600, "open_seconds": 600},
             "lease": {"seconds": 120, "heartbeat_seconds": 30},
         },
+        **top,
     }
+    for env, listed in approvers.items():
+        doc["environments"][env]["approvers"] = listed
     return parse_config(json.dumps(doc), "deployment-test-config")
 
 
@@ -202,13 +209,30 @@ def make_runner(config: Config, store: StateStore, clock: FakeClock, owner: str 
     )
 
 
-def push_payload(branch: str, after: str, pusher: str = "Codertocat") -> dict[str, Any]:
-    """The real push sample with its ref and head moved to a commit of the test repository."""
+def push_payload(
+    branch: str,
+    after: str,
+    pusher: str = "Codertocat",
+    *,
+    email: str | None = None,
+    sender: str | None = None,
+    before: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
+    """The real push sample with its ref, head, previous head and people changed: the pusher's
+    e-mail defaults to their GitHub noreply address and the sender to the pusher."""
     payload = json.loads((WEBHOOKS / "push-with-new-branch.payload.json").read_text())
     payload["ref"] = f"refs/heads/{branch}"
     payload["after"] = after
     payload["head_commit"]["id"] = after
     payload["pusher"]["name"] = pusher
+    payload["pusher"]["email"] = email or f"{pusher.lower()}@users.noreply.github.com"
+    payload["sender"]["login"] = sender or pusher
+    if before is not None:
+        payload["before"] = before
+        payload["created"] = False
+    if timestamp is not None:
+        payload["head_commit"]["timestamp"] = timestamp
     return payload
 
 

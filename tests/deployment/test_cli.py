@@ -62,7 +62,7 @@ def test_request_list_show_approve_with_json(orchestra):
     assert listed["history"][0]["actor"] == "user:alice" and listed["history"][0]["at"].endswith("Z")
 
     code, _, err = orchestra("approve", dep["id"], "--as", "user:alice")
-    assert code == 2 and "approval must come from someone else" in err
+    assert code == 2 and "approval must come from another identity" in err
 
     code, out, _ = orchestra("approve", dep["id"], "--as", "user:bob", "--comment", "ok", "--format", "json")
     assert code == 0

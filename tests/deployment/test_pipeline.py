@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from orchestra.app import build_app
 from orchestra.automations.deployment.approvals import approve
 from orchestra.automations.deployment.requests import (
     deployment_settings,
@@ -21,6 +22,8 @@ from orchestra.breaker import automation_breaker_name, find_breaker
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import Config
 from orchestra.errors import ApprovalRefused, InputError
+from orchestra.events.github import handle_github
+from orchestra.events.records import record_id
 from orchestra.inputs import Origin
 from orchestra.models import ActionStatus, Mode, RunStatus, TriggerKind
 from orchestra.runner import RunRequest
@@ -36,6 +39,7 @@ from tests.deployment.conftest import (
     make_config,
     make_runner,
     push_payload,
+    registry,
 )
 
 S = DeploymentState
@@ -45,30 +49,21 @@ UTC = dt.UTC
 def request_from_push(
     config: Config, store: StateStore, clock: FakeClock, payload: dict[str, Any], delivery: str
 ) -> Any:
-    """What the webhook does with a verified push: deletions and tags never deploy."""
-    if payload.get("deleted"):
-        return None
-    env = environment_for_ref(config, payload["ref"])
-    if env is None:
-        return None
-    return request_deployment(
-        store,
-        clock,
-        RandomIds(1),
-        environment=env,
-        ref=payload["ref"],
-        revision=payload["after"],
-        repository=payload["repository"]["full_name"],
-        requested_by=f"github:{payload['pusher']['name']}",
-        source_event=delivery,
-    )
+    """A verified push through the webhook's handler: the deployment it requested or found, or
+    None when it deploys nothing (deletions, tags)."""
+    app = build_app(config=config, store=store, clock=clock, ids=RandomIds(1), registry=registry())
+    handle_github(app, event_name="push", delivery_id=delivery, data=payload)
+    record = store.get_event(record_id("webhooks", delivery))
+    found = record.payload.get("deployment_id") if record else None
+    return get_deployment(store, found) if found else None
 
 
-def deploy_run(env: str, trigger: str, **params: Any) -> RunRequest:
+def deploy_run(env: str, trigger: str, level: int | None = None, **params: Any) -> RunRequest:
     return RunRequest(
         task="deployment",
         environment=env,
         mode=Mode.apply,
+        automation_level=level,
         params=params,
         trigger_kind=TriggerKind.scheduled,
         trigger_id=trigger,
@@ -241,7 +236,8 @@ def test_production_needs_another_person_and_waits_for_its_window(sqlite_store, 
                 "deployer": command_deployer(repo, service),
                 "verification": VERIFICATION,
             }
-        }
+        },
+        identities={"github:alice": "alice@corp.example", "user:alice": "alice@corp.example"},
     )
     settings = deployment_settings(config)
     runner = make_runner(config, sqlite_store, clock)
@@ -254,13 +250,13 @@ def test_production_needs_another_person_and_waits_for_its_window(sqlite_store, 
     assert any("awaits approval" in f.summary for f in run.findings)
 
     with pytest.raises(ApprovalRefused, match="someone else"):
-        approve(sqlite_store, clock, settings, dep.id, "github:alice")
-    with pytest.raises(ApprovalRefused):
-        approve(sqlite_store, clock, settings, dep.id, "user:Alice")  # same person, other namespace
+        approve(sqlite_store, clock, settings, dep.id, "github:alice", config=config)
+    with pytest.raises(ApprovalRefused, match="linked to github:alice"):
+        approve(sqlite_store, clock, settings, dep.id, "user:Alice", config=config)  # mapped
     assert get_deployment(sqlite_store, dep.id).state == S.awaiting_approval
 
     clock.advance(minutes=5)
-    approved = approve(sqlite_store, clock, settings, dep.id, "user:bob", "looks good")
+    approved = approve(sqlite_store, clock, settings, dep.id, "user:bob", "looks good", config=config)
     assert approved.state == S.approved and approved.approved_by == "user:bob"
     assert approved.history[-1].actor == "user:bob"
 
@@ -288,23 +284,80 @@ def test_production_needs_another_person_and_waits_for_its_window(sqlite_store, 
     assert service.deploys() == [sha]
 
 
-def test_newer_push_supersedes_an_older_pending_deployment(sqlite_store, clock, repo, service):
+def test_newer_push_supersedes_an_older_unapproved_deployment(sqlite_store, clock, repo, service):
+    first = repo.commit("main", title="r1")
+    config = make_config(
+        {"production": {"requires_approval": True, "deployer": command_deployer(repo, service)}}
+    )
+    d1 = request_from_push(config, sqlite_store, clock, push_payload("main", first, "alice"), "d-1")
+    clock.advance(minutes=1)
+    second = repo.commit("main", title="r2")
+    d2 = request_from_push(
+        config, sqlite_store, clock, push_payload("main", second, "alice", before=first), "d-2"
+    )
+    old = get_deployment(sqlite_store, d1.id)
+    assert old.state == S.superseded and old.superseded_by == d2.id
+    run = make_runner(config, sqlite_store, clock).submit(deploy_run("production", "t-1")).run
+    assert run.actions == []
+    assert get_deployment(sqlite_store, d2.id).state == S.awaiting_approval
+
+
+def test_an_approved_deployment_stays_and_goes_out_before_a_newer_push(sqlite_store, clock, repo, service):
+    first = repo.commit("main", title="r1")
+    config = make_config(
+        {
+            "production": {
+                "requires_approval": True,
+                "deployer": command_deployer(repo, service),
+                "verification": VERIFICATION,
+            }
+        }
+    )
+    settings = deployment_settings(config)
+    d1 = request_from_push(config, sqlite_store, clock, push_payload("main", first, "alice"), "d-1")
+    approve(sqlite_store, clock, settings, d1.id, "user:bob", config=config)
+    clock.advance(minutes=1)
+    second = repo.commit("main", title="r2")
+    d2 = request_from_push(
+        config, sqlite_store, clock, push_payload("main", second, "alice", before=first), "d-2"
+    )
+    assert get_deployment(sqlite_store, d1.id).state == S.approved  # a person's approval stands
+    record = sqlite_store.get_event(record_id("webhooks", "d-2"))
+    assert f"waits for approved {d1.id}" in record.reason
+
+    runner = make_runner(config, sqlite_store, clock)
+    run = runner.submit(deploy_run("production", "t-1")).run
+    assert run.status == RunStatus.succeeded, run.reason
+    assert [a.params["deployment_id"] for a in run.actions] == [d1.id]
+    assert service.deploys() == [first]
+    assert get_deployment(sqlite_store, d2.id).state == S.awaiting_approval  # its own approval
+
+    approve(sqlite_store, clock, settings, d2.id, "user:bob", config=config)
+    run = runner.submit(deploy_run("production", "t-2")).run
+    assert run.status == RunStatus.succeeded, run.reason
+    assert service.deploys() == [first, second]
+    assert get_deployment(sqlite_store, d1.id).state == S.succeeded
+
+
+def test_a_newer_approved_deployment_replaces_an_older_approved_one(sqlite_store, clock, repo, service):
     first = repo.commit("main", title="r1")
     config = make_config(
         {"production": {"requires_approval": True, "deployer": command_deployer(repo, service)}}
     )
     settings = deployment_settings(config)
     d1 = request_from_push(config, sqlite_store, clock, push_payload("main", first, "alice"), "d-1")
-    approve(sqlite_store, clock, settings, d1.id, "user:bob")
-    clock.advance(minutes=1)
+    approve(sqlite_store, clock, settings, d1.id, "user:bob", config=config)
     second = repo.commit("main", title="r2")
-    d2 = request_from_push(config, sqlite_store, clock, push_payload("main", second, "alice"), "d-2")
+    d2 = request_from_push(
+        config, sqlite_store, clock, push_payload("main", second, "alice", before=first), "d-2"
+    )
+    approve(sqlite_store, clock, settings, d2.id, "user:carol", config=config)
+    run = make_runner(config, sqlite_store, clock).submit(deploy_run("production", "t-1", level=0)).run
     old = get_deployment(sqlite_store, d1.id)
     assert old.state == S.superseded and old.superseded_by == d2.id
-    # The approval was for the old revision: the new one needs its own.
-    run = make_runner(config, sqlite_store, clock).submit(deploy_run("production", "t-1")).run
-    assert run.actions == []
-    assert get_deployment(sqlite_store, d2.id).state == S.awaiting_approval
+    assert "approved newer request" in old.history[-1].reason
+    assert any(f.id == f"deployment.superseded.{d1.id}" for f in run.findings)
+    assert run.summary["candidate"] == d2.id
 
 
 def test_freeze_blocks_until_it_ends(sqlite_store, repo, service):

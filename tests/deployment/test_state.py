@@ -17,10 +17,22 @@ from orchestra.automations.deployment.state import (
     transition,
 )
 from orchestra.clock import FakeClock, RandomIds
+from orchestra.config import parse_config
 from orchestra.errors import ApprovalRefused, IllegalTransition, NotFound
 
 S = DeploymentState
 SETTINGS = DeploymentSettings(environments={"production": EnvironmentPolicy(requires_approval=True)})
+CONFIG = parse_config(
+    """
+environments:
+  development: {}
+  production: {protected: true}
+identities:
+  github:alice: alice@corp.example
+  user:alice: alice@corp.example
+""",
+    "state-test-config",
+)
 
 
 def new(store, clock, *, env="production", event="delivery-1", by="github:alice", revision="a" * 40):
@@ -64,7 +76,7 @@ def test_transitions_record_actor_time_and_reason(store):
     clock = FakeClock()
     dep = new(store, clock)
     clock.advance(minutes=3)
-    approved = approve(store, clock, SETTINGS, dep.id, "user:bob", "ship it")
+    approved = approve(store, clock, SETTINGS, dep.id, "user:bob", "ship it", config=CONFIG)
     history = get_deployment(store, approved.id).history
     assert [(t.from_state, t.to_state, t.actor) for t in history] == [
         (None, S.requested, "github:alice"),
@@ -85,7 +97,7 @@ def test_redelivered_request_is_the_same_deployment(store):
 def test_a_stale_copy_cannot_overwrite_a_newer_state(store):
     clock = FakeClock()
     dep = new(store, clock)
-    reject(store, clock, dep.id, "user:carol", "not this week")
+    reject(store, clock, dep.id, "user:carol", "not this week", config=CONFIG)
     with pytest.raises(IllegalTransition, match="changed concurrently"):
         transition(store, clock, dep, S.approved, actor="user:bob")  # `dep` is the stale copy
     assert get_deployment(store, dep.id).state == S.rejected
@@ -100,7 +112,7 @@ def test_two_concurrent_approvals_only_one_wins(store):
     def act(approver: str) -> None:
         barrier.wait()
         try:
-            approve(store, clock, SETTINGS, dep.id, approver)
+            approve(store, clock, SETTINGS, dep.id, approver, config=CONFIG)
             outcomes.append(approver)
         except IllegalTransition:
             outcomes.append("refused")
@@ -123,20 +135,22 @@ def test_two_concurrent_approvals_only_one_wins(store):
 def test_approval_rules(store):
     clock = FakeClock()
     dep = new(store, clock, by="github:Alice")
+    with pytest.raises(ApprovalRefused, match="linked to github:Alice"):
+        approve(store, clock, SETTINGS, dep.id, "user:alice", config=CONFIG)  # mapped to one person
+    with pytest.raises(ApprovalRefused, match="someone else"):
+        approve(store, clock, SETTINGS, dep.id, "GitHub:ALICE", config=CONFIG)  # logins ignore case
     with pytest.raises(ApprovalRefused):
-        approve(store, clock, SETTINGS, dep.id, "user:alice")
-    with pytest.raises(ApprovalRefused):
-        approve(store, clock, SETTINGS, dep.id, "")
+        approve(store, clock, SETTINGS, dep.id, "", config=CONFIG)
     with pytest.raises(NotFound):
-        approve(store, clock, SETTINGS, "dep-missing", "user:bob")
-    approve(store, clock, SETTINGS, dep.id, "user:bob")
+        approve(store, clock, SETTINGS, "dep-missing", "user:bob", config=CONFIG)
+    approve(store, clock, SETTINGS, dep.id, "user:bob", config=CONFIG)
     with pytest.raises(IllegalTransition, match="only requested or awaiting_approval"):
-        approve(store, clock, SETTINGS, dep.id, "user:carol")
+        approve(store, clock, SETTINGS, dep.id, "user:carol", config=CONFIG)
     with pytest.raises(IllegalTransition):
-        reject(store, clock, dep.id, "user:carol")
-    assert cancel(store, clock, dep.id, "user:carol").state == S.cancelled
+        reject(store, clock, dep.id, "user:carol", config=CONFIG)
+    assert cancel(store, clock, dep.id, "user:carol", config=CONFIG).state == S.cancelled
     with pytest.raises(IllegalTransition, match="only pending"):
-        cancel(store, clock, dep.id, "user:carol")
+        cancel(store, clock, dep.id, "user:carol", config=CONFIG)
 
 
 def test_unapproved_requests_expire(store):
@@ -144,7 +158,7 @@ def test_unapproved_requests_expire(store):
     dep = new(store, clock)
     clock.advance(hours=72)
     with pytest.raises(ApprovalRefused, match="expired"):
-        approve(store, clock, SETTINGS, dep.id, "user:bob")
+        approve(store, clock, SETTINGS, dep.id, "user:bob", config=CONFIG)
     stored = get_deployment(store, dep.id)
     assert stored.state == S.expired and stored.history[-1].actor == "automation:deployment"
     assert stored.updated_at == dt.datetime(2026, 1, 8, 12, 0, tzinfo=dt.UTC)

@@ -142,5 +142,14 @@ def local_user() -> str:
         return "user:unknown"
 
 
+def current_identity(store: StateStore | None = None, given: str | None = None) -> str:
+    """Who this command acts as. Without a store, or against the local SQLite store: ``given``
+    (``--as``) or ``user:$USER``. Against Firestore: the Google account of the credentials in
+    use; ``given`` must name that account (else InputError, exit code 2)."""
+    from ..identities import cli_identity
+
+    return cli_identity(store, given, local_user=local_user)
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))

@@ -1,4 +1,8 @@
-"""`orchestra deployments`: list, show, request, approve, reject and cancel deployments."""
+"""`orchestra deployments`: list, show, request, approve, reject and cancel deployments.
+
+Who acts: with the local SQLite store, ``--as`` (default ``user:$USER``); against Firestore, the
+Google account of the credentials in use — ``--as`` may only repeat it (``orchestra.identities``).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,11 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ..automations.deployment.state import Deployment
+
+AS_HELP = (
+    "with the local SQLite store (default user:$USER); against Firestore the Google account of the "
+    "credentials in use, which --as may only repeat"
+)
 
 STATE_STYLE = {
     "succeeded": "green",
@@ -137,7 +146,7 @@ def show_cmd(
 @click.option("--revision", required=True, help="Commit SHA (or tag) to deploy.")
 @click.option("--ref", help="Git ref it comes from, e.g. refs/heads/main.")
 @click.option("--repository", default="", help="owner/name, for the record.")
-@click.option("--as", "identity", help="Requester identity (default user:$USER).")
+@click.option("--as", "identity", help=f"Requester identity, {AS_HELP}.")
 @store_options
 def request_cmd(
     environment: str,
@@ -166,7 +175,7 @@ def request_cmd(
         ref=ref,
         revision=revision,
         repository=repository,
-        requested_by=identity or current_identity(),
+        requested_by=current_identity(store, identity),
         source_event=None,
     )
     _print(deployment, output_format)
@@ -174,9 +183,7 @@ def request_cmd(
 
 @deployments_group.command("approve")
 @click.argument("deployment_id")
-@click.option(
-    "--as", "identity", help="Approver identity (must differ from the requester; default user:$USER)."
-)
+@click.option("--as", "identity", help=f"Approver identity (never the requester), {AS_HELP}.")
 @click.option("--comment")
 @store_options
 def approve_cmd(
@@ -199,8 +206,9 @@ def approve_cmd(
         SystemClock(),
         deployment_settings(config),
         deployment_id,
-        identity or current_identity(),
+        current_identity(store, identity),
         comment,
+        config=config,
     )
     _print(deployment, output_format)
 
@@ -210,7 +218,7 @@ def _closing_command(name: str, summary: str) -> click.Command:
 
     @deployments_group.command(name, help=summary)
     @click.argument("deployment_id")
-    @click.option("--as", "identity", help="Identity recorded (default user:$USER).")
+    @click.option("--as", "identity", help=f"Identity recorded, {AS_HELP}.")
     @click.option("--reason")
     @store_options
     def command(
@@ -225,10 +233,10 @@ def _closing_command(name: str, summary: str) -> click.Command:
         from ..clock import SystemClock
 
         close = getattr(approvals, name)
-        store = store_from_flags(config_path, store_url_opt)
-        _print(
-            close(store, SystemClock(), deployment_id, identity or current_identity(), reason), output_format
-        )
+        config = open_config(config_path)
+        store = open_configured_store(config, store_url_opt)
+        acting = current_identity(store, identity)
+        _print(close(store, SystemClock(), deployment_id, acting, reason, config=config), output_format)
 
     return command
 

@@ -349,40 +349,48 @@ def breakers_reset(ctx: click.Context, name: str) -> None:
     console.print(f"breaker {name} closed")
 
 
+AS_HELP = (
+    "Identity to act as, with the local SQLite store (default user:$USER). Against Firestore the "
+    "command acts as the Google account of its credentials; --as may only name that account."
+)
+
+
 @cli.command("approve")
 @click.argument("run_id")
-@click.option("--as", "identity", required=True, help="Approver identity (must differ from the requester).")
+@click.option("--as", "identity", help=AS_HELP)
 @click.option("--comment")
 @store_options
 def approve_cmd(
     run_id: str,
-    identity: str,
+    identity: str | None,
     comment: str | None,
     config_path: str | None,
     store_url_opt: str | None,
     output_format: str,
 ) -> None:
-    """Approve the waiting actions of RUN_ID and apply them."""
-    run = _runner(config_path, store_url_opt).approve(run_id, identity, comment)
+    """Approve the waiting actions of RUN_ID and apply them (as someone other than the requester)."""
+    runner = _runner(config_path, store_url_opt)
+    run = runner.approve(run_id, current_identity(runner.store, identity), comment)
     _print_one(run, output_format)
     sys.exit(run_exit_code([run]))
 
 
 @cli.command("reject")
 @click.argument("run_id")
-@click.option("--as", "identity", required=True)
+@click.option("--as", "identity", help=AS_HELP)
 @click.option("--reason")
 @store_options
 def reject_cmd(
     run_id: str,
-    identity: str,
+    identity: str | None,
     reason: str | None,
     config_path: str | None,
     store_url_opt: str | None,
     output_format: str,
 ) -> None:
     """Reject the waiting actions of RUN_ID."""
-    run = _runner(config_path, store_url_opt).reject(run_id, identity, reason)
+    runner = _runner(config_path, store_url_opt)
+    run = runner.reject(run_id, current_identity(runner.store, identity), reason)
     _print_one(run, output_format)
 
 

@@ -4,8 +4,10 @@ An open incident on a metric that a configured threshold rule covers (``threshol
 configuration: CPU, memory, P95 latency, error rate) becomes one ``performance`` run in apply mode
 with ``params.focus`` set to the rule's focus; the environment's automation level and gates decide
 what is applied. The run's trigger id is ``{incident_id}:open``, so the notification Monitoring
-sends more than once (and Pub/Sub redeliveries) run once. A closed incident is recorded against
-the run its opening created; an opening that arrives after its closing starts nothing.
+sends more than once (and Pub/Sub redeliveries) run once. A message id is one trigger too: a
+message that reuses an id with other content (another incident) is recorded as a duplicate and
+starts nothing (``pubsub.claim_message``). A closed incident is recorded against the run its
+opening created; an opening that arrives after its closing starts nothing.
 
 Which metric an incident is about: the policy's user label ``orchestra_metric`` when set (for
 ratio, MQL or PromQL policies), else the incident's metric type (Cloud Run metrics), else the
@@ -32,7 +34,7 @@ from ..errors import InputError
 from ..models import Mode, TriggerKind, run_id_for
 from ..runner import RunRequest
 from .parsing import validated
-from .pubsub import CloudEventLike, PubSubDelivery, parse_pubsub_event
+from .pubsub import CloudEventLike, PubSubDelivery, claim_message, parse_pubsub_event
 from .records import EventLog, EventStatus, Handled, submit_for_event
 
 if TYPE_CHECKING:
@@ -334,6 +336,9 @@ def handle_alert(event: CloudEventLike, app: App) -> Handled:
         delivery = parse_pubsub_event(event)
     except InputError as exc:
         return events.reject_cloud_event(SOURCE, KIND, event, exc)
+    reused = claim_message(app, SOURCE, KIND, delivery)
+    if reused is not None:
+        return reused
     payload = delivery.summary()
     try:
         notification = notification_from_delivery(delivery)

@@ -7,20 +7,32 @@ Eventarc delivers ``type=google.cloud.pubsub.topic.v1.messagePublished``,
 including the emulator's, sends) is converted to the same shape by functions-framework, without
 ``subscription`` (its ``source`` has the topic only when the push URL path contains
 ``projects/P/topics/T``).
+
+A message id is one trigger (:func:`claim_message`): the first delivery of a message id records
+a claim with a fingerprint of what the message carries (data and attributes). A redelivery
+carries the same and is handled as usual (the run, incident or rejection dedupes it); a message
+that reuses the id with other content — another task, another incident — is recorded as a
+duplicate and does nothing.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import InputError
 from .parsing import json_object, json_value, validated
+
+if TYPE_CHECKING:
+    from ..app import App
+    from .records import Handled
 
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 PUBSUB_SOURCE_PREFIX = "//pubsub.googleapis.com/"
@@ -106,6 +118,13 @@ class PubSubDelivery:
     def payload(self) -> bytes:
         return self.message.payload()
 
+    def fingerprint(self) -> str:
+        """What the message carries, hashed: every delivery of one message has the same."""
+        content = json.dumps(
+            {"data": self.message.data or "", "attributes": self.message.attributes}, sort_keys=True
+        )
+        return hashlib.sha256(content.encode()).hexdigest()
+
     def json_payload(self, *, allow_empty: bool = False) -> dict[str, Any]:
         """The message data as a JSON object (``{}`` for empty data when ``allow_empty``)."""
         return json_object(self.payload(), where="message.data", allow_empty=allow_empty)
@@ -169,3 +188,50 @@ def cloud_event_summary(event: CloudEventLike, limit: int = 16_384) -> dict[str,
         "source": event.get("source"),
         "data": shown,
     }
+
+
+CLAIM_KIND = "pubsub-message"
+
+
+def claims_source(source: str) -> str:
+    """Where a function's message claims are recorded, apart from its event records."""
+    return f"{source}-messages"
+
+
+def claim_message(app: App, source: str, kind: str, delivery: PubSubDelivery) -> Handled | None:
+    """Claim ``delivery``'s message id for what it carries. None: handle it (the first delivery,
+    or a redelivery of the same message). Otherwise the message id was first delivered with other
+    content: recorded as a duplicate event of ``source`` and returned, with nothing run."""
+    from ..models import EventRecord
+    from .records import EventLog, EventStatus, Handled, record_id
+
+    fingerprint = delivery.fingerprint()
+    now = app.clock.now()
+    where = claims_source(source)
+    claim = EventRecord(
+        id=record_id(where, delivery.message_id),
+        source=where,
+        event_id=delivery.message_id,
+        kind=CLAIM_KIND,
+        status=EventStatus.accepted.value,
+        reason=f"message {delivery.message_id} claimed by its first delivery to {source}",
+        received_at=now,
+        payload={"fingerprint": fingerprint, "origin": delivery.origin},
+        expires_at=now + dt.timedelta(days=app.config.runner.retention.events_days),
+    )
+    if app.store.record_event(claim):
+        return None
+    existing = app.store.get_event(claim.id)
+    if existing is None or existing.payload.get("fingerprint") == fingerprint:
+        return None  # the same message again (or a claim purged meanwhile): handled as usual
+    record = EventLog(app).duplicate(
+        source,
+        delivery.message_id,
+        kind,
+        reason=(
+            f"message id {delivery.message_id} was already delivered with other content (first at "
+            f"{existing.received_at.isoformat()}); a message id is one trigger: this copy runs nothing"
+        ),
+        payload=delivery.summary(),
+    )
+    return Handled(EventStatus.duplicate, record)

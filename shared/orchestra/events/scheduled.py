@@ -7,7 +7,9 @@ in both places must agree. Unknown keys in the data are errors (a typo must not 
 defaults); other attributes are ignored (Pub/Sub and Scheduler add their own).
 
 Each message becomes one run whose trigger id and source event are the message id: a redelivered
-message returns the existing run instead of running again. A publisher that may publish the same
+message returns the existing run instead of running again. A message id is one trigger whatever it
+carries: a message that reuses an id with other content (another task, other parameters) is
+recorded as a duplicate and runs nothing (``pubsub.claim_message``). A publisher that may publish the same
 request more than once (a retrying script, a CI job) sets ``trigger_id`` (data or attribute):
 every message with that key runs once. Scheduler jobs leave it out, since a fixed key would make
 every execution of the job the same run.
@@ -29,7 +31,7 @@ from ..errors import InputError
 from ..models import Mode, TriggerKind
 from ..runner import RunRequest
 from .parsing import json_object, validated
-from .pubsub import CloudEventLike, PubSubDelivery, parse_pubsub_event
+from .pubsub import CloudEventLike, PubSubDelivery, claim_message, parse_pubsub_event
 from .records import EventLog, Handled, submit_for_event
 
 if TYPE_CHECKING:
@@ -110,6 +112,9 @@ def handle_scheduled(event: CloudEventLike, app: App) -> Handled:
         delivery = parse_pubsub_event(event)
     except InputError as exc:
         return events.reject_cloud_event(SOURCE, KIND, event, exc)
+    reused = claim_message(app, SOURCE, KIND, delivery)
+    if reused is not None:
+        return reused
     payload = delivery.summary()
     try:
         task = task_from_delivery(delivery)

@@ -1,8 +1,10 @@
 """Human decisions on one deployment: approve, reject, cancel.
 
-Approval is per deployment (per revision): the approver must be a different person from the one
-who pushed or requested it. Identities are compared by name across namespaces, so
-``github:alice`` cannot approve as ``user:alice``.
+Approval is per deployment (per revision): the approver must be a different person from anyone
+who pushed or requested it — every identity the request carries (a push: the pusher's name and
+e-mail, the sender's login), compared as people through the configuration's ``identities``
+(see :mod:`orchestra.identities`) — and, when the environment lists ``approvers``, one of them.
+Rejecting or cancelling is for the requester (withdrawing) or someone who may approve.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from ...errors import ApprovalRefused, IllegalTransition
+from ...identities import Requester, check_approver, check_decliner, may_approve, same_person
 from .state import PENDING, Deployment, DeploymentState, get_deployment, transition
 
 if TYPE_CHECKING:
     from ...clock import Clock
+    from ...config import Config
     from ...store.base import StateStore
     from .settings import DeploymentSettings
 
@@ -22,9 +26,19 @@ S = DeploymentState
 POLICY_ACTOR = "automation:deployment"
 
 
-def person(identity: str) -> str:
-    """``github:Alice`` and ``user:alice`` are the same person for four-eyes purposes."""
-    return identity.rsplit(":", 1)[-1].strip().lower()
+def requester(deployment: Deployment) -> Requester:
+    return Requester.of(deployment.requested_by, *deployment.requesters)
+
+
+def approved_by_someone_else(deployment: Deployment, config: Config) -> bool:
+    """Whether the recorded approval still stands as four eyes under the current configuration:
+    a person other than every requester identity, allowed to approve in the environment."""
+    approver = deployment.approved_by
+    return (
+        approver is not None
+        and not same_person(requester(deployment).all(), approver, config)
+        and may_approve(approver, deployment.environment, config)
+    )
 
 
 def expired(deployment: Deployment, settings: DeploymentSettings, now: dt.datetime) -> bool:
@@ -65,16 +79,17 @@ def approve(
     deployment_id: str,
     identity: str,
     comment: str | None = None,
+    *,
+    config: Config,
 ) -> Deployment:
     deployment = get_deployment(store, deployment_id)
-    if not identity or not person(identity):
-        raise ApprovalRefused("an approver identity is required", where="approver")
-    if person(identity) == person(deployment.requested_by):
-        raise ApprovalRefused(
-            f"{identity!r} requested deployment {deployment_id} ({deployment.requested_by}); "
-            "approval must come from someone else",
-            where="approver",
-        )
+    check_approver(
+        identity,
+        requester(deployment),
+        deployment.environment,
+        config,
+        subject=f"deployment {deployment_id}",
+    )
     if deployment.state not in (S.requested, S.awaiting_approval):
         raise IllegalTransition(
             f"deployment {deployment_id} is {deployment.state}; only requested or awaiting_approval "
@@ -99,9 +114,23 @@ def approve(
 
 
 def reject(
-    store: StateStore, clock: Clock, deployment_id: str, identity: str, reason: str | None = None
+    store: StateStore,
+    clock: Clock,
+    deployment_id: str,
+    identity: str,
+    reason: str | None = None,
+    *,
+    config: Config,
 ) -> Deployment:
     deployment = get_deployment(store, deployment_id)
+    check_decliner(
+        identity,
+        requester(deployment),
+        deployment.environment,
+        config,
+        subject=f"deployment {deployment_id}",
+        verb="reject",
+    )
     if deployment.state not in (S.requested, S.awaiting_approval):
         raise IllegalTransition(
             f"deployment {deployment_id} is {deployment.state}; only requested or awaiting_approval "
@@ -113,9 +142,23 @@ def reject(
 
 
 def cancel(
-    store: StateStore, clock: Clock, deployment_id: str, identity: str, reason: str | None = None
+    store: StateStore,
+    clock: Clock,
+    deployment_id: str,
+    identity: str,
+    reason: str | None = None,
+    *,
+    config: Config,
 ) -> Deployment:
     deployment = get_deployment(store, deployment_id)
+    check_decliner(
+        identity,
+        requester(deployment),
+        deployment.environment,
+        config,
+        subject=f"deployment {deployment_id}",
+        verb="cancel",
+    )
     if deployment.state not in PENDING:
         raise IllegalTransition(
             f"deployment {deployment_id} is {deployment.state}; only pending deployments "

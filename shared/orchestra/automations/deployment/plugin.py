@@ -34,8 +34,8 @@ from ...automation import Analysis, Automation, RunContext, Verification
 from ...breaker import BreakerState, CircuitBreaker, dependency_breaker_name
 from ...errors import IllegalTransition, InputError
 from ...models import Action, Finding, Run, Severity, format_timestamp
-from .approvals import POLICY_ACTOR, expired, person, require_decision
-from .requests import check_settings, request_deployment, supersede_older
+from .approvals import POLICY_ACTOR, approved_by_someone_else, expired, require_decision
+from .requests import APPROVED, check_settings, reconcile, request_deployment
 from .settings import DeploymentSettings, EnvironmentPolicy
 from .state import (
     PENDING,
@@ -213,17 +213,22 @@ class DeploymentAutomation(Automation):
                 pending.append(dep)
         candidate: Deployment | None = None
         if pending:
-            newest = pending[-1]
-            for old in supersede_older(ctx.store, ctx.clock, newest):
+            waiting = [d for d in pending if d.state not in APPROVED]
+            if waiting:
+                # Classified first, so a newer deployment approved by policy can replace older ones.
+                require_decision(ctx.store, ctx.clock, waiting[-1], settings)
+            for old, newer in reconcile(ctx.store, ctx.clock, env):
                 findings.append(
                     Finding(
                         id=f"deployment.superseded.{old.id}",
                         severity=Severity.info,
-                        summary=f"deployment {old.id} ({old.revision[:12]}) superseded by {newest.id}",
+                        summary=f"deployment {old.id} ({old.revision[:12]}) superseded by {newer.id}",
                     )
                 )
-            candidate = require_decision(ctx.store, ctx.clock, newest, settings)
-
+            pending = pending_deployments(ctx.store, env)
+            approved = [d for d in pending if d.state in APPROVED]
+            # Approved deployments go out first, oldest first; newer ones wait for their approval.
+            candidate = approved[0] if approved else (pending[-1] if pending else None)
         window = window_status(policy, now)
         summary: dict[str, Any] = {"environment": env, "window": window.as_dict()}
         if policy.deployer is not None and not policy.deployer.url and policy.deployer.type == "command":
@@ -253,7 +258,7 @@ class DeploymentAutomation(Automation):
             if blocked:
                 summary["blocked"] = blocked
             else:
-                actions.append(self._action(settings, candidate))
+                actions.append(self._action(ctx, settings, candidate))
         summary["pending"] = [_compact(d) for d in pending_deployments(ctx.store, env)]
         summary["recent"] = [_compact(d) for d in list_deployments(ctx.store, environment=env, limit=10)]
         if policy.deployer is None:
@@ -336,11 +341,9 @@ class DeploymentAutomation(Automation):
             )
         return None
 
-    def _action(self, settings: DeploymentSettings, dep: Deployment) -> Action:
+    def _action(self, ctx: RunContext, settings: DeploymentSettings, dep: Deployment) -> Action:
         env_risk = settings.risk(dep.environment)
-        approved_by_person = dep.approved_by is not None and person(dep.approved_by) != person(
-            dep.requested_by
-        )
+        approved_by_person = approved_by_someone_else(dep, ctx.config)
         what = f"deploy {dep.revision[:12]}" + (f" ({dep.ref})" if dep.ref else "") + f" to {dep.environment}"
         if approved_by_person:
             what += f", approved by {dep.approved_by}"
@@ -357,6 +360,8 @@ class DeploymentAutomation(Automation):
                 "ref": dep.ref,
                 "environment_risk": str(env_risk),
                 "approved_by": dep.approved_by,
+                # Whoever approves the run must not be one of them either.
+                "requester_identities": dep.requesters,
             },
         )
 

@@ -1,12 +1,28 @@
-"""Creating deployment requests: from a push (the webhook) or by hand (the CLI).
+"""Creating deployment requests: from a push (the webhook) or by hand (the CLI, a run).
+
+A push is identified by what it deploys, not by how it arrived: its deployment id derives from
+(repository, environment, revision), so a revision already requested for an environment is never
+requested again — a redelivery, or a captured push re-sent with a new ``X-GitHub-Delivery``,
+finds the existing deployment. Manual requests get a new id each time (or one derived from the
+run that made them), so a revision can be deployed again deliberately.
+
+Superseding (:func:`reconcile`): a deployment supersedes a pending one only when it *follows*
+it — its ``before`` chains to the pending one's revision through recorded pushes, or its head
+commit is newer (requests without a commit time count from when they were made). An older
+revision, however it arrives, never supersedes a newer one; it is superseded itself. A deployment
+a person approved is never superseded by one that is merely requested: it stays and goes out
+first, and the newer one waits for its own approval. Only a newer *approved* deployment that
+follows it replaces it, with that reason recorded.
 
 Light on purpose (pydantic and the store port only): the webhook function imports it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -15,7 +31,6 @@ from ...config import format_errors
 from ...errors import ConfigError, InputError
 from .settings import DeploymentSettings
 from .state import (
-    PENDING,
     Deployment,
     DeploymentState,
     Transition,
@@ -24,6 +39,8 @@ from .state import (
     save_new,
     transition,
 )
+
+S = DeploymentState
 
 if TYPE_CHECKING:
     from ...clock import Clock, IdSource
@@ -35,12 +52,18 @@ __all__ = [
     "DeploymentState",
     "deployment_settings",
     "environment_for_ref",
+    "reconcile",
     "request_deployment",
+    "submit_request",
 ]
 
 BRANCH_PREFIX = "refs/heads/"
 _REVISION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._/@+-]{0,254}$")
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+SUPERSEDER = "automation:deployment"
+# How many recorded pushes a ``before`` chain is followed through.
+MAX_CHAIN = 200
+APPROVED = frozenset({S.approved, S.waiting_for_window})
 
 
 def ref_problem(ref: str) -> str | None:
@@ -118,6 +141,23 @@ def deployment_id_for_event(source_event: str, environment: str) -> str:
     return f"dep-{digest}"
 
 
+def deployment_id_for_revision(repository: str, environment: str, revision: str) -> str:
+    """The id of the push deployment of ``revision`` to ``environment``: one per revision."""
+    digest = hashlib.sha256(f"push\x00{repository}\x00{environment}\x00{revision}".encode()).hexdigest()[:20]
+    return f"dep-{digest}"
+
+
+@dataclass
+class Requested:
+    """What a request did: the deployment (new, or the existing one for that revision), whether it
+    was created, what it superseded and, when it was itself superseded or waits, why."""
+
+    deployment: Deployment
+    created: bool
+    superseded: list[Deployment] = field(default_factory=list)
+    note: str | None = None
+
+
 def request_deployment(
     store: StateStore,
     clock: Clock,
@@ -129,21 +169,63 @@ def request_deployment(
     repository: str,
     requested_by: str,
     source_event: str | None,
+    requester_identities: list[str] | None = None,
 ) -> Deployment:
-    """Persist a deployment in state ``requested``.
+    """Persist a manual (or run-made) deployment request in state ``requested``.
 
-    With ``source_event`` (a webhook delivery id) the id is derived from it, so a redelivered
-    push returns the existing deployment instead of creating a second one. Older pending
-    deployments of the same environment are superseded: only the newest push goes out.
+    With ``source_event`` (a run id) the id is derived from it, so the same run requesting twice
+    returns the existing deployment. Pending deployments it follows are superseded."""
+    return submit_request(
+        store,
+        clock,
+        ids,
+        environment=environment,
+        ref=ref,
+        revision=revision,
+        repository=repository,
+        requested_by=requested_by,
+        source_event=source_event,
+        requester_identities=requester_identities,
+    ).deployment
+
+
+def submit_request(
+    store: StateStore,
+    clock: Clock,
+    ids: IdSource,
+    *,
+    environment: str,
+    ref: str | None,
+    revision: str,
+    repository: str,
+    requested_by: str,
+    source_event: str | None,
+    requester_identities: list[str] | None = None,
+    push: bool = False,
+    before: str | None = None,
+    committed_at: dt.datetime | None = None,
+) -> Requested:
+    """Persist a deployment in state ``requested`` and reconcile its environment.
+
+    ``push``: the request comes from a GitHub push (``source_event`` is its delivery id). Its id
+    derives from the revision, so a revision already requested for the environment returns the
+    existing deployment (``created`` False) whatever the delivery id.
     """
     revision = check_revision(revision)
+    if before is not None:
+        before = check_revision(before)
     if ref is not None:
         problem = ref_problem(ref)
         if problem:
             raise InputError(f"{ref[:120]!r} is not a valid git ref: {problem}", where="ref")
     if not environment:
         raise InputError("environment is empty", where="environment")
-    dep_id = deployment_id_for_event(source_event, environment) if source_event else ids.new_id("dep-")
+    if push:
+        dep_id = deployment_id_for_revision(repository, environment, revision)
+    elif source_event:
+        dep_id = deployment_id_for_event(source_event, environment)
+    else:
+        dep_id = ids.new_id("dep-")
     now = clock.now()
     deployment = Deployment(
         id=dep_id,
@@ -152,7 +234,10 @@ def request_deployment(
         revision=revision,
         repository=repository,
         requested_by=requested_by,
+        requester_identities=requester_identities or [requested_by],
         source_event=source_event,
+        before=before,
+        committed_at=committed_at,
         state=DeploymentState.requested,
         created_at=now,
         updated_at=now,
@@ -162,39 +247,117 @@ def request_deployment(
                 to_state=DeploymentState.requested,
                 actor=requested_by,
                 at=now,
-                reason=f"push to {ref}" if source_event and ref else "manual request",
+                reason=f"push to {ref}" if push and ref else "manual request",
             )
         ],
     )
     if not save_new(store, deployment):
         existing = find_deployment(store, dep_id)
         if existing is not None:
-            return existing
-    supersede_older(store, clock, deployment)
-    return deployment
+            return Requested(existing, created=False)
+    superseded = reconcile(store, clock, environment)
+    mine = [old for old, _by in superseded if old.id != dep_id]
+    note = None
+    for old, by in superseded:
+        if old.id == dep_id:
+            note = f"superseded at once: {by.id} ({by.revision[:12]}) is newer"
+            deployment = old
+    if note is None:
+        waits = [
+            d
+            for d in pending_deployments(store, environment)
+            if d.id != dep_id and human_approved(d) and follows(store, deployment, d)
+        ]
+        if waits:
+            note = (
+                "waits for approved "
+                + ", ".join(f"{d.id} ({d.revision[:12]})" for d in waits)
+                + " to go out first"
+            )
+    return Requested(deployment, created=True, superseded=mine, note=note)
 
 
-def supersede_older(store: StateStore, clock: Clock, newest: Deployment) -> list[Deployment]:
-    """Mark pending deployments of ``newest.environment`` created before it as superseded."""
-    superseded = []
-    for older in pending_deployments(store, newest.environment):
-        if older.id == newest.id or (older.created_at, older.id) > (newest.created_at, newest.id):
+# ----------------------------------------------------------------------------- superseding
+
+
+def human_approved(deployment: Deployment) -> bool:
+    """Approved by a person (not by an environment that needs no approval)."""
+    return deployment.state in APPROVED and deployment.approved_by is not None
+
+
+def ancestry(
+    store: StateStore, deployment: Deployment, cache: dict[str, frozenset[str]] | None = None
+) -> frozenset[str]:
+    """Revisions ``deployment`` is known to follow: its ``before``, that push's ``before``, …
+    through the recorded pushes of its repository and environment."""
+    if cache is not None and deployment.id in cache:
+        return cache[deployment.id]
+    found: list[str] = []
+    current = deployment.before
+    while current and current.strip("0") and current not in found and len(found) < MAX_CHAIN:
+        found.append(current)
+        previous = find_deployment(
+            store, deployment_id_for_revision(deployment.repository, deployment.environment, current)
+        )
+        current = previous.before if previous is not None else None
+    result = frozenset(found)
+    if cache is not None:
+        cache[deployment.id] = result
+    return result
+
+
+def _moment(deployment: Deployment) -> dt.datetime:
+    return deployment.committed_at or deployment.created_at
+
+
+def follows(
+    store: StateStore, newer: Deployment, older: Deployment, cache: dict[str, frozenset[str]] | None = None
+) -> bool:
+    """Whether ``newer`` comes after ``older`` in the history of what is deployed: the chain of
+    ``before`` revisions says so, else its head commit (or request) is strictly newer."""
+    if newer.revision == older.revision:
+        return False
+    if older.revision in ancestry(store, newer, cache):
+        return True
+    if newer.revision in ancestry(store, older, cache):
+        return False
+    return _moment(newer) > _moment(older)
+
+
+def reconcile(store: StateStore, clock: Clock, environment: str) -> list[tuple[Deployment, Deployment]]:
+    """Supersede the pending deployments of ``environment`` that a newer pending one follows.
+
+    A deployment approved by a person is superseded only by a newer approved one (else it stays
+    and goes out first). Returns (superseded deployment, the one that superseded it) pairs.
+    """
+    pending = pending_deployments(store, environment)
+    cache: dict[str, frozenset[str]] = {}
+    gone: set[str] = set()
+    done: list[tuple[Deployment, Deployment]] = []
+    for newer in sorted(pending, key=lambda d: (_moment(d), d.created_at, d.id), reverse=True):
+        if newer.id in gone:
             continue
-        if older.state not in PENDING:
-            continue
-        try:
-            superseded.append(
-                transition(
+        for older in pending:
+            if older.id == newer.id or older.id in gone or not follows(store, newer, older, cache):
+                continue
+            if human_approved(older) and newer.state not in APPROVED:
+                continue
+            try:
+                moved = transition(
                     store,
                     clock,
                     older,
-                    DeploymentState.superseded,
-                    actor="automation:deployment",
-                    reason=f"newer request {newest.id} ({newest.revision[:12]}) for {newest.environment}",
-                    changes={"superseded_by": newest.id},
+                    S.superseded,
+                    actor=SUPERSEDER,
+                    reason=(
+                        f"{'approved ' if newer.state in APPROVED else ''}newer request {newer.id} "
+                        f"({newer.revision[:12]}) for {environment} follows it"
+                    ),
+                    changes={"superseded_by": newer.id},
                 )
-            )
-        except InputError:
-            # Moved concurrently (approved-and-started, or cancelled): nothing to supersede.
-            continue
-    return superseded
+            except InputError:
+                # Moved concurrently (started, cancelled, superseded): nothing to supersede.
+                continue
+            gone.add(older.id)
+            done.append((moved, newer))
+    return done

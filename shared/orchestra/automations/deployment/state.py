@@ -85,8 +85,15 @@ class Deployment(BaseModel):
     ref: str | None = Field(description="git ref (refs/heads/...) or None for a manual revision")
     revision: str = Field(description="commit SHA (or the revision a manual request names)")
     repository: str
-    requested_by: str
+    requested_by: str = Field(description="who asked, for display: github:<pusher>, user:alice, …")
+    requester_identities: list[str] = Field(
+        default_factory=list,
+        description="every identity of the requester (a push: pusher name and e-mail, sender login); "
+        "none of them may approve it",
+    )
     source_event: str | None = None
+    before: str | None = Field(None, description="a push: the ref's previous head (its 'before')")
+    committed_at: Timestamp | None = Field(None, description="a push: its head commit's timestamp")
     state: DeploymentState = S.requested
     version: int = Field(0, description="compare-and-set counter; bumped by every write")
     created_at: Timestamp
@@ -103,6 +110,12 @@ class Deployment(BaseModel):
     verification: dict[str, Any] = Field(default_factory=dict)
     rolled_back_to: dict[str, Any] | None = None
     history: list[Transition] = Field(default_factory=list)
+
+    @property
+    def requesters(self) -> list[str]:
+        """Identities that may not approve this deployment (records from before
+        ``requester_identities`` existed only have ``requested_by``)."""
+        return self.requester_identities or [self.requested_by]
 
     @property
     def branch(self) -> str | None:
