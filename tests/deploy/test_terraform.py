@@ -556,7 +556,7 @@ automations:
   workspace: {}
   testing: {schedule: "0 4 * * *", enabled: false}
 runner:
-  retry: {max_deliveries: 250}
+  retry: {max_deliveries: 3}
 """
     )
     parse_config(config.read_text())  # the library accepts it too
@@ -571,8 +571,8 @@ runner:
     assert rules["cpu"]["duration_seconds"] == 180
     assert rules["slow"]["duration_seconds"] == 150
     assert 'resource.labels.service_name=one_of("api","web")' in rules["cpu"]["filter"]
-    # Pub/Sub caps delivery attempts at 100.
-    assert run.outputs["max_delivery_attempts"] == 100
+    # Pub/Sub needs at least 5 delivery attempts (the library caps the setting at 100, Pub/Sub's maximum).
+    assert run.outputs["max_delivery_attempts"] == 5
     # Same file, another environment: the staging-only rule and the defaulted job move.
     prod = evaluate_config_module(config, "production")
     assert set(prod.outputs["alert_rules"]) == {"cpu"}
