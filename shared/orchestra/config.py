@@ -132,7 +132,7 @@ METRIC_RANGES: dict[str, tuple[float, bool, float, bool, str]] = {
     "memory": (0, False, 100, False, "% of the memory limit"),
     "error_rate": (0, True, 100, False, "% of requests"),
     "latency_p95": (0, False, 3_600_000, True, "ms (Cloud Run's longest request timeout is 60 min)"),
-    "request_count": (0, True, 1e9, True, "requests per minute"),
+    "request_count": (0, True, 1e9, True, "requests per alignment interval"),
 }
 MAX_FOR_MINUTES = 1440
 
