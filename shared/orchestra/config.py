@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from . import yamlsafe
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .models import TASK_NAMES, Risk
 
 CONFIG_ENV_VAR = "CONFIG_PATH"
@@ -432,16 +432,16 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    from .inputs import open_input
+
     resolved = resolve_config_path(path)
     try:
-        # One byte more than the limit is enough to know the file is too large: a huge file (or
-        # a device that never ends) is never read whole.
-        with resolved.open("rb") as handle:
+        # A regular file only (a FIFO or device would block or never end), and one byte more
+        # than the limit is enough to know it is too large: never read whole.
+        with open_input(resolved, max_bytes=1 << 62, where="(file)") as handle:
             data = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(str(resolved), ["(file): not found"]) from None
-    except OSError as exc:
-        raise ConfigError(str(resolved), [f"(file): cannot read: {exc.strerror}"]) from None
+    except InputError as exc:
+        raise ConfigError(str(resolved), [str(exc)]) from None
     return parse_config(data, str(resolved))
 
 

@@ -16,7 +16,7 @@ import pytest
 from orchestra import app as app_module
 from orchestra.app import build_app
 from orchestra.clock import FakeClock, RandomIds
-from orchestra.config import MAX_CONFIG_BYTES, check_cron, load_config, parse_config
+from orchestra.config import check_cron, load_config, parse_config
 from orchestra.errors import ConfigError
 from orchestra.store.sqlite import SqliteStateStore
 
@@ -236,10 +236,18 @@ def test_load_config_raises_config_error(name: str, expect: str, tmp_path: Path)
     assert not marker.exists()
 
 
-def test_an_endless_file_is_read_only_up_to_the_limit() -> None:
+def test_an_endless_file_is_refused_before_it_is_read() -> None:
     with pytest.raises(ConfigError) as raised:
         load_config("/dev/zero")
-    assert raised.value.problems == [f"(file): {MAX_CONFIG_BYTES + 1} bytes: larger than the limit of 1 MiB"]
+    assert raised.value.problems == ["(file): not a regular file (a device, FIFO or socket); expected a file"]
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="invalid configuration") as raised:
+        load_config(fifo)
+    assert raised.value.problems == ["(file): not a regular file (a device, FIFO or socket); expected a file"]
 
 
 def test_the_new_sections_are_validated_and_shown(tmp_path: Path, workdir: Path) -> None:
