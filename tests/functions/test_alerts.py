@@ -293,3 +293,18 @@ def test_alert_params_are_accepted_by_the_real_performance_automation(config):
         request = request_for(parsed, map_incident(parsed, config), config)
         params = registry.get_class("performance").Params.model_validate(request.params)
         assert params.focus == focus and params.service == "checkout"
+
+
+def test_a_message_id_is_one_trigger_whatever_incident_it_carries(client, fn_app):
+    assert post_pubsub(client, CLOUD_RUN_CPU, message_id="m-20").status_code == 200
+    runs_before = [r.model_dump(mode="json") for r in fn_app.store.list_runs(limit=None)]
+    other = incident(incident_id="0.other-incident")
+    response = post_pubsub(client, other, message_id="m-20")
+    assert response.status_code == 200 and "Traceback" not in response.get_data(as_text=True)
+    assert [r.model_dump(mode="json") for r in fn_app.store.list_runs(limit=None)] == runs_before
+    duplicate = records(fn_app, "duplicate")[0]
+    assert duplicate.event_id == "m-20" and "already delivered with other content" in duplicate.reason
+    assert not [r for r in records(fn_app) if r.event_id.startswith("0.other-incident")]
+    # The other incident, in a message of its own, is a trigger of its own.
+    post_pubsub(client, other, message_id="m-21")
+    assert len(fn_app.store.list_runs(limit=None)) == 2

@@ -214,3 +214,35 @@ def test_run_given_up_keeps_refusing_so_the_message_is_dead_lettered(client, fn_
     assert count(counter, "analyze:8004") == 6  # later deliveries did not run it again
     gave_up = [r for r in events(fn_app, "duplicate") if "gave up" in (r.reason or "")]
     assert len(gave_up) == 3
+
+
+def test_a_message_id_is_one_trigger_whatever_it_carries(client, fn_app, counter):
+    task = {"task": "probe", "params": {"counter": str(counter)}}
+    assert post_pubsub(client, task, message_id="9001").status_code == 200
+    [run] = fn_app.store.list_runs(limit=None)
+    before = {r.id: r.model_dump(mode="json") for r in fn_app.store.list_runs(limit=None)}
+    reused = [
+        {"task": "gatekeeper", "mode": "apply", "automation_level": 3},  # another task
+        {**task, "params": {"counter": str(counter), "note": "x"}},  # other parameters
+        {**task, "trigger_id": "fresh-key"},  # its own idempotency key
+    ]
+    for data in reused:
+        response = post_pubsub(client, data, message_id="9001")
+        assert response.status_code == 200 and "Traceback" not in response.get_data(as_text=True)
+    response = post_pubsub(client, None, message_id="9001", attributes={"task": "gatekeeper"})
+    assert response.status_code == 200
+    assert {r.id: r.model_dump(mode="json") for r in fn_app.store.list_runs(limit=None)} == before
+    assert count(counter, "analyze:9001") == 1
+    duplicates = events(fn_app, "duplicate")
+    assert len(duplicates) == 4 and all(
+        "already delivered with other content" in d.reason for d in duplicates
+    )
+    [accepted] = events(fn_app, "accepted")
+    assert accepted.run_ids == [run.id]
+
+
+def test_a_rejected_message_id_cannot_be_reused_for_a_valid_task(client, fn_app, counter):
+    post_pubsub(client, {"task": "no-such-task"}, message_id="9002")
+    post_pubsub(client, {"task": "probe", "params": {"counter": str(counter)}}, message_id="9002")
+    assert not fn_app.store.list_runs(limit=None)
+    assert sorted(r.status for r in events(fn_app)) == ["duplicate", "rejected"]

@@ -190,3 +190,38 @@ def test_oversized_delivery_is_413_before_anything(client, fn_app):
 
 def test_get_is_405(client, fn_app):
     assert client.get("/").status_code == 405
+
+
+def test_every_identity_a_push_carries_is_recorded(client, fn_app):
+    payload = branch_push("main")
+    payload["pusher"] = {"name": "Codertocat", "email": "Codertocat@users.noreply.github.com"}
+    payload["sender"]["login"] = "octo-release-bot"
+    response = deliver(client, "push", payload, "d-ids")
+    stored = find_deployment(fn_app.store, response.json["deployment"]["id"])
+    assert stored.requested_by == "github:Codertocat"
+    assert stored.requester_identities == [
+        "github:Codertocat",
+        "Codertocat@users.noreply.github.com",
+        "github:octo-release-bot",
+    ]
+    assert stored.before == payload["before"] and stored.committed_at is not None
+    [record] = records(fn_app)
+    assert (record.payload["pusher_email"], record.payload["sender"]) == (
+        "Codertocat@users.noreply.github.com",
+        "octo-release-bot",
+    )
+
+
+def test_a_push_resent_with_a_new_delivery_id_requests_nothing(client, fn_app):
+    payload = branch_push("main")
+    first = deliver(client, "push", payload, "d-1")
+    [deployment] = list_deployments(fn_app.store, limit=None)
+    replay = deliver(client, "push", payload, "d-replayed")
+    assert (first.status_code, replay.status_code) == (202, 200)
+    assert replay.json["status"] == "duplicate" and replay.json["deployment"]["id"] == deployment.id
+    assert f"deployment {deployment.id}" in replay.json["reason"]
+    assert list_deployments(fn_app.store, limit=None) == [deployment]
+    assert sorted((r.event_id, r.status) for r in records(fn_app)) == [
+        ("d-1", "accepted"),
+        ("d-replayed", "duplicate"),
+    ]

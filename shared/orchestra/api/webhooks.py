@@ -6,9 +6,10 @@ before anything is parsed or stored. A missing or wrong signature (or no configu
 401/500 and nothing is stored. Only then are the headers and JSON looked at; from there on every
 delivery is recorded (accepted, ignored, rejected or duplicate).
 
-Responses: 202 a deployment was requested, 200 ping / ignored / duplicate, 400 a signed payload
-that is not what it claims, 401 bad signature, 413 too large, 503 transient (redeliver from
-GitHub's "Recent Deliveries").
+Responses: 202 a deployment was requested, 200 ping / ignored / duplicate (a redelivery, or a
+push of a revision already requested for its environment — a replay — which names the existing
+deployment), 400 a signed payload that is not what it claims, 401 bad signature, 413 too large,
+503 transient (redeliver from GitHub's "Recent Deliveries").
 """
 
 from __future__ import annotations

@@ -292,7 +292,7 @@ class DeploymentAutomation(Automation):
                 "awaiting-approval",
                 Severity.info,
                 f"deployment {dep.id} ({dep.revision[:12]}) to {env} awaits approval by someone other than "
-                f"{dep.requested_by}: orchestra deployments approve {dep.id} --as IDENTITY",
+                f"{dep.requested_by}: orchestra deployments approve {dep.id}",
             )
         if not window.open:
             if dep.state == S.approved:
