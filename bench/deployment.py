@@ -34,6 +34,7 @@ from orchestra.automations.testing.junit import parse_junit_bytes
 from orchestra.automations.testing.results import SuiteRun, TestResult
 from orchestra.automations.testing.settings import FlakyRules
 from orchestra.clock import FakeClock, RandomIds
+from orchestra.config import parse_config
 from orchestra.store.sqlite import SqliteStateStore
 
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
@@ -131,6 +132,7 @@ def bench_flaky() -> None:
 def bench_lifecycle() -> None:
     n = 200
     settings = DeploymentSettings(environments={"production": EnvironmentPolicy(requires_approval=True)})
+    config = parse_config("environments: {development: {}, production: {}}", "bench")
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStateStore(Path(tmp) / "bench.db")
         clock = FakeClock(T0)
@@ -149,7 +151,7 @@ def bench_lifecycle() -> None:
                     requested_by="github:alice",
                     source_event=None,
                 )
-                dep = approve(store, clock, settings, dep.id, "user:bob")
+                dep = approve(store, clock, settings, dep.id, "user:bob", config=config)
                 for state in (
                     DeploymentState.deploying,
                     DeploymentState.verifying,
