@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,77 @@ def test_filter_values_that_are_not_scalars_are_rejected(tmp_path: Path) -> None
             store.query("things", where=[("v", "==", {"k": 1})])
     finally:
         store.close()
+
+
+def test_an_empty_file_is_refused_not_turned_into_a_new_history(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"")
+    with pytest.raises(StoreConfigError) as info:
+        SqliteStateStore(path)
+    message = str(info.value)
+    assert str(path) in message and "empty file (0 bytes)" in message and "\n" not in message
+    assert path.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]  # no WAL files either
+
+
+def test_another_applications_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE accounts (name TEXT, secret TEXT)")
+    conn.execute("INSERT INTO accounts VALUES ('alice', 'hunter2')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreConfigError) as info:
+        SqliteStateStore(path)
+    message = str(info.value)
+    assert str(path) in message and "without the Orchestra schema" in message
+    assert "hunter2" not in message and "accounts" not in message  # nothing of its content
+    assert path.read_bytes() == before  # not switched to WAL, no table added
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+def test_a_text_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("password = hunter2\n" * 50)
+    with pytest.raises(StoreConfigError) as info:
+        SqliteStateStore(path)
+    assert str(path) in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_a_new_store_leaves_no_temporary_file_behind(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+    again = SqliteStateStore(tmp_path / "state.db")  # an existing store of ours opens
+    again.close()
+
+
+def test_first_use_by_many_at_once_creates_one_store(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "state.db"
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+    stores: list[SqliteStateStore] = []
+
+    def first_use(i: int) -> None:
+        barrier.wait()
+        try:
+            store = SqliteStateStore(path)
+            store.put("things", f"t{i}", {"id": f"t{i}"})
+            stores.append(store)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert {d["id"] for d in stores[0].query("things")} == {f"t{i}" for i in range(8)}
+    finally:
+        for store in stores:
+            store.close()
+    # One store, no temporary file left behind (WAL files belong to connections still open).
+    assert {p.name for p in path.parent.iterdir()} <= {"state.db", "state.db-wal", "state.db-shm"}

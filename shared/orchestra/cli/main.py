@@ -417,10 +417,12 @@ def health_cmd(config_path: str | None, store_url_opt: str | None, output_format
     """Store reachable, breakers, stale leases, overdue schedules, approvals. Exit 0 healthy,
     1 degraded, 2 unhealthy."""
     from ..clock import SystemClock
-    from ..health import Status, check_health
+    from ..health import Status, check_health_opening
 
     config = open_config(config_path)
-    report = check_health(config, open_configured_store(config, store_url_opt), SystemClock(), registry)
+    report = check_health_opening(
+        config, lambda: open_configured_store(config, store_url_opt), SystemClock(), registry
+    )
     if output_format == "json":
         print_json(report.model_dump(mode="json"))
     else:

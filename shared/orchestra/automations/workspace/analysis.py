@@ -3,24 +3,38 @@
 Work that needs git runs in a small thread pool (each piece is a git subprocess plus a little
 parsing), so the wall time is close to the slowest piece: the history pass, or nothing at all when
 the history cache is current.
+
+A repository git cannot fully read is a finding, not a crash: a piece that fails to read it (a
+git command that fails, a size git prints as ``BAD``, an object the walk lists but cannot read)
+or a pack whose checksums do not match starts a diagnosis by ``git fsck`` (``integrity.py``).
+When fsck confirms the damage, the report says what was read, the finding says what git says is
+wrong, and no optimization is proposed (gc and pruning could lose what is still recoverable).
+When fsck finds nothing, the piece's error is raised as it was: it is not the repository's fault.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ...models import Action, Finding, Risk, Severity
 from .branches import BranchReport, RemoteRefReport, merged_branches, remote_refs
 from .cachedirs import find_cache_dirs
 from .checkout import Checkout, analyze_checkout
-from .gitio import Git, GitError, display_path
+from .gitio import Git, GitError, ObjectsUnreadable, display_path
 from .history import History, load_history
+from .integrity import Integrity, PackCheck, describe_failure, diagnose, verify_packs
 from .listing import HISTOGRAM_LABELS, HeadListing, Once, read_listing
 from .objects import ObjectStore, read_object_store
-from .repo import RepoInfo, discover
+from .repo import RepoInfo, discover, locate
 from .settings import WorkspaceSettings
+
+T = TypeVar("T")
+
+# How a piece of the analysis fails when git cannot read what it asks for: a git command fails,
+# or git answers with something that does not parse (e.g. "BAD" where a size should be).
+READ_FAILURES = (GitError, ObjectsUnreadable, ValueError, IndexError)
 
 SEVERITY_ASCENDING = [Severity.low, Severity.medium, Severity.high, Severity.critical]
 
@@ -57,6 +71,30 @@ def blob_severity(size: int, thresholds: dict[Severity, int]) -> Severity | None
     return found
 
 
+def _empty_objects() -> ObjectStore:
+    return ObjectStore(
+        loose_objects=0,
+        loose_size_bytes=0,
+        packs=[],
+        pack_size_bytes=0,
+        garbage_count=0,
+        garbage_size_bytes=0,
+        prune_packable=0,
+        sample_17=0,
+        gc_auto=0,
+        gc_auto_pack_limit=0,
+    )
+
+
+def _take(future: Future[T], step: str, failures: list[tuple[str, Exception]], default: T) -> T:
+    """The piece's result, or ``default`` with the failure recorded when git could not read."""
+    try:
+        return future.result()
+    except READ_FAILURES as exc:
+        failures.append((step, exc))
+        return default
+
+
 def analyze_repository(
     repo: str,
     settings: WorkspaceSettings,
@@ -65,48 +103,132 @@ def analyze_repository(
     query_remotes: bool | None = None,
     scheduled: bool = False,
 ) -> WorkspaceAnalysis:
-    info, git = discover(repo)
+    failures: list[tuple[str, Exception]] = []
+    try:
+        info, git = discover(repo)
+        readable = True
+    except READ_FAILURES as exc:
+        # Refs or HEAD unreadable: only what needs no object is gathered (InputError still
+        # propagates from locate() when the path is not a repository at all).
+        info, git = locate(repo)
+        failures.append(("refs and HEAD", exc))
+        readable = False
     query = settings.query_remotes if query_remotes is None else query_remotes
     notes: list[str] = []
     keep = settings.largest_count
+    history: History = History(source="none", keep=keep)
+    history_notes: list[str] = []
+    disk_sizes: dict[str, int] = {}
+    paths_in_head: set[str] = set()
+    checkout, checkout_notes = Checkout(), list[str]()
+    branches, remotes, cache_dirs = BranchReport(), RemoteRefReport(), list[dict[str, Any]]()
     # HEAD's listing is read at most once, by whichever of the checkout report and a full history
     # walk needs it first (partial clones: after the walk, which tells which blobs are missing).
     listing = None if info.partial or info.head_tree is None else Once(lambda: read_listing(git, info, set()))
-    with ThreadPoolExecutor(max_workers=6, thread_name_prefix="workspace") as pool:
-        history_f = pool.submit(_history_with_details, info, git, keep, settings.history_cache, full, listing)
-        checkout_f = None
-        if listing is not None or info.head_tree is None:
-            checkout_f = pool.submit(
-                analyze_checkout,
-                git,
-                info,
-                settings,
-                missing=set(),
-                use_cache=settings.history_cache,
-                listing=listing,
-            )
-        caches_f = pool.submit(find_cache_dirs, git, info.toplevel, settings.cache_dir_patterns)
-        branches_f = pool.submit(
-            merged_branches, info, git, settings.default_branch, settings.protected_branches
-        )
+    with ThreadPoolExecutor(max_workers=7, thread_name_prefix="workspace") as pool:
         objects_f = pool.submit(read_object_store, info, git)
-        remotes_f = pool.submit(remote_refs, info, git, query=query, timeout=settings.remote_timeout_seconds)
-        history, history_notes, disk_sizes, paths_in_head = history_f.result()
-        if checkout_f is None:  # partial clone: sizes only for blobs the walk found present
-            checkout_f = pool.submit(
-                analyze_checkout, git, info, settings, missing=history.missing_oids, use_cache=False
+        packs_f = pool.submit(verify_packs, info, use_cache=settings.history_cache, full=full or scheduled)
+        if readable:
+            history_f = pool.submit(
+                _history_with_details, info, git, keep, settings.history_cache, full, listing
             )
-        checkout, checkout_notes = checkout_f.result()
-        objects = objects_f.result()
-        branches = branches_f.result()
-        remotes = remotes_f.result()
-        cache_dirs = caches_f.result()
+            checkout_f = None
+            if listing is not None or info.head_tree is None:
+                checkout_f = pool.submit(
+                    analyze_checkout,
+                    git,
+                    info,
+                    settings,
+                    missing=set(),
+                    use_cache=settings.history_cache,
+                    listing=listing,
+                )
+            caches_f = pool.submit(find_cache_dirs, git, info.toplevel, settings.cache_dir_patterns)
+            branches_f = pool.submit(
+                merged_branches, info, git, settings.default_branch, settings.protected_branches
+            )
+            remotes_f = pool.submit(
+                remote_refs, info, git, query=query, timeout=settings.remote_timeout_seconds
+            )
+            history, history_notes, disk_sizes, paths_in_head = _take(
+                history_f, "history walk", failures, (history, [], {}, set())
+            )
+            if checkout_f is None:  # partial clone: sizes only for blobs the walk found present
+                checkout_f = pool.submit(
+                    analyze_checkout, git, info, settings, missing=history.missing_oids, use_cache=False
+                )
+            checkout, checkout_notes = _take(checkout_f, "checkout of HEAD", failures, (checkout, []))
+            branches = _take(branches_f, "merged branches", failures, branches)
+            remotes = _take(remotes_f, "remote-tracking refs", failures, remotes)
+            cache_dirs = _take(caches_f, "ignored cache directories", failures, cache_dirs)
+        objects = _take(objects_f, "object database", failures, _empty_objects())
+        packs: PackCheck = packs_f.result()
     notes += history_notes + checkout_notes
+    if packs.note:
+        notes.append(packs.note)
+    integrity = _integrity(git, packs, failures, history)
+    if failures:
+        notes.append(
+            "incomplete: git could not read the repository for "
+            + ", ".join(step for step, _ in failures)
+            + " (see integrity)"
+        )
+    elif history.unreadable and not integrity.corrupt:
+        notes.append(
+            f"{len(history.unreadable)} object(s) listed by the history walk could not be read, but "
+            "`git fsck` finds nothing wrong (a concurrent gc?): run the analysis again"
+        )
     report = _report(info, settings, objects, history, checkout, branches, remotes, cache_dirs, notes)
     report["largest_blobs"] = _largest_blobs(history, checkout, keep, disk_sizes, paths_in_head)
+    report["integrity"] = integrity.to_dict()
+    if not readable:  # HEAD was not read: say so rather than "no commits yet"
+        report["head"] = {**report["head"], "unborn": None, "unreadable": True}
     findings = _findings(info, settings, report, objects, checkout, branches, remotes, cache_dirs)
-    actions = _actions(info, settings, report, objects, branches, remotes, cache_dirs, full=full or scheduled)
+    if not readable:
+        findings = [f for f in findings if f.id != "workspace.no-commits"]
+    if integrity.corrupt:
+        findings.insert(0, _corrupt_finding(integrity))
+        # Nothing is optimized in a damaged repository: gc and pruning could lose what is still
+        # recoverable, and deleting branches on half the facts is guesswork.
+        actions: list[Action] = []
+    else:
+        actions = _actions(
+            info, settings, report, objects, branches, remotes, cache_dirs, full=full or scheduled
+        )
     return WorkspaceAnalysis(report=report, findings=findings, actions=actions)
+
+
+def _integrity(
+    git: Git, packs: PackCheck, failures: list[tuple[str, Exception]], history: History
+) -> Integrity:
+    """The verdict on the object database; re-raises a failure git fsck does not explain."""
+    evidence = [describe_failure(step, exc) for step, exc in failures]
+    if history.unreadable:
+        shown = ", ".join(history.unreadable[:3])
+        evidence.append(
+            f"history walk: git cat-file could not read {len(history.unreadable)} object(s) "
+            f"that git rev-list listed: {shown}{' …' if len(history.unreadable) > 3 else ''}"
+        )
+    if not evidence and not packs.problems:
+        return Integrity(packs=packs)
+    integrity = diagnose(git, packs, evidence)
+    if failures and not integrity.corrupt:
+        raise failures[0][1]  # the repository is sound: this failure is not its fault
+    return integrity
+
+
+def _corrupt_finding(integrity: Integrity) -> Finding:
+    return Finding(
+        id="workspace.repository-corrupt",
+        # Objects reachable from refs missing or unreadable: history is damaged. Otherwise the
+        # damage is in stored content (a pack or an object that does not match its checksum).
+        severity=Severity.critical if integrity.history_lost else Severity.high,
+        summary=(
+            f"repository corrupt: {integrity.summary}. Nothing is optimized until it is repaired "
+            "(`git fsck` shows the details; re-clone, or fetch the damaged objects from a remote)"
+        ),
+        evidence=integrity.to_dict(),
+    )
 
 
 def _history_with_details(

@@ -49,6 +49,15 @@ class GitError(OrchestraError):
         super().__init__(f"`git {' '.join(args)}` in {repo} exited {returncode}{detail}")
 
 
+class ObjectsUnreadable(OrchestraError):
+    """git could not read objects the repository says it has (corrupt or missing)."""
+
+    def __init__(self, what: str, oids: list[str]) -> None:
+        self.oids = oids
+        shown = ", ".join(oids[:3]) + (f" and {len(oids) - 3} more" if len(oids) > 3 else "")
+        super().__init__(f"{what}: git could not read {len(oids)} object(s): {shown}")
+
+
 def git_env(*, inherit_repo: bool, offline: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     if not inherit_repo:

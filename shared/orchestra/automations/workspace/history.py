@@ -66,6 +66,8 @@ class History:
     keep: int = 20
     missing_oids: set[str] = field(default_factory=set)  # only filled in partial clones
     walked_tips: int = 0
+    # Listed by the walk but unreadable by cat-file: corrupt or missing objects (never cached).
+    unreadable: list[str] = field(default_factory=list)
 
     def merge(self, other: History) -> None:
         self.blobs += other.blobs
@@ -78,6 +80,7 @@ class History:
             self.histogram[index][0] += count
             self.histogram[index][1] += size
         self.top.update(other.top)
+        self.unreadable += other.unreadable
         if len(self.top) > self.keep:
             kept = sorted(self.top.items(), key=lambda item: (-item[1][1], item[0]))[: self.keep]
             self.top = dict(kept)
@@ -201,7 +204,9 @@ class _Blobs:
             kept = sorted(self.top.items(), key=lambda item: (-item[1][0], item[0]))[: self.keep]
             self.top = dict(kept)
 
-    def history(self, missing: int = 0, missing_oids: set[str] | None = None) -> History:
+    def history(
+        self, missing: int = 0, missing_oids: set[str] | None = None, unreadable: list[str] | None = None
+    ) -> History:
         return History(
             source="walk",
             keep=self.keep,
@@ -213,6 +218,7 @@ class _Blobs:
             histogram=self.histogram,
             top={oid.decode(): [decode_path(path), size] for oid, (size, path) in self.top.items()},
             missing_oids=missing_oids or set(),
+            unreadable=unreadable or [],
         )
 
 
@@ -220,6 +226,7 @@ def _consume(stream: Any, keep: int, want_missing: bool) -> History:
     blobs = _Blobs(keep)
     missing = 0
     missing_oids: list[bytes] = []
+    unreadable: list[bytes] = []
     rest = b""
     while True:
         chunk = stream.read(1 << 20)
@@ -240,8 +247,12 @@ def _consume(stream: Any, keep: int, want_missing: bool) -> History:
                 missing += 1
                 if want_missing:
                     missing_oids.append(line[1:].split(b" ", 1)[0])
+            elif line.endswith(b" missing"):  # listed by rev-list, yet cat-file cannot read it
+                unreadable.append(line.split(b" ", 1)[0])
         blobs.add(paths, oids, list(map(int, size_texts)))
-    return blobs.history(missing, {oid.decode() for oid in missing_oids})
+    return blobs.history(
+        missing, {oid.decode() for oid in missing_oids}, [oid.decode(errors="replace") for oid in unreadable]
+    )
 
 
 def head_history(head: HeadListing, keep: int) -> History:
@@ -364,7 +375,7 @@ def load_history(
                 cached.tips = tips
                 cached.source = "incremental"
                 cached.walked_tips = len(added)
-                error = _save_cache(info, cached)
+                error = None if cached.unreadable else _save_cache(info, cached)
                 if error:
                     notes.append(error)
                 return cached, notes
@@ -373,7 +384,7 @@ def load_history(
     history = full_walk(info, git, tips, keep, head) if tips else History(source="walk", keep=keep)
     history.tips = tips
     history.walked_tips = len(tips)
-    if cacheable and tips:
+    if cacheable and tips and not history.unreadable:  # a walk that could not read everything is no cache
         error = _save_cache(info, history)
         if error:
             notes.append(error)

@@ -19,7 +19,7 @@ from itertools import compress
 from operator import itemgetter
 from typing import Generic, TypeVar
 
-from .gitio import Git
+from .gitio import Git, ObjectsUnreadable
 from .repo import RepoInfo
 
 HISTOGRAM_BOUNDS = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
@@ -90,7 +90,16 @@ def read_listing(git: Git, info: RepoInfo, missing: set[str]) -> HeadListing:
     width = len(info.head_tree)
     oids = list(map(itemgetter(slice(12, 12 + width)), metas))
     if sized:
-        sizes = list(map(int, map(itemgetter(slice(13 + width, None)), metas)))
+        try:
+            sizes = list(map(int, map(itemgetter(slice(13 + width, None)), metas)))
+        except ValueError:
+            # git prints "BAD" for the size of a blob it cannot read: a corrupt or missing object.
+            unreadable = [
+                oid.decode()
+                for oid, meta in zip(oids, metas, strict=True)
+                if not meta[13 + width :].strip().isdigit()
+            ]
+            raise ObjectsUnreadable("HEAD's listing (git ls-tree -l)", unreadable) from None
         symlinks = raw.startswith(b"120000 blob ") + raw.count(b"\x00120000 blob ")
     else:
         wanted = sorted({oid for oid in oids if oid.decode() not in missing})

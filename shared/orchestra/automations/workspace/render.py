@@ -32,6 +32,8 @@ def render_report(report: dict[str, Any], console: Console, rows: int = ROWS) ->
     style = "red" if ratio >= 1 else "yellow" if report.get("size_trigger") else "green"
     head = report.get("head", {})
     state = []
+    if head.get("unreadable"):
+        state.append("refs and HEAD unreadable")
     if head.get("unborn"):
         state.append("no commits yet")
     if head.get("detached"):

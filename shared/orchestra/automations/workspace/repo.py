@@ -127,7 +127,22 @@ def read_refs(git: Git) -> dict[str, Ref]:
 
 
 def discover(repo: str, git: Git | None = None) -> tuple[RepoInfo, Git]:
-    """Locate the repository at ``repo``; InputError (exit 2) when it is not one."""
+    """Locate the repository at ``repo`` and read its refs and HEAD; InputError (exit 2) when it
+    is not one, GitError when git cannot read its refs or HEAD's commit."""
+    info, git = locate(repo, git)
+    info.refs = read_refs(git)
+    info.head_ref, info.head_commit = _read_head(info, git)
+    if info.head_commit:
+        # Read from the commit itself: peeling with ^{tree} also reads the tree, which a partial
+        # clone without a checkout (--filter=tree:0) does not have.
+        first = git.run("cat-file", "commit", info.head_commit, ok=(0, 128)).partition(b"\n")[0]
+        info.head_tree = first[len(b"tree ") :].decode() if first.startswith(b"tree ") else None
+    return info, git
+
+
+def locate(repo: str, git: Git | None = None) -> tuple[RepoInfo, Git]:
+    """Where the repository at ``repo`` is, and its configuration: reads no ref and no object,
+    so it answers for a repository whose objects are damaged. InputError when it is not one."""
     path = os.path.abspath(repo)
     if not os.path.isdir(path):
         raise InputError(f"{repo}: no such directory; expected a git repository path", where="--repo")
@@ -166,13 +181,6 @@ def discover(repo: str, git: Git | None = None) -> tuple[RepoInfo, Git]:
         object_format=out[2],
     )
     info.config = read_config(git)
-    info.refs = read_refs(git)
-    info.head_ref, info.head_commit = _read_head(info, git)
-    if info.head_commit:
-        # Read from the commit itself: peeling with ^{tree} also reads the tree, which a partial
-        # clone without a checkout (--filter=tree:0) does not have.
-        first = git.run("cat-file", "commit", info.head_commit, ok=(0, 128)).partition(b"\n")[0]
-        info.head_tree = first[len(b"tree ") :].decode() if first.startswith(b"tree ") else None
     return info, git
 
 
