@@ -255,7 +255,7 @@ def submit_request(
         existing = find_deployment(store, dep_id)
         if existing is not None:
             return Requested(existing, created=False)
-    superseded = reconcile(store, clock, environment)
+    superseded, pending = _reconcile(store, clock, environment)
     mine = [old for old, _by in superseded if old.id != dep_id]
     note = None
     for old, by in superseded:
@@ -263,10 +263,11 @@ def submit_request(
             note = f"superseded at once: {by.id} ({by.revision[:12]}) is newer"
             deployment = old
     if note is None:
+        gone = {old.id for old, _by in superseded}
         waits = [
             d
-            for d in pending_deployments(store, environment)
-            if d.id != dep_id and human_approved(d) and follows(store, deployment, d)
+            for d in pending
+            if d.id != dep_id and d.id not in gone and human_approved(d) and follows(store, deployment, d)
         ]
         if waits:
             note = (
@@ -330,6 +331,13 @@ def reconcile(store: StateStore, clock: Clock, environment: str) -> list[tuple[D
     A deployment approved by a person is superseded only by a newer approved one (else it stays
     and goes out first). Returns (superseded deployment, the one that superseded it) pairs.
     """
+    return _reconcile(store, clock, environment)[0]
+
+
+def _reconcile(
+    store: StateStore, clock: Clock, environment: str
+) -> tuple[list[tuple[Deployment, Deployment]], list[Deployment]]:
+    """:func:`reconcile`, also returning the pending deployments as read before it."""
     pending = pending_deployments(store, environment)
     cache: dict[str, frozenset[str]] = {}
     gone: set[str] = set()
@@ -360,4 +368,4 @@ def reconcile(store: StateStore, clock: Clock, environment: str) -> list[tuple[D
                 continue
             gone.add(older.id)
             done.append((moved, newer))
-    return done
+    return done, pending
