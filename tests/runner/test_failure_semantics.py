@@ -257,6 +257,20 @@ def test_failure_of_the_last_action_rolls_back_all_before_it(store, runner_confi
     assert json.loads(target.read_text()) == {"key0": 1}
 
 
+def test_failed_verification_rolls_back_every_applied_action_newest_first(
+    store, runner_config, clock, tmp_path
+):
+    target = tmp_path / "service.json"
+    target.write_text(json.dumps({"key0": 1, "key1": 2}))
+    runner = make_runner(runner_config, store, clock)
+    run = runner.submit(tuner("three-verify-bad", tmp_path, verify_ok=False)).run
+    assert run.status == RunStatus.rolled_back
+    assert [a.status for a in run.actions] == [ActionStatus.rolled_back] * 3
+    assert calls(tmp_path, "apply:") == ["apply:set-0", "apply:set-1", "apply:set-2"]
+    assert calls(tmp_path, "rollback:") == ["rollback:set-2", "rollback:set-1", "rollback:set-0"]
+    assert json.loads(target.read_text()) == {"key0": 1, "key1": 2}
+
+
 def _spawn_worker(store_url: str, spec: dict[str, Any]) -> subprocess.Popen[bytes]:
     spec = {"config": RUNNER_CONFIG, "store": store_url, **spec}
     return subprocess.Popen(
