@@ -228,7 +228,10 @@ class DeploymentAutomation(Automation):
             pending = pending_deployments(ctx.store, env)
             approved = [d for d in pending if d.state in APPROVED]
             # Approved deployments go out first, oldest first; newer ones wait for their approval.
-            candidate = approved[0] if approved else (pending[-1] if pending else None)
+            if approved:
+                candidate = approved[0]
+            elif pending:
+                candidate = require_decision(ctx.store, ctx.clock, pending[-1], settings)
         window = window_status(policy, now)
         summary: dict[str, Any] = {"environment": env, "window": window.as_dict()}
         if policy.deployer is not None and not policy.deployer.url and policy.deployer.type == "command":
