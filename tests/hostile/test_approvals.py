@@ -332,3 +332,16 @@ def test_against_firestore_the_cli_acts_as_its_google_account(firestore_env):
         "deployments", "request", "--environment", "staging", "--revision", "f" * 12, "--format", "json"
     )
     assert code == 0 and json.loads(out)["requested_by"] == ServiceAccountCredentials.service_account_email
+
+
+@pytest.mark.emulator
+def test_a_run_cannot_be_filed_as_someone_else_against_firestore(firestore_env):
+    store, config, orchestra = firestore_env
+    code, out = orchestra("run", "testing", "--as", "user:alice")
+    assert code == 2, out
+    no_traceback(out)
+    assert "'user:alice' is not the Google account in use" in out
+    assert store.list_runs(limit=None) == []
+    code, out = orchestra("run", "testing", "--format", "json")
+    assert code == 0, out
+    assert json.loads(out)["requested_by"] == ServiceAccountCredentials.service_account_email

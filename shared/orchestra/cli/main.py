@@ -111,7 +111,12 @@ def _params_from_flags(
 @click.option("--billing", help="Billing export CSV/JSON lines (cost).")
 @click.option("--usage", help="AI request log JSON lines (ai-services).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Any other parameter.")
-@click.option("--as", "identity", help="Identity recorded as the requester (default user:$USER).")
+@click.option(
+    "--as",
+    "identity",
+    help="Requester recorded with the run (default user:$USER); against Firestore it must be the Google "
+    "account in use.",
+)
 @store_options
 def run_cmd(
     task: str,
@@ -138,6 +143,10 @@ def run_cmd(
     run_params = _params_from_flags(repo, metrics, service, billing, usage, params)
     if task == "all" and run_params:
         fail("`run all` takes no automation-specific flags; run one task to pass --repo, --metric, …")
+    store = open_configured_store(config, store_url_opt)
+    # Against Firestore the requester is the Google account in use, so that nobody can file a
+    # run as someone else and then approve it themselves.
+    requester = current_identity(store, identity)
     requests = [
         RunRequest(
             task=name,
@@ -147,12 +156,11 @@ def run_cmd(
             params=dict(run_params),
             trigger_kind=TriggerKind.manual,
             trigger_id=trigger_id,
-            requested_by=identity or current_identity(),
+            requested_by=requester,
             origin=Origin.local,
         )
         for name in (registry.names() if task == "all" else [task])
     ]
-    store = open_configured_store(config, store_url_opt)
     interactive = output_format == "text" and err_console.is_terminal
     with err_console.status("starting…") if interactive else contextlib.nullcontext() as status:
 
