@@ -364,3 +364,111 @@ def test_routing_waits_for_approval_in_production(make_context) -> None:
     verdicts = {a.kind: decide(a, 3, "production", ctx.environment).verdict for a in analysis.actions}
     assert verdicts["policy-routing"] == Verdict.await_approval
     assert verdicts["policy-context-cache"] == Verdict.apply
+
+
+# ----- hostile request logs and policy files -----
+
+SECRET = "ORCHESTRA_API_TOKENS=secret-token-123"
+PAD = "x" * 45  # pushes what follows past the excerpt bound
+
+
+def test_request_log_limits_apply_to_the_file_and_to_what_it_decompresses_to(tmp_path: Path) -> None:
+    import gzip
+
+    path = write_jsonl(tmp_path / "u.jsonl", [record() for _ in range(50)])
+    size = path.stat().st_size
+    assert len(read_usage_file(path, max_bad_share=0, max_bytes=size)) == 50
+    with pytest.raises(InputError, match=f"^{path}: {size} bytes, larger than the input limit of {size - 1}"):
+        read_usage_file(path, max_bad_share=0, max_bytes=size - 1)
+    packed = tmp_path / "u.jsonl.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    assert len(read_usage_file(packed, max_bad_share=0, max_bytes=size)) == 50
+    with pytest.raises(InputError, match=f"^{packed}: decompresses to more than the input limit"):
+        read_usage_file(packed, max_bad_share=0, max_bytes=size - 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("/dev/zero", "not a regular file"), ("/dev/urandom", "not a regular file"), ("/", "is a directory")],
+)
+def test_request_log_devices_and_directories_are_refused(path: str, problem: str) -> None:
+    with pytest.raises(InputError, match=f"^{path}: {problem}"):
+        read_usage_file(path, max_bad_share=1.0)
+
+
+def test_request_log_in_latin1_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "u.jsonl"
+    path.write_bytes(json.dumps(record(route="caf\xe9"), ensure_ascii=False).encode("latin-1") + b"\n")
+    with pytest.raises(InputError, match=rf"^{path}:1: not UTF-8 text"):
+        read_usage_file(path, max_bad_share=1.0)
+
+
+def test_hostile_request_rows_are_bad_rows_quoted_as_excerpts(tmp_path: Path) -> None:
+    rows: list[Any] = [record() for _ in range(100)]
+    rows[1] = record(status=PAD + SECRET)
+    rows[2] = record(model="gemini\x1b[2J")
+    rows[3] = record(route="faq\u202e")
+    rows[4] = "[" * 50_000
+    rows[5] = json.dumps(record(prompt="a\ud800b"))  # written as a \ud800 escape
+    rows[6] = record(timestamp=PAD + SECRET)
+    rows[7] = record(input_tokens=10, cached_input_tokens=10**300)
+    data = read_usage_file(write_jsonl(tmp_path / "u.jsonl", rows), max_bad_share=0.1)
+    reasons = dict(data.bad.examples)
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 7, 8]
+    assert reasons[2] == f"status: '{PAD[:40]}…' is not ok / error / 429 or an HTTP status code"
+    assert reasons[3] == "model: empty, not text or holds control characters"
+    assert reasons[4].startswith("route: 'faq\\\\u202e'")
+    assert reasons[5] == "invalid JSON: nested too deeply"
+    assert "lone surrogate" in reasons[6]
+    assert reasons[7].startswith(f"timestamp: '{PAD[:40]}…'")
+    assert reasons[8].startswith("cached_input_tokens ('1000") and len(reasons[8]) < 120
+    assert all("secret" not in reason for reason in reasons.values())
+    assert data.model_names == ["m-big"] and data.route_names == ["r1"]
+
+
+def test_broken_policy_files_are_refused_with_position_and_excerpts(tmp_path: Path) -> None:
+    where = str(tmp_path / "ai-policy.yaml")
+    with pytest.raises(InputError) as err:
+        parse(f"version: 1\nrouting: *{PAD}secret-token-123\n", where)
+    assert str(err.value).startswith(f"{where}:2:10: not valid YAML: alias '*{PAD[:39]}…'")
+    assert "secret" not in str(err.value)
+    with pytest.raises(InputError) as err:
+        parse(f"version: 1\n{PAD}{SECRET}: 1\n", where)
+    assert str(err.value).startswith(f"{where}: policy file does not match schema version 1: '{PAD[:40]}…'")
+    assert "secret" not in str(err.value)
+    with pytest.raises(InputError, match=r":1:4: not valid YAML: tag '!!python/object/apply:os.system'"):
+        parse("a: !!python/object/apply:os.system [echo]\n", where)
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(6)
+    )
+    with pytest.raises(InputError, match="once aliases are expanded"):
+        parse(laughs, where)
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (
+            lambda p: p.write_bytes(b"version: 1\nrouting: []\n# caf\xe9\n"),
+            ":3:6: not valid YAML: .*UTF-8",
+        ),
+        (lambda p: p.write_text("# padding\n" * 30_000), "the limit for a YAML document"),
+        (lambda p: p.mkdir(), "is a directory"),
+    ],
+    ids=["latin1", "too-large", "directory"],
+)
+def test_policy_file_is_read_as_a_bounded_input(planned, make, problem: str) -> None:
+    automation, ctx, analysis, policy = planned
+    policy.parent.mkdir(parents=True)
+    make(policy)
+    with pytest.raises(InputError, match=problem):
+        automation.prepare(ctx, analysis.actions[0])
+
+
+def test_policy_path_on_a_device_is_refused(make_context) -> None:
+    ctx = make_context(AIServicesAutomation, params={"policy_path": "/dev/zero"})
+    ctx.run.mode = Mode.apply
+    automation = AIServicesAutomation()
+    action = automation.analyze(ctx).actions[0]
+    with pytest.raises(InputError, match="^/dev/zero: not a regular file"):
+        automation.prepare(ctx, action)

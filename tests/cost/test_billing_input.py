@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import gzip
 import json
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ from orchestra.automations.cost.billing import (
     read_bigquery,
     read_billing_file,
 )
+from orchestra.automations.cost.rowcheck import MAX_RECORD_CHARS, GzipInput
 from orchestra.errors import InputError
+from orchestra.inputs import excerpt, open_input
 
 HEADER = [
     "service.description",
@@ -180,7 +183,7 @@ def test_gzip_and_mixed_currencies(tmp_path: Path) -> None:
     euro = good_row(3)
     euro[-1] = "EUR"
     mixed = write_csv(tmp_path / "m.csv", [good_row(1), euro])
-    with pytest.raises(InputError, match="several currencies"):
+    with pytest.raises(InputError, match=r"rows in 2 currencies \(.EUR., .USD.\)"):
         read_billing_file(mixed, max_bad_share=0)
 
 
@@ -296,3 +299,217 @@ def test_large_chunked_file_keeps_every_row(tmp_path: Path) -> None:
         sum(d % 7 + 1 for d in range(70_000))
     )
     assert np.unique(data.day).size == 28
+
+
+# ----- hostile and broken files: bounded reading, strict UTF-8, excerpts only -----
+
+
+def packed(text: bytes) -> bytes:
+    return gzip.compress(text, compresslevel=9)
+
+
+def test_gzip_input_stops_at_the_limit_of_decompressed_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv.gz"
+    path.write_bytes(packed(b"a" * 1000))
+    with open_input(path) as raw:
+        assert GzipInput(raw, 1000, "where").read() == b"a" * 1000  # exactly the limit is fine
+    with open_input(path) as raw:
+        reader = GzipInput(raw, 999, "b.csv.gz")
+        assert reader.read(500) == b"a" * 500
+        with pytest.raises(
+            InputError, match=r"^b.csv.gz: decompresses to more than the input limit of 999 bytes"
+        ):
+            reader.read(1000)
+
+
+def test_gzip_input_never_decompresses_much_past_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.jsonl.gz"
+    path.write_bytes(packed(b"\n" * (64 << 20)))  # 64 MiB of text in ~64 KiB
+    assert path.stat().st_size < 100_000
+    with open_input(path) as raw:
+        reader = GzipInput(raw, 4096, "bomb")
+        tracemalloc.start()
+        try:
+            with pytest.raises(InputError, match="decompresses to more than"):
+                reader.read()  # an unbounded read asks for limit + 1 bytes only
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 2 << 20
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"ORCHESTRA_API_TOKENS=secret-token-123\n", "no gzip header"),
+        (gzip.compress(b"service,cost\n" * 100)[:-30], "truncated"),
+        (gzip.compress(b"x" * 100)[:-8] + b"\x00\x00\x00\x00" + (100).to_bytes(4, "little"), "checksum"),
+    ],
+    ids=["not-gzip", "truncated", "bad-crc"],
+)
+def test_broken_gzip_is_an_input_error_without_its_bytes(tmp_path: Path, data: bytes, problem: str) -> None:
+    path = tmp_path / "b.csv.gz"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as err:
+        read_billing_file(path, max_bad_share=0)
+    assert f"not a valid gzip file ({problem}" in str(err.value)
+    assert "secret" not in str(err.value) and "ORCH" not in str(err.value)
+
+
+def test_limits_apply_to_the_file_and_to_what_it_decompresses_to(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "b.csv", [good_row(d % 28 + 1) for d in range(100)])
+    size = path.stat().st_size
+    assert read_billing_file(path, max_bad_share=0, max_bytes=size).rows == 100
+    with pytest.raises(InputError, match=f"{size} bytes, larger than the input limit of {size - 1} bytes"):
+        read_billing_file(path, max_bad_share=0, max_bytes=size - 1)
+    gz = tmp_path / "b.csv.gz"
+    gz.write_bytes(packed(path.read_bytes()))
+    assert gz.stat().st_size < size // 4
+    assert read_billing_file(gz, max_bad_share=0, max_bytes=size).rows == 100
+    with pytest.raises(InputError, match=f"^{gz}: decompresses to more than the input limit of {size - 1}"):
+        read_billing_file(gz, max_bad_share=0, max_bytes=size - 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("/dev/zero", "not a regular file"), ("/dev/urandom", "not a regular file"), (".", "is a directory")],
+)
+def test_devices_and_directories_are_refused_before_reading(path: str, problem: str) -> None:
+    with pytest.raises(InputError, match=problem):
+        read_billing_file(path, max_bad_share=0)
+
+
+def test_binary_and_latin1_files_are_not_utf8(tmp_path: Path) -> None:
+    binary = tmp_path / "b.csv"
+    binary.write_bytes(bytes(range(128, 256)) * 10)
+    with pytest.raises(InputError, match=rf"^{binary}:1: not UTF-8 text"):
+        read_billing_file(binary, max_bad_share=0)
+    nul = tmp_path / "n.jsonl"
+    nul.write_bytes(b'{"a": 1}\n{"b": 2}\n\x00\x00\x00')
+    with pytest.raises(InputError, match=rf"^{nul}:3: contains NUL bytes"):
+        read_billing_file(nul, max_bad_share=0)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="text_lines numbers a decoding error by the lines before its chunk, not its byte"
+)
+def test_a_non_utf8_byte_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    latin = tmp_path / "b.csv"
+    latin.write_bytes(
+        b",".join(h.encode() for h in HEADER) + b"\n" + b"Caf\xe9,N2,2025-01-01,p,1,[],[],USD\n"
+    )
+    with pytest.raises(InputError, match=rf"^{latin}:2: not UTF-8 text"):
+        read_billing_file(latin, max_bad_share=0)
+
+
+def test_bad_values_are_quoted_as_bounded_sanitized_excerpts(tmp_path: Path) -> None:
+    secret = "ORCHESTRA_API_TOKENS=secret-token-123"
+    rows = [good_row(d % 28 + 1) for d in range(200)]
+    rows[0] = good_row(1, "x" * 45 + secret)  # line 2
+    rows[1][0] = "\x1b[31mred"  # line 3: a terminal escape in a name
+    rows[2][4] = "p\u202e1"  # line 4: a right-to-left override in a name
+    rows[3][2] = "é" * 60 + secret  # line 5: non-ASCII
+    data = read_billing_file(write_csv(tmp_path / "b.csv", rows), max_bad_share=0.05)
+    reasons = dict(data.bad.examples)
+    assert reasons[2] == "cost: '" + "x" * 40 + "…' is not a number"
+    assert reasons[3] == (
+        f"service.description: {excerpt(chr(27) + '[31mred')} is empty, not text or holds control characters"
+    )
+    assert reasons[4].startswith(f"project.id: {excerpt('p' + chr(0x202E) + '1')}")
+    assert reasons[5].startswith("usage_start_time: '" + "\\\\xe9" * 40 + "…'")
+    shown = [reason.replace("…", "") for reason in reasons.values()]
+    assert all(text.isascii() and text.isprintable() for text in shown)
+    assert all(secret not in reason and "secret" not in reason for reason in reasons.values())
+    # the same excerpts when too many rows are bad and the file is refused
+    with pytest.raises(InputError) as err:
+        read_billing_file(tmp_path / "b.csv", max_bad_share=0.01)
+    assert "secret" not in str(err.value) and "\x1b" not in str(err.value)
+
+
+def test_json_values_that_are_not_text_where_names_belong_are_bad_rows(tmp_path: Path) -> None:
+    good = {"service.description": "X", "usage_start_time": "2025-01-01", "project.id": "p", "cost": 1}
+    rows = [good, {**good, "service.description": {"nested": "object"}}, {**good, "project.id": ["a"]}]
+    path = tmp_path / "b.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows * 20) + "\n")
+    data = read_billing_file(path, max_bad_share=0.7)
+    assert data.rows == 60 and data.bad.count == 40
+    assert data.service_names == ["X"] and data.project_names == ["p"]
+    assert data.bad.examples[0] == (
+        2,
+        "service.description: \"{'nested': 'object'}\" is empty, not text or holds control characters",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("[" * 100_000, "invalid JSON: nested too deeply"),
+        ('{"service.description": "X\\ud800", "cost": 1}', "lone surrogate"),
+        ('{"a": "' + "y" * (MAX_RECORD_CHARS + 1) + '"}', f"longer than {MAX_RECORD_CHARS:,} characters"),
+    ],
+    ids=["deep", "lone-surrogate", "too-long"],
+)
+def test_json_lines_that_would_crash_or_bloat_are_bad_rows(tmp_path: Path, line: str, reason: str) -> None:
+    good = json.dumps(
+        {"service.description": "X", "usage_start_time": "2025-01-01", "project.id": "p", "cost": 1}
+    )
+    path = tmp_path / "b.jsonl"
+    path.write_text("\n".join([good, line, good]) + "\n")
+    data = read_billing_file(path, max_bad_share=0.5)
+    assert data.rows == 3 and data.bad.count == 1
+    assert data.bad.examples[0][0] == 2 and reason in data.bad.examples[0][1]
+
+
+def test_a_surrogate_pair_is_a_character(tmp_path: Path) -> None:
+    record = {
+        "service.description": "Run \ud83d\ude80",
+        "usage_start_time": "2025-01-01",
+        "project.id": "p",
+        "cost": 1,
+    }
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps(record) + "\n")  # ensure_ascii writes the rocket as a \ud83d\ude80 pair
+    assert "\\ud83d" in path.read_text()
+    assert read_billing_file(path, max_bad_share=0).service_names == ["Run \U0001f680"]
+
+
+def test_line_endings_quoted_line_breaks_and_byte_order_mark(tmp_path: Path) -> None:
+    header = ",".join(HEADER)
+    credit = '"[{""name"": ""SUD"",\n  ""amount"": -2}]"'  # a credit list quoted across two lines
+    text = (
+        "\ufeff"
+        + header
+        + "\r\n"
+        + f"Cloud Run,CPU,2025-01-01,2025-01-01,p,5,{credit},[],USD\r\n"
+        + ",".join(good_row(2))
+        + "\r\n"
+    )
+    path = tmp_path / "b.csv"
+    path.write_text(text, newline="")
+    data = read_billing_file(path, max_bad_share=0)
+    assert data.rows == 2 and data.net.tolist() == [3.0, 10.5]
+    mac = tmp_path / "mac.csv"
+    mac.write_text(header + "\r" + ",".join(good_row(1)) + "\r", newline="")
+    with pytest.raises(InputError, match=rf"^{mac}:1: carriage return inside an unquoted field"):
+        read_billing_file(mac, max_bad_share=0)
+
+
+def test_a_field_past_the_csv_limit_names_its_line(tmp_path: Path) -> None:
+    rows = [good_row(1), good_row(2)]
+    rows[1][1] = "s" * 200_000
+    path = write_csv(tmp_path / "b.csv", rows)
+    with pytest.raises(InputError, match=rf"^{path}:3: not valid CSV: field larger than field limit"):
+        read_billing_file(path, max_bad_share=0.9)
+
+
+def test_many_currencies_are_listed_as_a_few_excerpts(tmp_path: Path) -> None:
+    rows = []
+    for i in range(10):
+        row = good_row(i + 1)
+        row[-1] = f"C{i}" + "z" * 100
+        rows.append(row)
+    with pytest.raises(InputError) as err:
+        read_billing_file(write_csv(tmp_path / "b.csv", rows), max_bad_share=0)
+    message = str(err.value)
+    assert "rows in 10 currencies" in message and "and 7 more" in message
+    assert "z" * 41 not in message

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 from orchestra.actuators.base import ServiceConfig, actuator_from_target
-from orchestra.actuators.cloud_run_yaml import MAX_SCALE, MIN_SCALE, CloudRunYamlActuator, ConflictError
+from orchestra.actuators.cloud_run_yaml import (
+    MAX_DOCUMENT_BYTES,
+    MAX_SCALE,
+    MIN_SCALE,
+    CloudRunYamlActuator,
+    ConflictError,
+)
 from orchestra.errors import InputError
 
 from .helpers import copy_yaml
@@ -120,3 +126,113 @@ spec:
     doc = yaml.safe_load(path.read_text())
     assert doc["spec"]["template"]["spec"]["containers"][1]["resources"]["limits"]["memory"] == "8Gi"
     assert doc["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "256Mi"
+
+
+# ----- the service YAML as an input: bounded, strict, quoted only as excerpts -----
+
+SECRET = "secret-token-123"
+PAD = "x" * 45  # pushes what follows past the excerpt bound
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("/dev/zero", "not a regular file"), ("/dev/urandom", "not a regular file"), ("/", "is a directory")],
+)
+def test_devices_and_directories_are_refused(path: str, problem: str) -> None:
+    with pytest.raises(InputError, match=f"^{path}: {problem}"):
+        CloudRunYamlActuator(path).read()
+
+
+def test_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "service.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        CloudRunYamlActuator(fifo).snapshot()
+
+
+def test_a_document_larger_than_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    path = copy_yaml(tmp_path)
+    text = path.read_text()
+    path.write_text(text + "#" * (MAX_DOCUMENT_BYTES - len(text.encode()) - 1) + "\n")
+    assert CloudRunYamlActuator(path).read().max_instances == 10  # exactly the limit is fine
+    path.write_text(text + "#" * (MAX_DOCUMENT_BYTES - len(text.encode())) + "\n")
+    with pytest.raises(
+        InputError, match=f"larger than {MAX_DOCUMENT_BYTES} bytes, the limit for a YAML document"
+    ):
+        CloudRunYamlActuator(path).read()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("apiVersion: v1\nkind: Caf\xe9\n".encode("latin-1"), r":2:10: not valid YAML: .*UTF-8"),
+        (b"apiVersion: v1\nkind: \x1b[2J\n", r":2:7: not valid YAML: control character U\+001B"),
+        (f"spec: *{PAD}{SECRET}\n".encode(), rf":1:7: not valid YAML: alias '\*{PAD[:39]}…' names no anchor"),
+        (
+            b"spec: !!python/object/apply:os.system [id]\n",
+            r":1:7: not valid YAML: tag '!!python/object/apply",
+        ),
+        (
+            f"apiVersion: serving.knative.dev/v1\nkind: {PAD}{SECRET}\n".encode(),
+            rf"found 'serving.knative.dev/v1' / '{PAD[:40]}…'$",
+        ),
+    ],
+    ids=["latin1", "control", "alias", "python-tag", "kind"],
+)
+def test_broken_documents_name_the_position_and_quote_excerpts(
+    tmp_path: Path, text: bytes, problem: str
+) -> None:
+    path = tmp_path / "svc.yaml"
+    path.write_bytes(text)
+    with pytest.raises(InputError, match=problem) as err:
+        CloudRunYamlActuator(path).read()
+    assert str(err.value).startswith(str(path))
+    assert SECRET not in str(err.value) and "\x1b" not in str(err.value)
+
+
+def test_an_alias_bomb_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    path = tmp_path / "svc.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="once aliases are expanded"):
+        CloudRunYamlActuator(path).read()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("cpu", f"{PAD}{SECRET}", f"bad CPU quantity '{PAD[:40]}…'"),
+        ("memory", f"{PAD}{SECRET}", f"bad memory quantity '{PAD[:40]}…'"),
+        ("maxScale", "9" * 5000, "autoscaling.knative.dev/maxScale '" + "9" * 40 + "…' is not an integer"),
+    ],
+)
+def test_bad_values_are_quoted_as_excerpts(tmp_path: Path, field: str, value: str, problem: str) -> None:
+    path = copy_yaml(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    template = doc["spec"]["template"]
+    if field == "maxScale":
+        template["metadata"]["annotations"][MAX_SCALE] = value
+    else:
+        template["spec"]["containers"][0]["resources"]["limits"][field] = value
+    path.write_text(yaml.safe_dump(doc, width=10_000))
+    with pytest.raises(InputError) as err:
+        CloudRunYamlActuator(path).read()
+    assert problem in str(err.value)
+    assert SECRET not in str(err.value) and "9" * 41 not in str(err.value)
+
+
+def test_restore_reads_the_current_file_as_a_bounded_input(tmp_path: Path) -> None:
+    path = copy_yaml(tmp_path)
+    actuator = CloudRunYamlActuator(path)
+    snapshot = actuator.snapshot()
+    actuator.apply({"cpu": 2})
+    path.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(InputError, match="not valid YAML"):
+        actuator.restore(snapshot, {"cpu": 2})
+    assert path.read_bytes() == b"\xff\xfe not text"  # nothing overwritten
+    path.unlink()
+    assert actuator.restore(snapshot, {"cpu": 2})["restored"] is True  # a removed file is put back
+    assert path.read_text() == snapshot["previous_text"]

@@ -9,6 +9,10 @@ resource limits, the ``autoscaling.knative.dev/minScale``/``maxScale`` and
 The revision name (``spec.template.metadata.name``) is removed on edit: ``replace`` with an
 existing revision name and a changed template is rejected, and without a name Cloud Run generates
 a fresh one. The previous document text is the rollback data; writes are atomic (temp + rename).
+
+The document is read like any input: a regular file of at most :data:`MAX_DOCUMENT_BYTES` of
+UTF-8, parsed by the safe loader of :mod:`orchestra.yamlsafe`. Errors name the file, line and
+column and quote the document only through ``excerpt``.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .. import yamlsafe
 from ..errors import InputError
+from ..inputs import excerpt, open_input
 from .base import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_INSTANCES,
@@ -39,6 +46,75 @@ from .base import (
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
 CPU_BOOST = "run.googleapis.com/startup-cpu-boost"
+# The documents Orchestra edits are small, and their previous text goes into the run record as
+# rollback data: refuse anything larger than this before reading it.
+MAX_DOCUMENT_BYTES = 256 * 1024
+# Pieces of a parser message that come from the document: quoted text and alias names.
+_FROM_DOCUMENT = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\*\S+")
+MAX_PROBLEM_CHARS = 200
+
+
+def read_document_text(
+    path: str | os.PathLike[str], *, where: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES
+) -> str:
+    """The text of a YAML document Orchestra edits: a regular file of at most ``max_bytes`` of
+    UTF-8 (a byte order mark is dropped). InputError naming the file (and line, column) for
+    anything else, a missing file included."""
+    where = where or str(path)
+    chunks: list[bytes] = []
+    size = 0
+    with open_input(path, where=where) as reader:  # a regular file; the size is checked here
+        while size <= max_bytes:
+            chunk = reader.read(max_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    if size > max_bytes:
+        raise InputError(
+            f"larger than {max_bytes} bytes, the limit for a YAML document Orchestra edits", where=where
+        )
+    data = b"".join(chunks)
+    try:
+        return yamlsafe.decode(data, source=where, max_bytes=max_bytes)
+    except yamlsafe.YamlTextError as exc:
+        raise _yaml_error(exc, where) from None
+
+
+def read_document_or_none(
+    path: str | os.PathLike[str], *, where: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES
+) -> str | None:
+    """:func:`read_document_text`, or None when nothing is at ``path``."""
+    if not os.path.lexists(path):
+        return None
+    return read_document_text(path, where=where, max_bytes=max_bytes)
+
+
+def load_document(text: str, where: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
+    """YAML text to data with the safe loader (size, nesting, aliases and tags checked);
+    InputError ``not valid YAML`` naming ``where``, line and column otherwise."""
+    try:
+        return yamlsafe.load(text, source=where, max_bytes=max_bytes)
+    except yamlsafe.YamlTextError as exc:
+        raise _yaml_error(exc, where) from None
+
+
+def _yaml_error(exc: yamlsafe.YamlTextError, where: str) -> InputError:
+    position = f"{where}:{exc.line}:{exc.column}" if exc.line is not None else where
+    return InputError(f"not valid YAML: {bounded_problem(exc.problem)}", where=position)
+
+
+def bounded_problem(problem: str) -> str:
+    """A parser's message with every piece of the document in it (quoted text, alias names)
+    reduced to an ``excerpt``, and the whole at most :data:`MAX_PROBLEM_CHARS` characters."""
+
+    def quote(match: re.Match[str]) -> str:
+        piece = match.group()
+        return excerpt(piece[1:-1] if piece[0] in "'\"" else piece)
+
+    text = _FROM_DOCUMENT.sub(quote, problem)
+    text = "".join(c if (c.isprintable() and c.isascii()) or c == "…" else "?" for c in text)
+    return text if len(text) <= MAX_PROBLEM_CHARS else text[:MAX_PROBLEM_CHARS] + "…"
 
 
 def _sha(text: str) -> str:
@@ -59,22 +135,29 @@ def _serving_container(doc: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def parse_document(text: str, where: str) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", where=f"{where}{line}") from None
+    doc = load_document(text, where)
     if not isinstance(doc, dict):
         raise InputError("expected a Cloud Run Service document (a mapping)", where=where)
     if doc.get("apiVersion") != "serving.knative.dev/v1" or doc.get("kind") != "Service":
         raise InputError(
             f"expected apiVersion serving.knative.dev/v1 and kind Service (from `gcloud run services describe "
-            f"--format export`), found {doc.get('apiVersion')!r} / {doc.get('kind')!r}",
+            f"--format export`), found {_shown(doc.get('apiVersion'))} / {_shown(doc.get('kind'))}",
             where=where,
         )
     _serving_container(doc, where)
     return doc
+
+
+def _shown(value: Any) -> str:
+    return excerpt(value if isinstance(value, str) else repr(value))
+
+
+def _quantity(parse: Any, value: Any, field: str, accepted: str, where: str) -> Any:
+    """``parse`` of a resource quantity, with the document's value quoted only as an excerpt."""
+    try:
+        return parse(value, where)
+    except InputError:
+        raise InputError(f"bad {field} quantity {_shown(value)}; accepted: {accepted}", where=where) from None
 
 
 def config_from_document(doc: dict[str, Any], where: str) -> ServiceConfig:
@@ -86,15 +169,30 @@ def config_from_document(doc: dict[str, Any], where: str) -> ServiceConfig:
     def integer(value: Any, field: str, default: int) -> int:
         if value is None:
             return default
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if not text or len(text) > 20:  # beyond any instance count or concurrency
+            raise InputError(f"{field} {_shown(value)} is not an integer", where=where)
         try:
-            return int(str(value))
+            return int(text)
         except ValueError:
-            raise InputError(f"{field} {value!r} is not an integer", where=where) from None
+            raise InputError(f"{field} {_shown(value)} is not an integer", where=where) from None
 
     concurrency = integer(spec.get("containerConcurrency"), "containerConcurrency", DEFAULT_CONCURRENCY)
     return ServiceConfig(
-        cpu=parse_cpu(limits.get("cpu", "1"), f"{where} (resources.limits.cpu)"),
-        memory_mib=parse_memory(limits.get("memory", "512Mi"), f"{where} (resources.limits.memory)"),
+        cpu=_quantity(
+            parse_cpu,
+            limits.get("cpu", "1"),
+            "CPU",
+            "'1', '2', '4', '1000m'",
+            f"{where} (resources.limits.cpu)",
+        ),
+        memory_mib=_quantity(
+            parse_memory,
+            limits.get("memory", "512Mi"),
+            "memory",
+            "e.g. '512Mi', '2Gi', '1G'",
+            f"{where} (resources.limits.memory)",
+        ),
         # 0 asks the platform for its default.
         concurrency=concurrency or DEFAULT_CONCURRENCY,
         min_instances=integer(annotations.get(MIN_SCALE), MIN_SCALE, 0),
@@ -156,12 +254,7 @@ class CloudRunYamlActuator(Actuator):
         return f"Cloud Run service YAML {self.path} (deploy with `gcloud run services replace {self.path}`)"
 
     def _text(self) -> str:
-        try:
-            return self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError("service YAML not found", where=str(self.path)) from None
-        except OSError as exc:
-            raise InputError(f"cannot read service YAML: {exc.strerror}", where=str(self.path)) from None
+        return read_document_text(self.path)
 
     def service_name(self) -> str | None:
         doc = parse_document(self._text(), str(self.path))
@@ -194,7 +287,7 @@ class CloudRunYamlActuator(Actuator):
 
     def restore(self, snapshot: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         previous = snapshot["previous_text"]
-        current = self.path.read_text(encoding="utf-8") if self.path.exists() else None
+        current = read_document_or_none(self.path)
         if current == previous:
             return {"restored": False, "reason": "file already holds the previous document"}
         # Only undo our own edit: if the file now holds something else, someone changed it after

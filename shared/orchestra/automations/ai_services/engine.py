@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from ...automation import Analysis, RunContext
+from ...inputs import max_input_bytes
 from ...models import Action, Finding, Severity
 from . import Params, Settings
 from . import analysis as an
@@ -25,7 +26,10 @@ def load_usage(
     ctx: RunContext, settings: Settings, params: Params, session: Any
 ) -> tuple[UsageData, Settings]:
     if params.usage:
-        return read_usage_file(params.usage, max_bad_share=settings.max_bad_row_share), settings
+        data = read_usage_file(
+            params.usage, max_bad_share=settings.max_bad_row_share, max_bytes=max_input_bytes(ctx.config)
+        )
+        return data, settings
     if settings.logging is not None:
         end = ctx.clock.now().astimezone(dt.UTC)
         start = end - dt.timedelta(days=settings.history_days)
@@ -33,6 +37,7 @@ def load_usage(
         entries = fetch_log_entries(settings.logging, start, end, session=session)
         source = f"cloud-logging:projects/{settings.logging.project}"
         return usage_from_entries(entries, source=source, max_bad_share=settings.max_bad_row_share), settings
+    # bundled: not subject to inputs.max_bytes
     data = read_usage_file(sample_dir() / "usage.jsonl", max_bad_share=1.0)
     data.sample = True
     data.source = "bundled sample request log (orchestra/samples/ai_services/usage.jsonl)"

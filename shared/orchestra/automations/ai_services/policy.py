@@ -19,6 +19,9 @@ Schema (YAML, version 1), read by the application's AI gateway / client wrapper:
 Entries are keyed: response_cache by (route, model), context_cache by (model, prefix_hash),
 routing by (route, from_model), backoff by model. Applying an entry replaces the entry with the
 same key; everything else in the file is kept.
+
+The file is read like any input (a regular UTF-8 file of at most 256 KiB, parsed by the safe
+loader); a broken file is refused with its line and column, quoting it only through ``excerpt``.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ...actuators.cloud_run_yaml import load_document
 from ...automation import Verification
 from ...errors import InputError
+from ...inputs import excerpt
 from ...models import Action
 from ..cost import filestate
 
@@ -97,17 +102,21 @@ HEADER = (
 def parse(text: str | None, where: str) -> PolicyDocument:
     if text is None or not text.strip():
         return PolicyDocument()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"policy file is not valid YAML: {exc}", where=where) from None
+    data = load_document(text, where)  # InputError naming the line and column
     try:
         return PolicyDocument.model_validate(data or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()[:5]
-        )
+        problems = "; ".join(f"{_location(err['loc'])}: {err['msg']}" for err in exc.errors()[:5])
         raise InputError(f"policy file does not match schema version 1: {problems}", where=where) from None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """A schema error's field path; keys that come from the file are quoted as excerpts."""
+    parts = [
+        str(p) if isinstance(p, int) or (p.isidentifier() and p.isascii() and len(p) <= 40) else excerpt(p)
+        for p in loc
+    ]
+    return ".".join(parts) or "(top)"
 
 
 def dump(doc: PolicyDocument) -> str:

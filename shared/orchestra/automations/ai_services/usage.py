@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import InputError, OrchestraError, TransientError
-from ..cost.rowcheck import BadRows, RowCounter, json_objects, open_text, short
+from ...inputs import DEFAULT_MAX_BYTES
+from ..cost.rowcheck import BadRows, RowCounter, is_name, json_objects, open_lines, short
 
 if TYPE_CHECKING:
     from . import LoggingSettings
@@ -191,8 +192,8 @@ class _Builder(RowCounter):
             self.bad.add(line, f"timestamp: {short(_get(record, 'timestamp'))} is not ISO 8601 or epoch")
             return
         model = _get(record, "model")
-        if not isinstance(model, str) or not model.strip():
-            self.bad.add(line, "model: empty or not text")
+        if not isinstance(model, str) or not model.strip() or not is_name(model):
+            self.bad.add(line, "model: empty, not text or holds control characters")
             return
         try:
             tokens_in = _int(_get(record, "input_tokens"), "input_tokens")
@@ -210,9 +211,15 @@ class _Builder(RowCounter):
             self.bad.add(line, message)
             return
         if cached > tokens_in:
-            self.bad.add(line, f"cached_input_tokens ({cached}) exceeds input_tokens ({tokens_in})")
+            self.bad.add(
+                line,
+                f"cached_input_tokens ({short(str(cached))}) exceeds input_tokens ({short(str(tokens_in))})",
+            )
             return
         route = _get(record, "route")
+        if route not in (None, "") and not is_name(str(route)):
+            self.bad.add(line, f"route: {short(route)} holds control characters")
+            return
         prompt_hash = _get(record, "prompt_hash")
         prompt = _get(record, "prompt")
         prefix_hash = _get(record, "prefix_hash")
@@ -220,7 +227,7 @@ class _Builder(RowCounter):
         if isinstance(prompt, str) and prompt:
             self.texts[row] = prompt
             if not prompt_hash:
-                prompt_hash = hashlib.sha256(prompt.encode()).hexdigest()
+                prompt_hash = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()
         c = self.cols
         c["t"].append(t)
         c["model"].append(self.models(model.strip()))
@@ -265,10 +272,14 @@ class _Builder(RowCounter):
         )
 
 
-def read_usage_file(path: str | Path, *, max_bad_share: float) -> UsageData:
+def read_usage_file(
+    path: str | Path, *, max_bad_share: float, max_bytes: int = DEFAULT_MAX_BYTES
+) -> UsageData:
+    """Read a JSON-lines request log (``.gz`` allowed): a regular file of at most ``max_bytes``
+    (decompressed too) in UTF-8; InputError naming the file and line otherwise."""
     builder = _Builder(str(path))
-    with open_text(path) as stream:
-        for number, record in json_objects(stream, builder):
+    with open_lines(path, max_bytes=max_bytes) as lines:
+        for number, record in json_objects(lines, builder):
             builder.add(number, record)
     return builder.build(max_bad_share)
 
@@ -334,7 +345,7 @@ def usage_from_entries(entries: Iterable[dict[str, Any]], *, source: str, max_ba
     for number, entry in enumerate(entries, start=1):
         payload = entry.get("jsonPayload")
         if not isinstance(payload, dict):
-            builder.reject(number, f"entry {entry.get('insertId', '?')}: no jsonPayload")
+            builder.reject(number, f"entry {short(entry.get('insertId', '?'))}: no jsonPayload")
             continue
         record = dict(payload)
         record.setdefault("timestamp", entry.get("timestamp"))

@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import InputError
-from .rowcheck import BadRows, RowCounter, json_objects, open_text, short
+from ...inputs import DEFAULT_MAX_BYTES, excerpt
+from .rowcheck import BadRows, RowCounter, is_name, json_objects, open_lines, short
 
 if TYPE_CHECKING:
     from . import BigQuerySettings
@@ -49,6 +50,8 @@ REQUIRED = ("service", "start", "project", "cost")
 NO_PROJECT = "(no project)"
 NO_SKU = "(no sku)"
 CHUNK = 65536
+# Anything that is not plain text where a name belongs (a JSON object, a list): refused.
+_NOT_TEXT = object()
 
 
 @dataclass
@@ -109,7 +112,7 @@ class _Vocab:
         try:
             fresh = set(values).difference(codes)
         except TypeError:  # unhashable values (a JSON object where a string belongs)
-            values = [v if isinstance(v, str | int | float | type(None)) else repr(v) for v in values]
+            values = [v if isinstance(v, str | int | float | type(None)) else _NOT_TEXT for v in values]
             fresh = set(values).difference(codes)
         for value in fresh:
             name = self.normalize(value)
@@ -125,14 +128,20 @@ class _Vocab:
 
 
 def _required_text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text if text and is_name(text) else None
 
 
 def _or(default: str) -> Callable[[Any], str | None]:
     def normalize(value: Any) -> str | None:
         if value is None or value == "":
             return default
-        return value.strip() or default if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return None
+        text = value.strip()
+        return (text if is_name(text) else None) if text else default
 
     return normalize
 
@@ -282,7 +291,9 @@ class _Builder(RowCounter):
             encoded = vocab.encode(values)
             if (encoded < 0).any():
                 for i in np.nonzero(encoded < 0)[0]:
-                    reasons.setdefault(int(i), f"{key}: {short(values[i])} is empty or not text")
+                    reasons.setdefault(
+                        int(i), f"{key}: {short(values[i])} is empty, not text or holds control characters"
+                    )
             codes[key] = encoded
         if currency is not None:
             self.currencies.update(c for c in set(currency) if isinstance(c, str) and c)
@@ -335,8 +346,10 @@ class _Builder(RowCounter):
     def build(self, max_bad_share: float, *, default_currency: str = "USD") -> BillingData:
         self.bad.check(self.rows, max_bad_share)
         if len(self.currencies) > 1:
+            shown = ", ".join(excerpt(c) for c in sorted(self.currencies)[:3])
+            more = f" and {len(self.currencies) - 3} more" if len(self.currencies) > 3 else ""
             raise InputError(
-                f"rows in several currencies ({', '.join(sorted(self.currencies))}); analyze one "
+                f"rows in {len(self.currencies)} currencies ({shown}{more}); analyze one "
                 "billing account (one currency) at a time",
                 where=self.source,
             )
@@ -358,32 +371,46 @@ class _Builder(RowCounter):
         )
 
 
-def read_billing_file(path: str | Path, *, max_bad_share: float) -> BillingData:
+def read_billing_file(
+    path: str | Path, *, max_bad_share: float, max_bytes: int = DEFAULT_MAX_BYTES
+) -> BillingData:
     """Read a CSV or JSON-lines export (``.gz`` allowed); the format follows the extension,
-    else the first character (``{`` means JSON lines)."""
+    else the first character (``{`` means JSON lines). The file must be a regular file of at most
+    ``max_bytes`` (decompressed too) in UTF-8; InputError naming the file and line otherwise."""
     name = str(path)
     suffixes = [s.lower() for s in Path(name).suffixes if s.lower() != ".gz"]
-    with open_text(path) as stream:
+    with open_lines(path, max_bytes=max_bytes) as lines:
         if suffixes and suffixes[-1] in {".jsonl", ".json", ".ndjson"}:
-            builder = _read_jsonl(stream, name)
+            builder = _read_jsonl(lines, name)
         elif suffixes and suffixes[-1] == ".csv":
-            builder = _read_csv(stream, name)
+            builder = _read_csv(lines, name)
         else:
-            first = stream.read(1)
-            stream.seek(0)
-            builder = _read_jsonl(stream, name) if first == "{" else _read_csv(stream, name)
+            first = next(lines, None)
+            rest = chain([first], lines) if first is not None else iter(())
+            is_jsonl = first is not None and first[1].startswith("{")
+            builder = _read_jsonl(rest, name) if is_jsonl else _read_csv(rest, name)
     return builder.build(max_bad_share)
 
 
-def _read_csv(stream: Iterable[str], source: str) -> _Builder:
+def _csv_problem(exc: csv.Error) -> str:
+    text = str(exc)
+    if "new-line character" in text:
+        # A bare carriage return: lines must end in \n (or \r\n).
+        return "carriage return inside an unquoted field; expected lines ending in \\n or \\r\\n"
+    return f"not valid CSV: {text}"
+
+
+def _read_csv(lines: Iterable[tuple[int, str]], source: str) -> _Builder:
     builder = _Builder(source)
-    reader = csv.reader(stream)
+    # The csv module counts the lines it is given: one item per physical line, so its line_num
+    # is the file's line number. The line break goes back on for fields quoted across lines.
+    reader = csv.reader(text + "\n" for _, text in lines)
     try:
         header = next(reader)
     except StopIteration:
         raise InputError("empty file (expected a header row)", where=source) from None
     except csv.Error as exc:
-        raise InputError(f"line 1: {exc}", where=source) from None
+        raise InputError(_csv_problem(exc), where=f"{source}:{reader.line_num}") from None
     cols = resolve_columns(header, source)
     index = {name.strip(): i for i, name in enumerate(header)}
     width = len(header)
@@ -403,7 +430,7 @@ def _read_csv(stream: Iterable[str], source: str) -> _Builder:
             try:
                 chunk = list(islice(reader, CHUNK))
             except csv.Error as exc:
-                raise InputError(f"line {reader.line_num}: {exc}", where=source) from None
+                raise InputError(_csv_problem(exc), where=f"{source}:{reader.line_num}") from None
             if not chunk:
                 break
             end_line = reader.line_num
@@ -452,7 +479,7 @@ def _lookup(record: dict[str, Any], names: tuple[str, ...]) -> tuple[bool, Any]:
     return False, None
 
 
-def _read_jsonl(stream: Iterable[str], source: str) -> _Builder:
+def _read_jsonl(numbered: Iterable[tuple[int, str]], source: str) -> _Builder:
     builder = _Builder(source)
     batch: dict[str, list[Any]] = {k: [] for k in ("service", "sku", "start", "project", "cost")}
     credit: list[Any] = []
@@ -475,7 +502,7 @@ def _read_jsonl(stream: Iterable[str], source: str) -> _Builder:
         for values in (*batch.values(), credit, currency, lines):
             values.clear()
 
-    for number, record in json_objects(stream, builder):
+    for number, record in json_objects(numbered, builder):
         values = {}
         absent = None
         for key in ("service", "sku", "start", "project", "cost", "credits", "currency"):

@@ -40,14 +40,17 @@ def load_billing(
     ctx: RunContext, settings: Settings, params: Params, bigquery_client: Any
 ) -> tuple[BillingData, Settings]:
     if params.billing:
-        return read_billing_file(params.billing, max_bad_share=settings.max_bad_row_share), settings
+        data = read_billing_file(
+            params.billing, max_bad_share=settings.max_bad_row_share, max_bytes=max_input_bytes(ctx.config)
+        )
+        return data, settings
     if settings.bigquery is not None:
         end = ctx.clock.now().astimezone(dt.UTC).date()  # today is incomplete: stop before it
         start = end - dt.timedelta(days=settings.history_days)
         ctx.progress(f"querying {settings.bigquery.table} from {start} to {end}")
         return read_bigquery(settings.bigquery, start=start, end=end, client=bigquery_client), settings
     sample = sample_dir() / "billing.csv"
-    data = read_billing_file(sample, max_bad_share=1.0)
+    data = read_billing_file(sample, max_bad_share=1.0)  # bundled: not subject to inputs.max_bytes
     data.sample = True
     data.source = "bundled sample export (orchestra/samples/cost/billing.csv)"
     data.notes.append(

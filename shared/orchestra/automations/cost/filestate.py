@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputError
+from ...actuators.cloud_run_yaml import read_document_or_none
 
 
 def sha256(text: str | None) -> str | None:
@@ -23,12 +23,9 @@ def sha256(text: str | None) -> str | None:
 
 
 def read_or_none(path: str | Path) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a file", where=str(path)) from None
+    """The file's text, None when there is no file: a regular UTF-8 file within the document
+    size limit (its content is kept as rollback data), InputError otherwise."""
+    return read_document_or_none(path)
 
 
 def snapshot(path: str | Path) -> dict[str, Any]:

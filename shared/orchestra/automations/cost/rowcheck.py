@@ -3,20 +3,37 @@
 A reader keeps going past a bad row (one broken line must not hide a month of data) but counts
 it, remembers where it was and why, and refuses the whole file when too much of it is broken:
 then the numbers would be wrong rather than incomplete.
+
+Input files are read through :mod:`orchestra.inputs` (:func:`open_lines`): a regular file within
+the size limit, ``*.gz`` decompressed within the same limit, strict UTF-8. Reasons and errors
+quote input only through ``excerpt``: a bounded, sanitized piece of the offending value.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
 import json
+import os
+import re
+import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ...errors import InputError
+from ...inputs import DEFAULT_MAX_BYTES, excerpt, open_input, text_lines
 from ...models import Finding, Severity
+
+MIB = 1024 * 1024
+# A JSON-lines record longer than this is refused unparsed: one line must not cost gigabytes.
+MAX_RECORD_CHARS = 8 * MIB
+# A JSON \u escape of a UTF-16 surrogate: only a valid pair makes a character.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# What a name (service, project, model, route...) may not contain: C0/C1 controls, surrogates and
+# the bidirectional controls that make a report read differently from what it holds.
+_NOT_IN_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
@@ -78,38 +95,127 @@ class RowCounter:
         self.bad.add(line, reason)
 
 
-def json_objects(stream: Iterable[str], counter: RowCounter) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per JSON-lines record. Blank lines are not rows; a line that is not
-    a JSON object is rejected in ``counter`` and reading goes on."""
-    for number, text in enumerate(stream, start=1):
-        if not text.strip():
+def json_objects(
+    lines: Iterable[tuple[int, str]], counter: RowCounter
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per JSON-lines record of numbered ``lines``. Blank lines are not
+    rows; a line that is not a JSON object (or is too long or too deeply nested to be one) is
+    rejected in ``counter`` and reading goes on."""
+    loads = json.loads
+    for number, text in lines:
+        if len(text) > MAX_RECORD_CHARS:
+            counter.reject(
+                number, f"longer than {MAX_RECORD_CHARS:,} characters; expected one JSON object per line"
+            )
+            continue
+        if not text or text.isspace():
             continue
         try:
-            record = json.loads(text)
+            record = loads(text)
         except json.JSONDecodeError as exc:
             counter.reject(number, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except RecursionError:
+            counter.reject(number, "invalid JSON: nested too deeply")
             continue
         if not isinstance(record, dict):
             counter.reject(number, "expected a JSON object")
             continue
+        if _SURROGATE_ESCAPE.search(text) is not None and _has_lone_surrogate(record):
+            counter.reject(number, "invalid JSON: a \\u escape of a lone surrogate is not a character")
+            continue
         yield number, record
 
 
-def open_text(path: str | Path) -> IO[str]:
-    """Open a text input, transparently gunzipping ``*.gz``; InputError when unreadable."""
-    p = Path(path)
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) of a parsed JSON value holds a lone surrogate: such text
+    cannot be encoded as UTF-8, so nothing downstream could store or print it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item) is not None:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` may name something in a report: no control characters or surrogates."""
+    return _NOT_IN_NAME.search(text) is None
+
+
+def is_gzip(path: str | os.PathLike[str]) -> bool:
+    return str(path).lower().endswith(".gz")
+
+
+class GzipInput:
+    """The decompressed bytes of a gzip stream, read through the core's bounded reader: at most
+    ``max_bytes`` of them (a small file may expand without bound), InputError naming ``where``
+    for more or for data that is not gzip."""
+
+    def __init__(self, raw: Any, max_bytes: int, where: str) -> None:
+        self._file = gzip.GzipFile(fileobj=raw, mode="rb")
+        self._left = max_bytes
+        self._limit = max_bytes
+        self._where = where
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > self._left + 1:
+            size = self._left + 1  # one byte past the limit tells "too big" from "exactly the limit"
+        try:
+            data = self._file.read(size)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise InputError(
+                f"not a valid gzip file ({_gzip_problem(exc)}); expected gzip-compressed text",
+                where=self._where,
+            ) from None
+        except OSError as exc:
+            raise InputError(
+                f"cannot read: {exc.strerror or type(exc).__name__}", where=self._where
+            ) from None
+        self._left -= len(data)
+        if self._left < 0:
+            raise InputError(
+                f"decompresses to more than the input limit of {self._limit} bytes (inputs.max_bytes)",
+                where=self._where,
+            )
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _gzip_problem(exc: BaseException) -> str:
+    # The gzip module's own messages may quote bytes of the file: name the problem instead.
+    if isinstance(exc, EOFError):
+        return "truncated"
+    if isinstance(exc, gzip.BadGzipFile):
+        text = str(exc)
+        return "checksum or length mismatch" if "CRC" in text or "length" in text else "no gzip header"
+    return "corrupt compressed data"
+
+
+@contextmanager
+def open_lines(
+    path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Iterator[Iterator[tuple[int, str]]]:
+    """Numbered UTF-8 lines of an input file (``*.gz`` decompressed): a regular file of at most
+    ``max_bytes``, decompressing to at most ``max_bytes``. InputError naming the file (and the
+    line) for anything else."""
+    where = str(path)
+    raw = open_input(path, max_bytes=max_bytes, where=where)
     try:
-        if p.suffix == ".gz":
-            return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8", newline="")
-        return open(p, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise InputError("file not found", where=str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a file", where=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from None
+        stream = GzipInput(raw, max_bytes, where) if is_gzip(path) else raw
+        yield text_lines(stream, where)
+    finally:
+        raw.close()
 
 
-def short(value: object, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def short(value: object) -> str:
+    """A bounded, sanitized quote of an input value for a bad-row reason (see ``excerpt``)."""
+    return excerpt(value if isinstance(value, str | bytes) else repr(value))
