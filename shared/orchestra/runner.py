@@ -35,6 +35,7 @@ from .errors import (
     ApprovalRefused,
     IllegalTransition,
     InputError,
+    LeaseLost,
     NotFound,
     OrchestraError,
     TransientError,
@@ -257,7 +258,8 @@ class Runner:
         with self._save_lock:
             run.updated_at = self.clock.now()
             if not self.store.save_run(run, expect_owner=self.owner):
-                raise IllegalTransition(f"run {run.id}: lease lost to another owner", where="lease")
+                # Not the caller's input: a fault the breaker counts.
+                raise LeaseLost(f"run {run.id}: lease lost to another owner")
 
     def _take_over(self, stale: Run) -> Run | None:
         previous_owner = stale.lease.owner if stale.lease else None

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,43 @@ def test_fast_path_defaults_match_settings_and_packaged_config() -> None:
     # Every packaged setting is valid and equal to the model default (one source of truth).
     model = WorkspaceSettings.model_validate(packaged).model_dump()
     assert {key: model[key] for key in packaged} == {key: defaults.model_dump()[key] for key in packaged}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"a: " + b"[" * 100_000, "nesting deeper than"),
+        (b"automations: !!python/object/apply:os.system [touch pwned]\n", "tag"),
+        (b"\xff\xfe binary", "not valid UTF-8"),
+        (b"- just\n- a list\n", "expected a mapping of sections"),
+        (b"automations: [workspace]\n", None),  # not a mapping there: the defaults apply
+    ],
+)
+def test_pre_commit_reads_a_hostile_configuration_safely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, expected: str | None
+) -> None:
+    repo = init(tmp_path / "repo")
+    commit(repo, "initial", {"README.md": "hello\n"})
+    config = tmp_path / "config.yaml"
+    config.write_bytes(content)
+    monkeypatch.setenv("CONFIG_PATH", str(config))
+    monkeypatch.chdir(repo)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from orchestra.automations.workspace.precommit import main; sys.exit(main())",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert "Traceback" not in done.stderr
+    if expected is None:
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == 2, done.stderr
+        assert expected in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (repo / "pwned").exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ...errors import OrchestraError
 from .gitio import Git, GitError, decode_path, display_path
@@ -231,14 +232,25 @@ def settings_from_config() -> tuple[int, bool]:
     max_kb, markers = PRECOMMIT_MAX_KB_DEFAULT, PRECOMMIT_CONFLICT_MARKERS_DEFAULT
     if not path:
         return max_kb, markers
-    import yaml  # only when a config file is named: keeps the common path fast
+    # Only when a config file is named: keeps the common path fast. The same bounded, checked
+    # YAML reading as the full configuration loader (no pydantic import).
+    from ...yamlsafe import MAX_CONFIG_BYTES, YamlTextError, load
 
     try:
-        with open(path) as handle:
-            data = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read configuration: {exc}") from None
-    settings = ((data.get("automations") or {}).get("workspace") or {}).get("settings") or {}
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        data = load(raw, source=path) or {}
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read configuration: {exc.strerror}") from None
+    except YamlTextError as exc:
+        raise ValueError(f"cannot read configuration: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of sections")
+    settings: Any = data
+    for key in ("automations", "workspace", "settings"):
+        settings = settings.get(key) if isinstance(settings, dict) else None
+    if not isinstance(settings, dict):
+        settings = {}
     value = settings.get("precommit_max_kb", max_kb)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(
