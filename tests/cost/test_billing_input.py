@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import io
 import json
+import random
 import tracemalloc
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from orchestra.automations.cost.billing import (
     read_bigquery,
     read_billing_file,
 )
-from orchestra.automations.cost.rowcheck import MAX_RECORD_CHARS, GzipInput
+from orchestra.automations.cost.rowcheck import MAX_RECORD_CHARS, GzipInput, LineBound, open_lines
 from orchestra.errors import InputError
 from orchestra.inputs import excerpt, open_input
 
@@ -513,3 +515,44 @@ def test_many_currencies_are_listed_as_a_few_excerpts(tmp_path: Path) -> None:
     message = str(err.value)
     assert "rows in 10 currencies" in message and "and 7 more" in message
     assert "z" * 41 not in message
+
+
+def first_long_line(data: bytes, limit: int) -> int | None:
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if len(line) > limit:
+            return number
+    return None
+
+
+def test_line_bound_names_the_first_line_that_is_too_long() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        data = bytes(rng.choice(b"ab\n\n") for _ in range(rng.randrange(0, 60)))
+        limit, chunk = rng.randrange(1, 8), rng.randrange(1, 20)
+        reader = LineBound(io.BytesIO(data), limit, "f")
+        expected = first_long_line(data, limit)
+        if expected is None:
+            while reader.read(chunk):
+                pass
+        else:
+            with pytest.raises(InputError, match=rf"^f:{expected}: line longer than {limit} bytes"):
+                while reader.read(chunk):
+                    pass
+
+
+def test_one_endless_line_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_bytes(b",".join(h.encode() for h in HEADER) + b"\n" + b"a" * (8 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=rf"^{path}:2: line longer than 65,536 bytes"):
+            with open_lines(path, max_line_bytes=65536) as lines:
+                for _ in lines:
+                    pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # a few chunks, not the 8 MiB line
+    # under the default line bound (16 MiB) the CSV field limit stops this line
+    with pytest.raises(InputError, match=rf"^{path}:2: not valid CSV: field larger than field limit"):
+        read_billing_file(path, max_bad_share=0)

@@ -226,6 +226,13 @@ CASES = [
         text_file("surrogate.jsonl", SURROGATE_USAGE),
         "lone surrogate",
     ),
+    Case(
+        "usage-endless-line",
+        "ai-services",
+        "--usage",
+        text_file("endless.jsonl", usage_row() + "\n{" + "a" * (17 << 20)),
+        ":2: line longer than 16,777,216 bytes",
+    ),
     # the service YAML the performance automation reads (through the Cloud Run YAML actuator)
     Case("service-yaml-dev-zero", "performance", "service_yaml", "/dev/zero", "not a regular file"),
     Case(
@@ -267,9 +274,14 @@ CASES = [
 
 
 def input_lines(path: Path) -> list[str]:
+    """The lines of a hostile input file; of a very long line, its two ends (what a reader that
+    quotes too much would quote)."""
     if not path.is_file() or path.suffix == ".gz":
         return []
-    return path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    return [
+        part for line in lines for part in ((line,) if len(line) <= 8192 else (line[:4096], line[-4096:]))
+    ]
 
 
 def longest_quoted_run(output: str, lines: list[str]) -> int:

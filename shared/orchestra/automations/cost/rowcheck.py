@@ -28,6 +28,9 @@ from ...models import Finding, Severity
 MIB = 1024 * 1024
 # A JSON-lines record longer than this is refused unparsed: one line must not cost gigabytes.
 MAX_RECORD_CHARS = 8 * MIB
+# A line longer than this ends the read before it is assembled: a file that is one endless line
+# would otherwise be gathered whole (and rescanned on every chunk) before any row is seen.
+MAX_LINE_BYTES = 16 * MIB
 # A JSON \u escape of a UTF-16 surrogate: only a valid pair makes a character.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -200,18 +203,59 @@ def _gzip_problem(exc: BaseException) -> str:
     return "corrupt compressed data"
 
 
+class LineBound:
+    """A binary reader that refuses a line longer than ``max_line_bytes`` as soon as the bytes
+    read say so, naming the line. It counts line breaks per chunk (no per-line work)."""
+
+    def __init__(self, raw: Any, max_line_bytes: int, where: str) -> None:
+        self._raw = raw
+        self._max = max_line_bytes
+        self._where = where
+        self._line = 1  # the line the next byte belongs to
+        self._run = 0  # bytes of that line read so far
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._raw.read(size)
+        last = data.rfind(b"\n")
+        if last < 0:
+            self._run += len(data)
+        else:
+            start = 0
+            end = data.find(b"\n")
+            while True:  # each line that ends in this chunk
+                if self._run + end - start > self._max:
+                    self._refuse()
+                self._line += 1
+                self._run = 0
+                if end == last or len(data) <= self._max:
+                    break  # the remaining lines of the chunk are shorter than the chunk
+                start = end + 1
+                end = data.find(b"\n", start)
+            self._line += data.count(b"\n", end + 1, last + 1)
+            self._run = len(data) - last - 1
+        if self._run > self._max:
+            self._refuse()
+        return data
+
+    def _refuse(self) -> None:
+        raise InputError(
+            f"line longer than {self._max:,} bytes; expected one record per line",
+            where=f"{self._where}:{self._line}",
+        )
+
+
 @contextmanager
 def open_lines(
-    path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
+    path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES, max_line_bytes: int = MAX_LINE_BYTES
 ) -> Iterator[Iterator[tuple[int, str]]]:
     """Numbered UTF-8 lines of an input file (``*.gz`` decompressed): a regular file of at most
-    ``max_bytes``, decompressing to at most ``max_bytes``. InputError naming the file (and the
-    line) for anything else."""
+    ``max_bytes``, decompressing to at most ``max_bytes``, no line longer than
+    ``max_line_bytes``. InputError naming the file (and the line) for anything else."""
     where = str(path)
     raw = open_input(path, max_bytes=max_bytes, where=where)
     try:
         stream = GzipInput(raw, max_bytes, where) if is_gzip(path) else raw
-        yield text_lines(stream, where)
+        yield text_lines(LineBound(stream, max_line_bytes, where), where)
     finally:
         raw.close()
 
