@@ -236,3 +236,17 @@ def test_restore_reads_the_current_file_as_a_bounded_input(tmp_path: Path) -> No
     path.unlink()
     assert actuator.restore(snapshot, {"cpu": 2})["restored"] is True  # a removed file is put back
     assert path.read_text() == snapshot["previous_text"]
+
+
+@pytest.mark.parametrize("name", [f"{PAD}{PAD}{SECRET}", "Api", "api-", "a" * 64, "api\x1b[2J", 12])
+def test_a_service_name_that_cloud_run_would_refuse_is_refused(tmp_path: Path, name: object) -> None:
+    path = copy_yaml(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["metadata"]["name"] = name
+    path.write_text(yaml.safe_dump(doc, width=10_000))
+    with pytest.raises(InputError, match="is not a Cloud Run service name") as err:
+        CloudRunYamlActuator(path).service_name()
+    assert SECRET not in str(err.value) and "\x1b" not in str(err.value)
+    doc["metadata"]["name"] = "a" + "-b" * 31
+    path.write_text(yaml.safe_dump(doc))
+    assert CloudRunYamlActuator(path).service_name() == "a" + "-b" * 31

@@ -52,6 +52,8 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 # Pieces of a parser message that come from the document: quoted text and alias names.
 _FROM_DOCUMENT = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\*\S+")
 MAX_PROBLEM_CHARS = 200
+# A Cloud Run service name: lowercase letters, digits and hyphens, a letter first, at most 63.
+_SERVICE_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def read_document_text(
@@ -259,7 +261,15 @@ class CloudRunYamlActuator(Actuator):
     def service_name(self) -> str | None:
         doc = parse_document(self._text(), str(self.path))
         name = (doc.get("metadata") or {}).get("name")
-        return str(name) if name else None
+        if name is None or name == "":
+            return None
+        if not isinstance(name, str) or _SERVICE_NAME.fullmatch(name) is None:
+            raise InputError(
+                f"metadata.name {_shown(name)} is not a Cloud Run service name (lowercase letters, digits "
+                "and hyphens, starting with a letter, at most 63 characters)",
+                where=str(self.path),
+            )
+        return name
 
     def read(self) -> ServiceConfig:
         return config_from_document(parse_document(self._text(), str(self.path)), str(self.path))
