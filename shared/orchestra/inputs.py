@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 INPUTS_KEY = "inputs"
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 EXCERPT_CHARS = 40
+MAX_LINE_CHARS = 16 * 1024 * 1024
 
 
 class Origin(StrEnum):
@@ -149,13 +150,13 @@ OutputPath = Annotated[str, AfterValidator(_output_path)]
 
 def excerpt(text: str | bytes, limit: int = EXCERPT_CHARS) -> str:
     """A bounded, printable rendering of a piece of input for an error message: at most
-    ``limit`` characters, control and non-ASCII characters escaped, quoted."""
+    ``limit`` characters, control and non-ASCII characters escaped (``\\x1b``), quoted."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     clipped = text[:limit]
     shown = clipped.encode("ascii", errors="backslashreplace").decode("ascii")
     shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
-    return repr(shown + ("…" if len(text) > limit else ""))
+    return "'" + shown.replace("'", "\\'") + ("…" if len(text) > limit else "") + "'"
 
 
 class _BoundedReader:
@@ -204,7 +205,11 @@ class _BoundedReader:
 
 
 def open_input(
-    path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES, where: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    where: str | None = None,
+    limit_name: str = "inputs.max_bytes",
 ) -> Any:
     """Open ``path`` for binary reading: a regular file of at most ``max_bytes``. InputError
     naming ``where`` (default: the path) otherwise. The returned reader refuses to read past the
@@ -227,7 +232,7 @@ def open_input(
             raise InputError("not a regular file (a device, FIFO or socket); expected a file", where=where)
         if info.st_size > max_bytes:
             raise InputError(
-                f"{info.st_size} bytes, larger than the input limit of {max_bytes} bytes (inputs.max_bytes)",
+                f"{info.st_size} bytes, larger than the input limit of {max_bytes} bytes ({limit_name})",
                 where=where,
             )
         if hasattr(os, "set_blocking"):
@@ -239,10 +244,13 @@ def open_input(
     return _BoundedReader(raw, max_bytes, where)
 
 
-def text_lines(reader: Any, where: str, *, chunk_bytes: int = 1 << 20) -> Iterator[tuple[int, str]]:
+def text_lines(
+    reader: Any, where: str, *, chunk_bytes: int = 1 << 20, max_line_chars: int = MAX_LINE_CHARS
+) -> Iterator[tuple[int, str]]:
     """Numbered lines (1-based, without line endings) of a UTF-8 stream read in chunks; a UTF-8
-    byte order mark is skipped. InputError naming the line for bytes that are not UTF-8 or for
-    NUL bytes (binary input)."""
+    byte order mark is skipped. InputError naming the line for bytes that are not UTF-8, for NUL
+    bytes (binary input) and for a line longer than ``max_line_chars`` (it would otherwise be
+    assembled whole, however long)."""
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
@@ -254,8 +262,9 @@ def text_lines(reader: Any, where: str, *, chunk_bytes: int = 1 << 20) -> Iterat
         final = not chunk
         try:
             text = decoder.decode(chunk, final=final)
-        except UnicodeDecodeError:
-            bad_line = number + pending.count("\n") + 1
+        except UnicodeDecodeError as exc:
+            # exc.object is what the decoder was working on: this chunk, after any bytes it held.
+            bad_line = number + 1 + bytes(exc.object[: exc.start]).count(b"\n")
             raise InputError(
                 "not UTF-8 text (binary data?); expected a text file", where=f"{where}:{bad_line}"
             ) from None
@@ -275,7 +284,11 @@ def text_lines(reader: Any, where: str, *, chunk_bytes: int = 1 << 20) -> Iterat
             lines.append(pending)
         for line in lines:
             number += 1
+            if len(line) > max_line_chars:
+                raise InputError(f"line longer than {max_line_chars} characters", where=f"{where}:{number}")
             yield number, line.removesuffix("\r")
+        if len(pending) > max_line_chars:
+            raise InputError(f"line longer than {max_line_chars} characters", where=f"{where}:{number + 1}")
         if final:
             return
 

@@ -417,7 +417,7 @@ def test_hostile_request_rows_are_bad_rows_quoted_as_excerpts(tmp_path: Path) ->
     assert sorted(reasons) == [2, 3, 4, 5, 6, 7, 8]
     assert reasons[2] == f"status: '{PAD[:40]}…' is not ok / error / 429 or an HTTP status code"
     assert reasons[3] == "model: empty, not text or holds control characters"
-    assert reasons[4].startswith("route: 'faq\\\\u202e'")
+    assert reasons[4].startswith("route: 'faq\\u202e'")
     assert reasons[5] == "invalid JSON: nested too deeply"
     assert "lone surrogate" in reasons[6]
     assert reasons[7].startswith(f"timestamp: '{PAD[:40]}…'")

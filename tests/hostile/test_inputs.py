@@ -167,10 +167,22 @@ def test_text_lines_streams_utf8_across_chunk_boundaries() -> None:
     assert lines_of(b"") == []
 
 
+def test_text_lines_refuses_an_endless_line() -> None:
+    class Endless:
+        def read(self, size: int) -> bytes:
+            return b"x" * size
+
+    with pytest.raises(InputError, match="line longer than 1000 characters") as info:
+        for _ in text_lines(Endless(), "f.csv", chunk_bytes=256, max_line_chars=1000):
+            pass
+    assert str(info.value).startswith("f.csv:1:")
+
+
 @pytest.mark.parametrize(
     ("data", "where", "message"),
     [
         (b"ok\nstill ok\n\xff\xfe bad\n", "f.csv:3", "not UTF-8"),
+        (b"ok\nstill ok\nfine\nalso fine\n\xff", "f.csv:5", "not UTF-8"),
         (b"ok\nLatin-1 caf\xe9\n", "f.csv:2", "not UTF-8"),
         (b"ok\nbin\x00ary\n", "f.csv:2", "NUL bytes"),
     ],
@@ -186,4 +198,5 @@ def test_excerpt_is_bounded_and_printable() -> None:
     assert len(shown) <= 40 * 4 + 4
     assert "\x1b" not in shown and "\\x1b" in shown
     assert SECRET * 2 not in shown
-    assert excerpt(b"caf\xc3\xa9") == "'caf\\\\xe9'"
+    assert excerpt(b"caf\xc3\xa9") == "'caf\\xe9'"
+    assert excerpt("it's") == "'it\\'s'"
