@@ -22,9 +22,9 @@ from orchestra.automations.cost.billing import (
     read_bigquery,
     read_billing_file,
 )
-from orchestra.automations.cost.rowcheck import MAX_RECORD_CHARS, GzipInput, LineBound, open_lines
 from orchestra.errors import InputError
 from orchestra.inputs import excerpt, open_input
+from orchestra.toolkit.rows import MAX_RECORD_CHARS, GzipInput, LineBound, open_lines
 
 HEADER = [
     "service.description",

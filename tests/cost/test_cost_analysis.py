@@ -21,11 +21,11 @@ from orchestra.automations.cost import (
 from orchestra.automations.cost import analysis as an
 from orchestra.automations.cost.billing import BillingData, read_billing_file
 from orchestra.automations.cost.generator import Options, generate, write_sample
-from orchestra.automations.cost.rowcheck import BadRows
 from orchestra.automations.cost.waste import SECONDS_PER_MONTH, idle_min_instances, over_provisioned
 from orchestra.errors import InputError
 from orchestra.metrics.base import make_series
 from orchestra.models import Severity
+from orchestra.toolkit.rows import BadRows
 
 SAMPLE = Path(str(resources.files("orchestra").joinpath("samples/cost")))
 # Stated detection targets on the generated exports.

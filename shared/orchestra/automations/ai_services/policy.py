@@ -38,7 +38,7 @@ from ...automation import Verification
 from ...errors import InputError
 from ...inputs import excerpt
 from ...models import Action
-from ..cost import filestate
+from ...toolkit import filestate
 
 
 class _Entry(BaseModel):

@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ..cost.render import print_input_notes
+from ...toolkit.render import print_input_notes
 
 
 def _num(value: float | None, fmt: str = ",.2f") -> str:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import InputError, OrchestraError, TransientError
 from ...inputs import DEFAULT_MAX_BYTES
-from ..cost.rowcheck import BadRows, RowCounter, is_name, json_objects, open_lines, short
+from ...toolkit.rows import BadRows, RowCounter, is_name, json_objects, open_lines, short
 
 if TYPE_CHECKING:
     from . import LoggingSettings

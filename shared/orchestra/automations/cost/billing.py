@@ -29,7 +29,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...inputs import DEFAULT_MAX_BYTES, excerpt
-from .rowcheck import BadRows, RowCounter, is_name, json_objects, open_lines, short
+from ...toolkit.rows import BadRows, RowCounter, is_name, json_objects, open_lines, short
 
 if TYPE_CHECKING:
     from . import BigQuerySettings

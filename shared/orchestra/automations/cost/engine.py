@@ -16,7 +16,7 @@ from ...config import ThresholdRule
 from ...errors import InputError
 from ...inputs import DEFAULT_MAX_BYTES, max_input_bytes
 from ...models import Action, Finding, Severity
-from ..performance.inputs import guarded
+from ...toolkit.dependencies import guarded
 from . import Params, RunService, Settings
 from . import analysis as an
 from .billing import BillingData, read_bigquery, read_billing_file

@@ -11,21 +11,13 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from ...toolkit.render import print_input_notes
+
 
 def _money(value: float | None, currency: str = "") -> str:
     if value is None:
         return "-"
     return f"{value:,.2f}{(' ' + currency) if currency else ''}"
-
-
-def print_input_notes(console: Any, source: dict[str, Any], notes: list[str]) -> None:
-    """Skipped rows (with their first line numbers) and the notes on the input; ai-services too."""
-    bad = (source.get("bad_rows") or {}).get("count", 0)
-    if bad:
-        lines = ", ".join(str(item["line"]) for item in source["bad_rows"]["lines"][:10])
-        console.print(Text.assemble((f"{bad} malformed row(s) skipped", "yellow"), f" (lines {lines})"))
-    for note in notes:
-        console.print(Text(f"note: {note}", style="dim"))
 
 
 def render(run: Any, console: Any) -> None:

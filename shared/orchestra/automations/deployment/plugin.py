@@ -94,7 +94,7 @@ def suite_gate(store: Any, suites: list[str], revision: str) -> tuple[list[str],
     """(failed, missing) required suites for ``revision``."""
     if not suites:
         return [], []
-    from ..testing.results import latest_for_revision
+    from ...toolkit.suite_results import latest_for_revision
 
     failed, missing = [], []
     for suite in suites:

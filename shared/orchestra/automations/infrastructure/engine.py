@@ -13,9 +13,9 @@ from ...errors import InputError
 from ...inputs import max_input_bytes
 from ...metrics.base import MetricSeries, iso, to_ms
 from ...models import Action, Finding, Risk, Severity, format_timestamp, safe_doc_id
-from ..performance import engine as perf
-from ..performance.inputs import ServiceInput, resolve
-from ..performance.recommend import describe_change
+from ...toolkit.cloudrun import actions as service_actions
+from ...toolkit.cloudrun.actions import describe_change
+from ...toolkit.cloudrun.inputs import ServiceInput, resolve
 from .models import InfrastructureParams, InfrastructureSettings
 from .profile import HOURS_PER_WEEK, build_schedule, demand_profile, hour_of_week, slot_label, transitions
 
@@ -274,7 +274,7 @@ def prepare(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
     if action.kind == "store-schedule":
         doc_id = safe_doc_id(action.params["service"])
         return {"collection": COLLECTION, "id": doc_id, "previous": ctx.store.get(COLLECTION, doc_id)}
-    return perf.prepare(ctx, action, run_client)
+    return service_actions.prepare(ctx, action, run_client)
 
 
 def apply(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
@@ -282,7 +282,7 @@ def apply(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
         doc = action.params["doc"]
         ctx.store.put(COLLECTION, doc["id"], doc)
         return {"stored": f"{COLLECTION}/{doc['id']}"}
-    return perf.apply(ctx, action, run_client)
+    return service_actions.apply(ctx, action, run_client)
 
 
 def verify(ctx: RunContext, action: Action, monitoring_client: Any, run_client: Any) -> Verification:
@@ -290,7 +290,7 @@ def verify(ctx: RunContext, action: Action, monitoring_client: Any, run_client: 
         doc = action.params["doc"]
         stored = ctx.store.get(COLLECTION, doc["id"])
         return Verification(ok=stored == doc, evidence={"stored": stored is not None})
-    return perf.verify(ctx, action, monitoring_client, run_client)
+    return service_actions.verify(ctx, action, run_client)
 
 
 def rollback(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
@@ -302,4 +302,4 @@ def rollback(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]
             return {"deleted": ctx.store.delete(COLLECTION, doc_id)}
         ctx.store.put(COLLECTION, doc_id, previous)
         return {"restored": f"{COLLECTION}/{doc_id}"}
-    return perf.rollback(ctx, action, run_client)
+    return service_actions.rollback(ctx, action, run_client)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from ...inputs import InputPath
-from ..performance.models import ServiceParams, SourceSettings
+from ...toolkit.cloudrun.models import ServiceParams, SourceSettings
 
 
 class InfrastructureSettings(SourceSettings):

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from ..performance.plugin import CloudRunMetricsAutomation
+from ...toolkit.cloudrun.automation import CloudRunMetricsAutomation
 from .models import InfrastructureParams, InfrastructureSettings
 
 

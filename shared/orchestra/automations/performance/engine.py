@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...actuators.base import Actuator, actuator_from_target
 from ...automation import Analysis, RunContext, Verification
 from ...config import ThresholdRule
-from ...errors import InputError
 from ...inputs import max_input_bytes
 from ...metrics import source_from_spec
 from ...metrics.base import MetricSeries, iso, to_ms
 from ...models import Action, Finding, Severity
+from ...toolkit.cloudrun import actions as service_actions
+from ...toolkit.cloudrun.actions import describe_change
+from ...toolkit.cloudrun.inputs import ServiceInput, resolve
+from ...toolkit.dependencies import guarded
 from .episodes import Episodes, find_episodes
-from .inputs import ServiceInput, guarded, resolve
 from .models import PerformanceParams, PerformanceSettings
-from .recommend import Inputs, Recommendation, RuleResult, describe_change, plan, recommend
+from .recommend import Inputs, Recommendation, RuleResult, plan, recommend
 
 RIGHTSIZING_METRICS = ("cpu", "memory")
 
@@ -244,51 +245,11 @@ def _analyze_service(
     return report, findings, actions
 
 
-# ----- apply side: everything from the stored action -----
+# ----- apply side: everything from the stored action (the toolkit's, for a Cloud Run service) -----
 
-
-def actuator_for(action: Action, run_client: Any, settings: PerformanceSettings | None = None) -> Actuator:
-    target = action.params.get("target")
-    if not isinstance(target, dict):
-        raise InputError(f"action {action.id} has no target to act on", where="action.params.target")
-    act = actuator_from_target(target, run_client=run_client)
-    if settings is not None and hasattr(act, "operation_timeout"):
-        act.operation_timeout = settings.operation_timeout_seconds
-    return act
-
-
-def prepare(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
-    actuator = actuator_for(action, run_client, ctx.settings)
-    kind = action.params["target"].get("type")
-    current = guarded(ctx, kind, actuator.read).model_dump()
-    previous: dict[str, Any] = action.params.get("previous", {})
-    changes: dict[str, Any] = action.params.get("changes", {})
-    drift = {k: current[k] for k, v in previous.items() if current[k] != v and current[k] != changes.get(k)}
-    if drift:
-        raise InputError(
-            f"{actuator.describe()} changed since the analysis ({drift} now, {previous} then); "
-            "run the analysis again",
-            where=f"action {action.id}",
-        )
-    return guarded(ctx, kind, actuator.snapshot)
-
-
-def apply(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
-    actuator = actuator_for(action, run_client, ctx.settings)
-    config = guarded(
-        ctx, action.params["target"].get("type"), lambda: actuator.apply(action.params["changes"])
-    )
-    result: dict[str, Any] = {"config": config.model_dump(), "target": actuator.describe()}
-    if action.params["target"].get("type") == "cloud-run-yaml":
-        result["next_step"] = f"gcloud run services replace {action.params['target']['path']}"
-    return result
-
-
-def rollback(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
-    if not action.rollback:
-        return {"restored": False, "reason": "nothing was captured before apply"}
-    actuator = actuator_for(action, run_client, ctx.settings)
-    return actuator.restore(action.rollback, action.params.get("changes", {}))
+prepare = service_actions.prepare
+apply = service_actions.apply
+rollback = service_actions.rollback
 
 
 def _post_window(
@@ -346,23 +307,15 @@ def judge(check: dict[str, Any], post: MetricSeries | None, tolerance_percent: f
 
 def verify(ctx: RunContext, action: Action, monitoring_client: Any, run_client: Any) -> Verification:
     settings: PerformanceSettings = ctx.settings
-    ctx.clock.sleep(settings.settle_seconds)
-    actuator = actuator_for(action, run_client, settings)
-    config = guarded(ctx, action.params["target"].get("type"), actuator.read)
-    changes: dict[str, Any] = action.params.get("changes", {})
-    state = config.model_dump()
-    drift = {k: state[k] for k, v in changes.items() if state[k] != v}
-    evidence: dict[str, Any] = {"settled_seconds": settings.settle_seconds, "config": state}
-    if drift:
-        return Verification(ok=False, evidence={**evidence, "drift": drift, "expected": changes})
-    checks: list[dict[str, Any]] = action.params.get("checks", [])
-    if not checks:
-        return Verification(ok=True, evidence={**evidence, "checks": [], "note": "configuration confirmed"})
-    metrics = sorted({c["metric"] for c in checks})
-    post, window = _post_window(ctx, action, monitoring_client, metrics)
-    verdicts = [judge(c, post.get(c["metric"]), settings.verify_tolerance_percent) for c in checks]
-    evidence.update({"window": window, "checks": verdicts})
-    return Verification(ok=not any(v["verdict"] == "worse" for v in verdicts), evidence=evidence)
+
+    def judge_checks(checks: list[dict[str, Any]], evidence: dict[str, Any]) -> Verification:
+        metrics = sorted({c["metric"] for c in checks})
+        post, window = _post_window(ctx, action, monitoring_client, metrics)
+        verdicts = [judge(c, post.get(c["metric"]), settings.verify_tolerance_percent) for c in checks]
+        evidence.update({"window": window, "checks": verdicts})
+        return Verification(ok=not any(v["verdict"] == "worse" for v in verdicts), evidence=evidence)
+
+    return service_actions.verify(ctx, action, run_client, judge_checks)
 
 
 def recommendation_rows(summary: dict[str, Any]) -> list[Recommendation]:

@@ -550,31 +550,11 @@ def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceCon
     return final, changes
 
 
-def describe_change(changes: dict[str, Any], previous: dict[str, Any]) -> str:
-    def show(key: str, value: Any) -> str:
-        if key == "cpu":
-            return f"{format_cpu(value)} vCPU"
-        if key == "memory_mib":
-            return format_memory(int(value))
-        return str(value).lower() if isinstance(value, bool) else str(value)
-
-    labels = {
-        "cpu": "cpu",
-        "memory_mib": "memory",
-        "concurrency": "concurrency",
-        "min_instances": "min instances",
-        "max_instances": "max instances",
-        "startup_cpu_boost": "startup CPU boost",
-    }
-    return ", ".join(f"{labels[k]} {show(k, previous[k])} -> {show(k, v)}" for k, v in changes.items())
-
-
 __all__ = [
     "Inputs",
     "PlannedChange",
     "Recommendation",
     "RuleResult",
-    "describe_change",
     "plan",
     "recommend",
 ]

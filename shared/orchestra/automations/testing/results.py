@@ -1,5 +1,7 @@
 """Stored suite results: one document per suite run in ``test_results``.
 
+Deployment gates read them through :mod:`orchestra.toolkit.suite_results`.
+
 A document holds every test's outcome and duration, so flaky detection and trends work from
 the store alone. Firestore caps documents at 1 MiB: messages are truncated when parsed, and a
 very large suite keeps failing, flaky and slow tests in full and counts the passing rest.
@@ -14,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...models import Timestamp
+from ...toolkit.suite_results import TEST_RESULTS
 
 if TYPE_CHECKING:
     from ...store.base import StateStore
 
-TEST_RESULTS = "test_results"
 MAX_DOC_BYTES = 900_000  # below Firestore's 1 MiB with room for field names and indexes
 
 
@@ -113,17 +115,3 @@ def suite_history(store: StateStore, suite: str | None = None, limit: int = 30) 
     where: list[Any] = [("suite", "==", suite)] if suite else []
     docs = store.query(TEST_RESULTS, where=where, order_by="started_at", descending=True, limit=limit)
     return [SuiteRun.model_validate(d) for d in docs]
-
-
-def results_for_revision(store: StateStore, revision: str) -> list[SuiteRun]:
-    """Every stored suite run on ``revision``, newest first (equality only: no composite index)."""
-    docs = store.query(TEST_RESULTS, where=[("revision", "==", revision)])
-    runs = [SuiteRun.model_validate(d) for d in docs]
-    return sorted(runs, key=lambda r: r.started_at, reverse=True)
-
-
-def latest_for_revision(store: StateStore, suite: str, revision: str) -> SuiteRun | None:
-    for run in results_for_revision(store, revision):
-        if run.suite == suite:
-            return run
-    return None

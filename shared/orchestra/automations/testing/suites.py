@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ...clock import Clock
 from ...errors import InputError
-from ..deployment.process import run_command
+from ...toolkit.process import run_command
 from .junit import Outcome, parse_junit
 from .results import SuiteRun, SuiteStatus, TestResult
 from .settings import Suite

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..process import CommandResult, run_command
+from ....toolkit.process import CommandResult, run_command
 from ..settings import PLACEHOLDERS, CommandDeployerConfig
 from .base import Deployer, DeployerError, DeployRequest, DeployResult, RollbackRequest
 

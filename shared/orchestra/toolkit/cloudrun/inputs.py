@@ -1,35 +1,24 @@
 """Which services a run looks at, where their metrics come from and what can act on them.
 
-Shared by the performance and infrastructure automations.
+Shared by the automations that act on one Cloud Run service's settings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ...actuators.base import Actuator, ServiceConfig, actuator_from_target
 from ...errors import InputError
 from ...inputs import DEFAULT_MAX_BYTES
 from ...metrics.base import MetricSeries, MetricsSource
+from ..dependencies import guarded
 from .models import ServiceParams, SourceSettings
 
 if TYPE_CHECKING:
     from ...automation import RunContext
-
-T = TypeVar("T")
-
-# Source and actuator kinds that call a Google API; each has its own dependency breaker.
-GOOGLE_API_KINDS = frozenset({"cloud-monitoring", "cloud-run-admin"})
-
-
-def guarded(ctx: RunContext, kind: str | None, fn: Callable[[], T]) -> T:
-    """Calls to Google APIs go through the dependency's circuit breaker; local files do not."""
-    if kind is None or kind not in GOOGLE_API_KINDS:
-        return fn()
-    return ctx.call_dependency(kind, fn)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from ...processes import signal_group, stop_group
+from ..processes import signal_group, stop_group
 
 TAIL_BYTES = 4000
 KILL_GRACE_SECONDS = 3.0

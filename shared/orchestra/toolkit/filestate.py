@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...actuators.cloud_run_yaml import read_document_or_none
+from ..actuators.cloud_run_yaml import read_document_or_none
 
 
 def sha256(text: str | None) -> str | None:

@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import InputError
-from ...inputs import DEFAULT_MAX_BYTES, excerpt, open_input, text_lines
-from ...models import Finding, Severity
+from ..errors import InputError
+from ..inputs import DEFAULT_MAX_BYTES, excerpt, open_input, text_lines
+from ..models import Finding, Severity
 
 MIB = 1024 * 1024
 # A JSON-lines record longer than this is refused unparsed: one line must not cost gigabytes.
