@@ -9,6 +9,10 @@ Semantics (configurable under ``runner.breaker``):
   instances never probe at once, and a probe whose owner died expires. Probe success closes the
   breaker; probe failure opens it again.
 
+Callers consult a breaker only through ``before_call`` (which takes the probe when one is due)
+or ``peek`` (the same answer, read-only); the stored state alone cannot say whether an open
+breaker is due for its probe.
+
 The healthy path reads one document and writes nothing: state is written only on transitions
 and while failures accumulate.
 """
@@ -121,32 +125,51 @@ class CircuitBreaker:
             return self.store.create(BREAKERS, self.doc_id, data)
         return self.store.update_if(BREAKERS, self.doc_id, data, expect={"version": old.version})
 
+    def _refusal(self, record: BreakerRecord | None, owner: str, now: dt.datetime) -> Permit | None:
+        """What the stored state says about a call by ``owner`` at ``now``: a permit when the
+        answer needs no write (closed: pass; open and not yet due: refused; half-open: the
+        owner's own probe, or refused while another owner's probe lease is live), else None:
+        the caller may take the probe."""
+        if record is None or record.state == BreakerState.closed:
+            return Permit(allowed=True, clean=record is None or record.failures == 0)
+        if record.state == BreakerState.open:
+            assert record.opened_at is not None
+            retry_at = record.opened_at + dt.timedelta(seconds=self.config.open_seconds)
+            if now < retry_at:
+                return Permit(
+                    allowed=False,
+                    reason=(
+                        f"{REASON_PREFIX}{self.name} open since {format_timestamp(record.opened_at)} after "
+                        f"{record.failures} failures (last: {record.last_error}); "
+                        f"next probe after {format_timestamp(retry_at)}"
+                    ),
+                )
+        elif record.state == BreakerState.half_open:
+            if record.probe_owner == owner:
+                return Permit(allowed=True, probe=True)
+            if record.probe_expires_at and record.probe_expires_at > now:
+                return Permit(
+                    allowed=False,
+                    reason=f"{REASON_PREFIX}{self.name} half-open: probe in progress by {record.probe_owner}",
+                )
+        return None
+
+    def peek(self, owner: str) -> Permit:
+        """What ``before_call(owner)`` would answer now, without taking a probe or writing
+        anything: for deciding whether to propose a call (an analysis, a report). An open
+        breaker whose ``open_seconds`` have passed answers allowed (as a probe), so whoever
+        proposes the call goes on to ``before_call``, which takes the probe."""
+        record = self.read()
+        return self._refusal(record, owner, self.clock.now()) or Permit(allowed=True, probe=True)
+
     def before_call(self, owner: str) -> Permit:
         for _ in range(5):
             now = self.clock.now()
             record = self.read()
-            if record is None or record.state == BreakerState.closed:
-                return Permit(allowed=True, clean=record is None or record.failures == 0)
-            if record.state == BreakerState.open:
-                assert record.opened_at is not None
-                retry_at = record.opened_at + dt.timedelta(seconds=self.config.open_seconds)
-                if now < retry_at:
-                    return Permit(
-                        allowed=False,
-                        reason=(
-                            f"{REASON_PREFIX}{self.name} open since {format_timestamp(record.opened_at)} after "
-                            f"{record.failures} failures (last: {record.last_error}); "
-                            f"next probe after {format_timestamp(retry_at)}"
-                        ),
-                    )
-            elif record.state == BreakerState.half_open:
-                if record.probe_owner == owner:
-                    return Permit(allowed=True, probe=True)
-                if record.probe_expires_at and record.probe_expires_at > now:
-                    return Permit(
-                        allowed=False,
-                        reason=f"{REASON_PREFIX}{self.name} half-open: probe in progress by {record.probe_owner}",
-                    )
+            decided = self._refusal(record, owner, now)
+            if decided is not None:
+                return decided
+            assert record is not None  # a missing record is closed
             probe = record.model_copy(
                 update={
                     "state": BreakerState.half_open,

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ...automation import Analysis, Automation, RunContext, Verification
-from ...breaker import BreakerState, CircuitBreaker, dependency_breaker_name
+from ...breaker import CircuitBreaker, dependency_breaker_name
 from ...errors import IllegalTransition, InputError
 from ...models import Action, Finding, Run, Severity, format_timestamp
 from .approvals import POLICY_ACTOR, approved_by_someone_else, expired, require_decision
@@ -334,13 +334,16 @@ class DeploymentAutomation(Automation):
                 Severity.info,
                 f"{env} is being deployed by {lock.owner} (lock until {format_timestamp(lock.expires_at)})",
             )
-        record = self.breaker(ctx, env).read()
-        if record is not None and record.state == BreakerState.open:
+        # Asked, not read: an open breaker past its open_seconds lets this deployment go out as
+        # the probe (apply takes it), which closes the breaker on success.
+        breaker = self.breaker(ctx, env)
+        permit = breaker.peek(lock_owner(ctx.run))
+        if not permit.allowed:
             return block(
                 "deployer-breaker-open",
                 Severity.high,
-                f"deployer for {env} is failing (breaker {record.name} open after {record.failures} "
-                f"failures; last: {record.last_error}); not deploying",
+                f"deployer for {env} is failing; deployment {dep.id} waits: {permit.reason}",
+                breaker=breaker.name,
             )
         return None
 
@@ -405,6 +408,7 @@ class DeploymentAutomation(Automation):
             return {"deployment_id": dep.id, "deferred": permit.reason}
         owner = lock_owner(ctx.run)
         if not ctx.store.acquire_lock(lock_name(env), owner, now=now, ttl_seconds=policy.lock_seconds):
+            breaker.release_probe(owner, permit)  # nothing was attempted: the next run probes
             held = ctx.store.get_lock(lock_name(env))
             holder = f"{held.owner} until {format_timestamp(held.expires_at)}" if held else "another run"
             return {"deployment_id": dep.id, "deferred": f"{env} is locked by {holder}"}
@@ -432,7 +436,10 @@ class DeploymentAutomation(Automation):
                 )
             )
         except Exception as exc:
-            breaker.record_failure(f"deploy {dep.id}: {type(exc).__name__}: {exc}")
+            if isinstance(exc, InputError):
+                breaker.release_probe(owner, permit)  # the request's fault, not the deployer's
+            else:
+                breaker.record_failure(f"deploy {dep.id}: {type(exc).__name__}: {exc}", permit)
             transition(
                 ctx.store, ctx.clock, dep, S.failed, actor=owner, reason=f"deployer failed: {exc}"[:1000]
             )
