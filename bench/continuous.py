@@ -24,8 +24,9 @@ from orchestra.clock import FakeClock
 from orchestra.config import parse_config
 from orchestra.continuous import Controller, ControllerOptions, MetricsWatch, WatchSettings
 from orchestra.metrics.files import FileMetricsSource
-from orchestra.models import TASK_NAMES, TriggerKind
+from orchestra.models import TriggerKind
 from orchestra.registry import Registry
+from orchestra.registry import registry as installed
 from orchestra.runner import Runner, RunRequest
 from orchestra.scheduling import configured_schedules
 from orchestra.store.sqlite import SqliteStateStore
@@ -56,7 +57,7 @@ automations:
 
 def make_registry() -> Registry:
     reg = Registry({})
-    for task in TASK_NAMES:
+    for task in installed.names():
 
         class Noop(Automation):
             name = task

@@ -5,6 +5,10 @@ Each archive holds what the Cloud Functions Python 3.11 buildpack needs and noth
 
     main.py            functions/NAME/main.py (plus any other files of functions/NAME/)
     orchestra/         the shared library, vendored next to main.py so `import orchestra` works
+    orchestra_automation-VERSION.dist-info/
+                       the library's distribution metadata (METADATA, entry_points.txt), so
+                       that the automations it declares in the ``orchestra.automations``
+                       entry-point group are discovered from the vendored copy too
     requirements.txt   the repository's runtime pins (requirements.txt)
 
 Archives are reproducible: the same inputs give byte-identical zips (entries sorted, fixed
@@ -18,6 +22,7 @@ import argparse
 import hashlib
 import re
 import sys
+import tomllib
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 LIBRARY_DIR = ROOT / "shared" / "orchestra"
 REQUIREMENTS = ROOT / "requirements.txt"
+PYPROJECT = ROOT / "pyproject.toml"
 
 # 1980-01-01 is the earliest time a zip entry can carry.
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -69,6 +75,24 @@ def runtime_requirements(path: Path = REQUIREMENTS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def distribution_metadata(pyproject: Path = PYPROJECT) -> list[tuple[str, bytes]]:
+    """The vendored library's ``*.dist-info`` files, from ``pyproject.toml``: entry points live in
+    a distribution's metadata, and a vendored source tree has none of its own."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    name, version = project["name"], project["version"]
+    groups: dict[str, dict[str, str]] = {"console_scripts": project.get("scripts", {})}
+    groups.update(project.get("entry-points", {}))
+    lines: list[str] = []
+    for group, entries in groups.items():
+        if entries:
+            lines.append(f"[{group}]")
+            lines.extend(f"{key} = {value}" for key, value in entries.items())
+            lines.append("")
+    info = f"{name.replace('-', '_')}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    return [(f"{info}/METADATA", metadata.encode()), (f"{info}/entry_points.txt", "\n".join(lines).encode())]
+
+
 def available_functions(functions_dir: Path = FUNCTIONS_DIR) -> list[str]:
     if not functions_dir.is_dir():
         return []
@@ -96,6 +120,7 @@ def archive_entries(
         entries[rel] = path.read_bytes()
     for path in _files(library_dir):
         entries["orchestra/" + path.relative_to(library_dir).as_posix()] = path.read_bytes()
+    entries.update(distribution_metadata())
     entries["requirements.txt"] = runtime_requirements().encode()
     return sorted(entries.items())
 

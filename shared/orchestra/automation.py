@@ -7,14 +7,30 @@ everything else: dedupe, leases, retries, breakers, gates, recording.
 
 Actions are stored as data (``kind`` + ``params`` + ``rollback``) so that a different process can
 finish or undo them after a crash: handlers must work from the stored action alone.
+
+A plugin also brings what the core would otherwise have to know about it, all optional:
+
+- ``default_schedule`` / ``default_environments``: used when ``automations.<name>`` in the
+  configuration sets no ``schedule`` / ``environments``;
+- ``cli()``: a click command or group mounted under ``orchestra``;
+- ``handles`` + ``request_for_event()``: the :class:`EventKind` s the plugin turns into runs (a
+  GitHub push, a threshold breach); the event functions and the continuous controller ask the
+  registry which plugin handles a kind;
+- ``collections``: store collections the plugin writes, with their retention, so that the
+  store's expiry sweep and Firestore's TTL policies cover them;
+- ``health_checks()``: extra checks for ``orchestra health`` and the controller's ``/healthz``.
+
+Plugins are discovered through the ``orchestra.automations`` entry-point group (see
+:mod:`orchestra.registry`).
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,9 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from .models import Action, Finding
 
 if TYPE_CHECKING:
+    import click
+
     from .clock import Clock, IdSource
     from .config import Config, EnvironmentConfig
+    from .health import Check
     from .models import Run
+    from .runner import RunRequest
     from .store.base import StateStore
 
 
@@ -76,11 +96,82 @@ class RunContext:
         return call_dependency(self.store, self.config.runner.breaker, self.clock, self.owner, dependency, fn)
 
 
+class EventKind(StrEnum):
+    """Events the core knows how to receive and hands to the plugin that declares it handles them."""
+
+    push = "push"
+    """A GitHub ``push`` webhook: the event is a :class:`PushEvent`."""
+    breach = "breach"
+    """A threshold breach (a Monitoring incident, or the continuous watch) asking for a focused
+    run: the event is a :class:`BreachEvent`."""
+
+
+class PushEvent(BaseModel):
+    """A verified GitHub push, as the webhook receiver parsed it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    delivery: str = Field(description="X-GitHub-Delivery id")
+    payload: dict[str, Any] = Field(description="the push payload, already checked by the receiver")
+    requested_by: str | None = None
+
+
+class BreachEvent(BaseModel):
+    """A metric past a configured threshold rule, from Cloud Monitoring or the continuous watch."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: str = Field(description="name of the rule in the configuration's thresholds")
+    metric: str
+    focus: str = Field(description="what the run should concentrate on (the rule's focus)")
+    environment: str
+    service: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    trigger_id: str = Field(description="idempotency key: one run per breach episode or incident")
+    source_event: str | None = None
+    requested_by: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, description="source-specific facts to record")
+
+
+class Collection(BaseModel):
+    """A store collection a plugin writes; documents carry ``expires_at`` set from ``retention_days``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    retention_days: int = Field(ge=1, le=3650)
+
+
 class Automation(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Settings: ClassVar[type[BaseModel]] = NoSettings
     Params: ClassVar[type[BaseModel]] = NoParams
+    default_schedule: ClassVar[str | None] = None
+    """Cron (5 fields, UTC) used when the configuration lists the automation without a schedule."""
+    default_environments: ClassVar[tuple[str, ...]] = ()
+    """Scheduled runs target these (those configured) when the configuration names none."""
+    handles: ClassVar[frozenset[EventKind]] = frozenset()
+    """Event kinds :meth:`request_for_event` turns into runs."""
+    collections: ClassVar[tuple[Collection, ...]] = ()
+
+    @classmethod
+    def cli(cls) -> click.Command | Sequence[click.Command] | None:
+        """A command or group (or several) mounted under ``orchestra``; asked only when the
+        command line names a command the core does not have, or lists them all (``--help``)."""
+        return None
+
+    @classmethod
+    def request_for_event(cls, kind: EventKind, event: BaseModel, config: Config) -> RunRequest | None:
+        """The run an event of a kind in :attr:`handles` asks for, or None when it asks for none.
+        Raise :class:`~orchestra.errors.InputError` naming the field when the event is unusable."""
+        return None
+
+    @classmethod
+    def health_checks(cls, config: Config, store: StateStore, clock: Clock) -> list[Check]:
+        """Extra health checks (e.g. a backlog this plugin keeps); the default has none."""
+        return []
 
     @abstractmethod
     def analyze(self, ctx: RunContext) -> Analysis:

@@ -16,11 +16,12 @@ import os
 import re
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from croniter import croniter
 from croniter.croniter import CroniterError
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,11 +33,10 @@ from pydantic import (
 
 from . import yamlsafe
 from .errors import ConfigError, InputError
-from .models import TASK_NAMES, Risk
+from .models import Risk
 
 CONFIG_ENV_VAR = "CONFIG_PATH"
 MAX_CONFIG_BYTES = yamlsafe.MAX_CONFIG_BYTES
-TaskName = Literal[TASK_NAMES]  # type: ignore[valid-type]
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -274,12 +274,29 @@ class InputsConfig(Section):
         return value
 
 
+def registered_automation(name: str) -> str:
+    """A key of ``automations``: the name of a registered automation (entry points, no import)."""
+    from .registry import registry
+
+    if name not in registry:
+        accepted = ", ".join(registry.names()) or "none registered"
+        raise ValueError(f"unknown automation {name!r}; accepted: {accepted}")
+    return name
+
+
+AutomationName = Annotated[str, AfterValidator(registered_automation)]
+
+
 class Config(Section):
     store: str = Field("sqlite:///.orchestra/state.db", description="overridden by ORCHESTRA_STORE")
     default_environment: str = "development"
     environments: dict[str, EnvironmentConfig]
     thresholds: dict[str, ThresholdRule] = Field(default_factory=dict)
-    automations: dict[TaskName, AutomationConfig] = Field(default_factory=dict)
+    automations: dict[AutomationName, AutomationConfig] = Field(
+        default_factory=dict,
+        description="per automation, by its registered name; its settings are checked by that "
+        "automation's Settings model",
+    )
     runner: RunnerConfig = RunnerConfig()
     inputs: InputsConfig = InputsConfig()
     identities: dict[str, str] = Field(
@@ -412,13 +429,17 @@ def validate_automation_settings(config: Config) -> list[str]:
     for name, auto in config.automations.items():
         plugin = registry.get_class(name)
         if plugin is None:
-            if auto.settings:
-                problems.append(f"automations.{name}.settings: automation {name!r} is not available yet")
+            problems.append(f"automations.{name}: not a registered automation")
             continue
         try:
             plugin.Settings.model_validate(auto.settings)
         except ValidationError as exc:
             problems.extend(format_errors(exc, prefix=f"automations.{name}.settings"))
+        if not auto.schedule and plugin.default_schedule:
+            try:
+                check_cron(plugin.default_schedule)
+            except ValueError as exc:
+                problems.append(f"automations.{name}.schedule: the automation's default schedule is {exc}")
     return problems
 
 

@@ -456,7 +456,7 @@ class DevTopology:
 
         load_extra_automations(os.environ.get(EXTRA_AUTOMATIONS_ENV), registry)
         config = load_config(self.options.config)
-        found = configured_schedules(config, self.options.environment, registry.names())
+        found = configured_schedules(config, self.options.environment, registry=registry)
         return LocalScheduler(found.schedules, self.publish_slot, clock), found.unavailable
 
     def gcloud_token_file(self) -> Path:

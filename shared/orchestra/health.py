@@ -24,6 +24,7 @@ from .config import Config
 from .errors import OrchestraError, StoreConfigError
 from .models import RunStatus, Timestamp
 from .registry import Registry
+from .scheduling import configured_schedules
 from .store.base import StateStore
 
 
@@ -102,18 +103,16 @@ def check_health(config: Config, store: StateStore, clock: Clock, registry: Regi
 
     overdue: list[str] = []
     never: list[str] = []
-    for name in registry.names():
-        auto = config.automation(name)
-        if not auto.enabled or not auto.schedule:
-            continue
-        interval = schedule_interval(auto.schedule, now)
+    crons = {s.task: s.cron for s in configured_schedules(config, registry=registry).schedules}
+    for name, cron in crons.items():
+        interval = schedule_interval(cron, now)
         last = store.list_runs(task=name, status=RunStatus.succeeded, limit=1)
         if not last:
             never.append(name)
             continue
         finished = last[0].finished_at or last[0].created_at
         if now - finished > 2 * interval:
-            overdue.append(f"{name} (last success {finished.isoformat()}, schedule {auto.schedule})")
+            overdue.append(f"{name} (last success {finished.isoformat()}, schedule {cron})")
     checks.append(
         Check(
             name="schedules",
@@ -133,5 +132,9 @@ def check_health(config: Config, store: StateStore, clock: Clock, registry: Regi
             data={"pending": [r.id for r in waiting], "expired": [r.id for r in expiring]},
         )
     )
+    for name in config.automations:
+        plugin = registry.get_class(name)
+        if plugin is not None:
+            checks.extend(plugin.health_checks(config, store, clock))
     status = Status.healthy if all(c.ok for c in checks) else Status.degraded
     return HealthReport(status=status, checked_at=now, checks=checks)

@@ -31,17 +31,6 @@ Timestamp = Annotated[
     dt.datetime, AfterValidator(_as_utc), PlainSerializer(format_timestamp, return_type=str, when_used="json")
 ]
 
-TASK_NAMES: tuple[str, ...] = (
-    "performance",
-    "workspace",
-    "deployment",
-    "testing",
-    "ai-services",
-    "cost",
-    "infrastructure",
-)
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

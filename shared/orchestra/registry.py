@@ -1,33 +1,49 @@
 """Registry of automations: name -> plugin class, imported only when first used.
 
-Lazy import keeps the functions' cold start small: a function that only records dead letters
-never imports numpy or git helpers.
+Automations are discovered through the ``orchestra.automations`` entry-point group: every
+installed distribution may declare ``name = "module:Class"`` there (the built-ins are declared by
+this package's own ``pyproject.toml``). Discovery reads distribution metadata only; a plugin's
+module is imported the first time its class is needed. That keeps the functions' cold start
+small: a function that only records dead letters never imports numpy or git helpers.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from importlib.metadata import entry_points
 
 from .automation import Automation
 from .errors import UnknownTaskError
-from .models import TASK_NAMES
 
-# name -> "module:Class". Only automations that really work are listed.
-BUILTIN: dict[str, str] = {
-    "performance": "orchestra.automations.performance:PerformanceAutomation",
-    "workspace": "orchestra.automations.workspace.plugin:WorkspaceAutomation",
-    "infrastructure": "orchestra.automations.infrastructure:InfrastructureAutomation",
-    "deployment": "orchestra.automations.deployment.plugin:DeploymentAutomation",
-    "testing": "orchestra.automations.testing.plugin:TestingAutomation",
-    "ai-services": "orchestra.automations.ai_services:AIServicesAutomation",
-    "cost": "orchestra.automations.cost:CostAutomation",
-}
+ENTRY_POINT_GROUP = "orchestra.automations"
+
+
+def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, str]:
+    """name -> "module:Class" for every entry point of ``group`` in the installed distributions.
+
+    Sorted by name (installers do not keep the declared order); when two distributions declare
+    the same name, the first one found on ``sys.path`` wins, as for any import."""
+    found: dict[str, str] = {}
+    for ep in entry_points(group=group):
+        found.setdefault(ep.name, ep.value)
+    return dict(sorted(found.items()))
 
 
 class Registry:
-    def __init__(self, builtin: dict[str, str]) -> None:
-        self._paths = dict(builtin)
+    """Automations known by name.
+
+    ``Registry()`` discovers them from entry points (on first use); ``Registry({...})`` knows
+    exactly the given ``name -> "module:Class"`` paths (tests, embedding)."""
+
+    def __init__(self, paths: dict[str, str] | None = None) -> None:
+        self._paths: dict[str, str] | None = dict(paths) if paths is not None else None
         self._classes: dict[str, type[Automation]] = {}
+
+    def _known_paths(self) -> dict[str, str]:
+        if self._paths is None:
+            self._paths = discover()
+        return self._paths
 
     def register(self, cls: type[Automation]) -> type[Automation]:
         self._classes[cls.name] = cls
@@ -35,41 +51,43 @@ class Registry:
 
     def unregister(self, name: str) -> None:
         self._classes.pop(name, None)
-        self._paths.pop(name, None)
+        self._known_paths().pop(name, None)
 
     def names(self) -> list[str]:
-        known = set(self._paths) | set(self._classes)
-        ordered = [n for n in TASK_NAMES if n in known]
-        return ordered + sorted(known - set(TASK_NAMES))
+        """Every known name, sorted."""
+        return sorted(set(self._known_paths()) | set(self._classes))
 
-    def missing(self) -> list[str]:
-        """Of the seven product automations, those not available yet."""
-        names = set(self.names())
-        return [n for n in TASK_NAMES if n not in names]
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self._classes or name in self._known_paths())
 
     def get_class(self, name: str) -> type[Automation] | None:
         if name in self._classes:
             return self._classes[name]
-        path = self._paths.get(name)
+        path = self._known_paths().get(name)
         if path is None:
             return None
         module_name, _, attr = path.partition(":")
+        # A plugin that does not import is an installation problem, not the caller's: it is
+        # raised as is (the functions then let the platform redeliver).
         cls = getattr(importlib.import_module(module_name), attr)
         self._classes[name] = cls
         return cls
 
+    def classes(self) -> Iterator[type[Automation]]:
+        """Every known plugin class, importing each (only for whole-registry questions)."""
+        for name in self.names():
+            cls = self.get_class(name)
+            if cls is not None:
+                yield cls
+
     def create(self, name: str) -> Automation:
         cls = self.get_class(name)
         if cls is None:
-            if name in TASK_NAMES:
-                raise UnknownTaskError(
-                    f"automation {name!r} is not available yet; available: {', '.join(self.names())}",
-                    where="task",
-                )
             raise UnknownTaskError(
-                f"unknown automation {name!r}; accepted: {', '.join(self.names())}", where="task"
+                f"unknown automation {name!r}; accepted: {', '.join(self.names()) or 'none registered'}",
+                where="task",
             )
         return cls()
 
 
-registry = Registry(BUILTIN)
+registry = Registry()

@@ -14,12 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from croniter import croniter
 
 from .clock import isoformat
 from .config import Config
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 _EPSILON = dt.timedelta(microseconds=1)
 
@@ -103,13 +107,19 @@ class ScheduleSet:
 
 
 def configured_schedules(
-    config: Config, environment: str | None = None, available: Iterable[str] | None = None
+    config: Config,
+    environment: str | None = None,
+    available: Iterable[str] | None = None,
+    registry: Registry | None = None,
 ) -> ScheduleSet:
     """Every enabled, scheduled automation, once per target environment.
 
-    Targets are ``automations.<name>.environments`` when set, else ``environment`` (the
+    The schedule is ``automations.<name>.schedule``, else (with ``registry``) the plugin's
+    ``default_schedule``. Targets are ``automations.<name>.environments`` when set, else the
+    plugin's ``default_environments`` that the configuration has, else ``environment`` (the
     controller's ``--environment``), else the configuration's default environment. With
-    ``available``, automations not in it are left out and listed in ``unavailable``.
+    ``available`` (default: the registry's names), automations not in it are left out and listed
+    in ``unavailable``.
     """
     fallback = environment or config.default_environment
     if fallback not in config.environments:
@@ -117,15 +127,23 @@ def configured_schedules(
             f"unknown environment {fallback!r}; accepted: {', '.join(config.environments)}",
             where="--environment",
         )
+    if available is None and registry is not None:
+        available = registry.names()
     allowed = None if available is None else set(available)
     schedules: list[Schedule] = []
     unavailable: list[str] = []
     for name, auto in config.automations.items():
-        if not auto.enabled or not auto.schedule:
+        if not auto.enabled:
             continue
         if allowed is not None and name not in allowed:
-            unavailable.append(name)
+            if auto.schedule:
+                unavailable.append(name)
             continue
-        for env in auto.environments or [fallback]:
-            schedules.append(Schedule(task=name, cron=auto.schedule, environment=env))
+        plugin = registry.get_class(name) if registry is not None and not auto.schedule else None
+        cron = auto.schedule or (plugin.default_schedule if plugin is not None else None)
+        if not cron:
+            continue
+        defaults = [e for e in (plugin.default_environments if plugin else ()) if e in config.environments]
+        for env in auto.environments or defaults or [fallback]:
+            schedules.append(Schedule(task=name, cron=cron, environment=env))
     return ScheduleSet(schedules, unavailable)

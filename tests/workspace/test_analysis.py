@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from orchestra.automations.workspace.analysis import WorkspaceAnalysis, analyze_repository
+from orchestra.automations.workspace.cli import workspace_group
 from orchestra.automations.workspace.history import cache_path
 from orchestra.automations.workspace.settings import WorkspaceSettings
-from orchestra.cli.workspace import workspace_group
 from orchestra.errors import InputError
 
 from .helpers import MIB, blob_oid, commit, count_objects, git, init, random_bytes, write

@@ -13,13 +13,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from orchestra.automations.workspace import hooks
+from orchestra.automations.workspace.cli import hooks_group, workspace_group
 from orchestra.automations.workspace.precommit import check_staged, conflict_lines
 from orchestra.automations.workspace.settings import WorkspaceSettings
 from orchestra.automations.workspace.settings_defaults import (
     PRECOMMIT_CONFLICT_MARKERS_DEFAULT,
     PRECOMMIT_MAX_KB_DEFAULT,
 )
-from orchestra.cli.workspace import hooks_group, workspace_group
 from orchestra.config import default_config_text
 from orchestra.errors import InputError
 

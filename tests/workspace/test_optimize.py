@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from orchestra.automations.workspace import actions
 from orchestra.automations.workspace.actions import UnsafeAction
 from orchestra.automations.workspace.analysis import analyze_repository
+from orchestra.automations.workspace.cli import workspace_group
 from orchestra.automations.workspace.settings import WorkspaceSettings
-from orchestra.cli.workspace import workspace_group
 from orchestra.inputs import Origin
 from orchestra.models import Action
 

@@ -164,7 +164,7 @@ def controller_cmd(
     config = open_config(config_path)
     registry: Registry = default_registry
     env_name = environment or config.default_environment
-    schedule_set = configured_schedules(config, env_name, registry.names())
+    schedule_set = configured_schedules(config, env_name, registry=registry)
     watch = None
     if watch_metrics:
         if registry.get_class("performance") is None:

@@ -39,14 +39,50 @@ from .common import (
 from .controller import controller_cmd
 from .deployments import deployments_group
 from .dlq import dlq_group
-from .workspace import hooks_group, workspace_group
 
 if TYPE_CHECKING:
     from ..models import Run
     from ..runner import Runner
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class OrchestraGroup(click.Group):
+    """The core's commands, plus those the registered automations bring (``Automation.cli()``).
+
+    Plugins are imported only when a command is not one of the core's (or for the command list of
+    ``--help``): the core's commands start without importing any automation."""
+
+    def _plugin_commands(self, first: str | None = None) -> dict[str, click.Command]:
+        found: dict[str, click.Command] = {}
+        names = registry.names()
+        # The automation named like the command usually brings it: try it alone first.
+        for group in ([first], names) if first in names else (names,):
+            for name in group:
+                plugin = registry.get_class(name)
+                contributed = plugin.cli() if plugin is not None else None
+                if contributed is None:
+                    continue
+                for command in [contributed] if isinstance(contributed, click.Command) else contributed:
+                    if command.name and command.name not in self.commands:
+                        found.setdefault(command.name, command)
+            if first is not None and first in found:
+                break
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._plugin_commands()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        _load_plugins()
+        return self._plugin_commands(cmd_name).get(cmd_name)
+
+
+@click.group(
+    cls=OrchestraGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+)
 @click.version_option(package_name="orchestra-automation")
 def cli() -> None:
     """Orchestra Automation: event-driven automation for Google Cloud."""
@@ -190,9 +226,6 @@ def run_cmd(
                 console.print(f"[dim]{run.id}: trigger already handled; showing the existing run[/]")
             print_run_details(console, run)
             registry.create(run.task).render(run, console)
-        missing = registry.missing()
-        if task == "all" and missing:
-            console.print(f"\n[dim]Not yet available: {', '.join(missing)}.[/]")
     sys.exit(run_exit_code(runs))
 
 
@@ -442,7 +475,7 @@ def health_cmd(config_path: str | None, store_url_opt: str | None, output_format
     sys.exit({Status.healthy: 0, Status.degraded: 1, Status.unhealthy: 2}[report.status])
 
 
-for _command in (workspace_group, hooks_group, deployments_group, dlq_group, controller_cmd):
+for _command in (deployments_group, dlq_group, controller_cmd):
     cli.add_command(_command)
 
 

@@ -5,13 +5,16 @@ Imports stay light (pydantic models only); git work loads when a run analyses or
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
 from ...automation import Analysis, Automation, RunContext, Verification
 from ...models import Action, Run, TriggerKind
 from .settings import WorkspaceParams, WorkspaceSettings
+
+if TYPE_CHECKING:
+    import click
 
 
 class WorkspaceAutomation(Automation):
@@ -23,6 +26,13 @@ class WorkspaceAutomation(Automation):
     )
     Settings: ClassVar[type[BaseModel]] = WorkspaceSettings
     Params: ClassVar[type[BaseModel]] = WorkspaceParams
+
+    @classmethod
+    def cli(cls) -> tuple[click.Command, ...]:
+        """`orchestra workspace …` and `orchestra hooks …`."""
+        from .cli import hooks_group, workspace_group
+
+        return (workspace_group, hooks_group)
 
     def analyze(self, ctx: RunContext) -> Analysis:
         from .analysis import analyze_repository

@@ -1,9 +1,8 @@
 """`orchestra workspace …` and `orchestra hooks …`: repository analysis, the pre-commit check,
-safe optimizations, and git hook installation."""
+safe optimizations, and git hook installation (the workspace automation's ``cli()``)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -11,10 +10,7 @@ import click
 from pydantic import ValidationError
 from rich.markup import escape
 
-from ..config import Config, format_errors
-from ..errors import ConfigError, OrchestraError
-from ..models import Mode, Run, RunStatus, TriggerKind
-from .common import (
+from ...cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     config_option,
@@ -23,17 +19,18 @@ from .common import (
     format_option,
     handle_errors,
     open_config,
-    open_configured_store,
     print_json,
     run_exit_code,
     store_options,
 )
-
-TASK = "workspace"
+from ...config import Config, format_errors
+from ...errors import ConfigError
+from ...models import Mode, TriggerKind
+from .hook import TASK, execute
 
 
 def _settings(config: Config) -> Any:
-    from ..automations.workspace.settings import WorkspaceSettings
+    from .settings import WorkspaceSettings
 
     try:
         return WorkspaceSettings.model_validate(config.automation(TASK).settings)
@@ -77,14 +74,14 @@ def analyze_cmd(
     Analysis never changes the repository; it keeps a cache of the history walk in
     $GIT_COMMON_DIR/orchestra/ so the next run only walks new commits.
     """
-    from ..automations.workspace.analysis import analyze_repository
+    from .analysis import analyze_repository
 
     settings = _settings(open_config(config_path))
     result = analyze_repository(repo, settings, full=full, query_remotes=query_remotes)
     if output_format == "json":
         print_json(result.to_json())
         return
-    from ..automations.workspace.render import render_report
+    from .render import render_report
 
     render_report(result.report, console)
     console.print()
@@ -94,8 +91,8 @@ def analyze_cmd(
 def _print_findings(findings: list[Any], actions: list[Any]) -> None:
     from rich.table import Table
 
-    from ..models import SEVERITY_ORDER
-    from .render import SEVERITY_STYLE
+    from ...cli.render import SEVERITY_STYLE
+    from ...models import SEVERITY_ORDER
 
     if findings:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -133,7 +130,7 @@ def check_cmd(
 ) -> None:
     """Pre-commit check of the STAGED changes: exit 1 on a file above the size limit or a
     merge-conflict marker (with why and how to fix), else exit 0 quietly."""
-    from ..automations.workspace.precommit import check_staged, report
+    from .precommit import check_staged, report
 
     del analyze_only
     settings = _settings(open_config(config_path))
@@ -154,70 +151,6 @@ def check_cmd(
     else:
         report(result)
     sys.exit(EXIT_FAILED if result.blocked else EXIT_OK)
-
-
-def execute(
-    config: Config,
-    store_url: str | None,
-    *,
-    repo: str,
-    mode: Mode,
-    environment: str | None,
-    automation_level: int | None,
-    trigger_kind: TriggerKind,
-    requested_by: str,
-    full: bool = False,
-    query_remotes: bool | None = None,
-) -> tuple[Run, dict[str, Any]]:
-    """Run the workspace automation through the runner; returns the run and before/after sizes."""
-    from ..automations.workspace.analysis import human_bytes
-    from ..inputs import Origin
-    from ..runner import Runner, RunRequest
-
-    params: dict[str, Any] = {"repo": os.path.abspath(repo)}
-    if full:
-        params["full"] = True
-    if query_remotes is not None:
-        params["query_remotes"] = query_remotes
-    store = open_configured_store(config, store_url)
-    outcome = Runner(config, store).submit(
-        RunRequest(
-            task=TASK,
-            environment=environment,
-            mode=mode,
-            automation_level=automation_level,
-            params=params,
-            trigger_kind=trigger_kind,
-            requested_by=requested_by,
-            origin=Origin.local,
-        )
-    )
-    run = outcome.run
-    sizes: dict[str, Any] = {}
-    before = run.summary.get("size_bytes")
-    if before is not None:
-        after = _size_now(params["repo"])
-        freed_caches = sum(
-            int(a.result.get("freed_bytes", 0))
-            for a in run.actions
-            if a.kind == "remove-cache-dir" and a.status == "applied"
-        )
-        sizes = {
-            "objects_before_bytes": before,
-            "objects_after_bytes": after,
-            "cache_dirs_freed_bytes": freed_caches,
-            "summary": f"objects {human_bytes(before)} -> {human_bytes(after)}"
-            + (f", caches freed {human_bytes(freed_caches)}" if freed_caches else ""),
-        }
-    return run, sizes
-
-
-def _size_now(repo: str) -> int:
-    from ..automations.workspace.objects import read_object_store
-    from ..automations.workspace.repo import discover
-
-    info, git = discover(repo)
-    return read_object_store(info, git).size_bytes
 
 
 @workspace_group.command("optimize")
@@ -272,45 +205,13 @@ def optimize_cmd(
     if output_format == "json":
         print_json({"run": run.model_dump(mode="json"), "sizes": sizes})
     else:
-        from .render import print_run_details, runs_table
+        from ...cli.render import print_run_details, runs_table
 
         console.print(runs_table([run]))
         print_run_details(console, run)
         if sizes:
             console.print(sizes["summary"], highlight=False)
     sys.exit(run_exit_code([run]))
-
-
-def post_merge(*, squash: bool) -> None:
-    """What the post-merge hook runs: optimize at the configured level, one line of output."""
-    from ..config import load_config
-
-    del squash  # a squash merge changes nothing the optimizations look at
-    try:
-        config = load_config(None)
-        run, sizes = execute(
-            config,
-            None,
-            repo=".",
-            mode=Mode.apply,
-            environment=None,
-            automation_level=None,
-            trigger_kind=TriggerKind.hook,
-            requested_by="hook:post-merge",
-        )
-    except OrchestraError as exc:
-        print(f"orchestra workspace (post-merge): not run: {exc}", file=sys.stderr)
-        return
-    applied = [a for a in run.actions if a.status == "applied"]
-    skipped = [a for a in run.actions if a.status != "applied"]
-    parts = [f"{len(applied)} optimization(s) applied"]
-    if skipped:
-        parts.append(f"{len(skipped)} not applied ({skipped[0].reason})")
-    if run.status in (RunStatus.failed, RunStatus.rolled_back):
-        parts.append(f"run {run.status}: {run.reason or (run.error.message if run.error else '')}")
-    if sizes:
-        parts.append(sizes["summary"])
-    print(f"orchestra workspace (post-merge): {'; '.join(parts)} [run {run.id}]", file=sys.stderr)
 
 
 @click.group("hooks")
@@ -331,7 +232,7 @@ _HOOK_CHOICE = click.Choice(["pre-commit", "post-merge"])
 def hooks_install(repo: str, hooks: tuple[str, ...], output_format: str) -> None:
     """Install the hooks into REPO (honours core.hooksPath). An existing hook is kept as
     <hook>.local and runs first; re-running updates the hooks in place."""
-    from ..automations.workspace import hooks as hooks_module
+    from . import hooks as hooks_module
 
     results = hooks_module.install(repo, hooks or hooks_module.HOOKS)
     _print_hooks(results, output_format)
@@ -346,7 +247,7 @@ def hooks_install(repo: str, hooks: tuple[str, ...], output_format: str) -> None
 @handle_errors
 def hooks_uninstall(repo: str, hooks: tuple[str, ...], output_format: str) -> None:
     """Remove our hooks from REPO, putting back any hook they had chained."""
-    from ..automations.workspace import hooks as hooks_module
+    from . import hooks as hooks_module
 
     results = hooks_module.uninstall(repo, hooks or hooks_module.HOOKS)
     _print_hooks(results, output_format)

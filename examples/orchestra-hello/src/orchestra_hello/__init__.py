@@ -1,0 +1,1 @@
+"""orchestra-hello: an example operator automation for Orchestra (see plugin.py)."""
