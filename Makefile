@@ -48,6 +48,7 @@ package:
 lint: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	terraform fmt -check -recursive terraform
 	$(BIN)/actionlint .github/workflows/*.yml
 	$(TOOLS)/bin/checkov --quiet --compact --skip-download -d terraform -d deploy/gke
