@@ -8,11 +8,13 @@ commands that use them: every invocation pays for this module, and the pre-commi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
+from pydantic import BaseModel
 from rich.markup import escape
 
 from ..inputs import Origin
@@ -135,7 +137,66 @@ def _params_from_flags(
     return out
 
 
-@cli.command("run")
+def _params_help(model: type[BaseModel]) -> list[tuple[str, str]]:
+    """(``--param NAME=TYPE``, "description [default: …]") rows for a Params model."""
+    rows: list[tuple[str, str]] = []
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            default = "[required]"
+        else:
+            value = field.get_default(call_default_factory=True)
+            shown = json.dumps(value) if isinstance(value, list | dict) else str(value)
+            default = f"[default: {shown}]" if value is not None else ""
+        text = " ".join(part for part in (field.description or "", default) if part)
+        rows.append((f"--param {name}={_type_name(field.annotation)}", text))
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
+    if text is None:
+        text = str(annotation).replace("typing.", "")
+    return text.replace("NoneType", "None")
+
+
+class RunCommand(click.Command):
+    """``orchestra run --help`` lists the registered tasks; ``orchestra run TASK --help`` also
+    lists TASK's parameters, generated from its Params model."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        previous = ""
+        for token in args:
+            # Every option of `run` takes a value: a bare token after an option is its value.
+            if not token.startswith("-") and not (previous.startswith("-") and "=" not in previous):
+                ctx.meta["orchestra.run.task"] = token
+                break
+            previous = token
+        return super().parse_args(ctx, args)
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help_text(ctx, formatter)
+        with formatter.section("Tasks"):
+            formatter.write_text(", ".join([*registry.names(), "all"]))
+        task = ctx.meta.get("orchestra.run.task")
+        if not task or task == "all":
+            return
+        plugin = registry.get_class(task)
+        if plugin is None:
+            with formatter.section(f"Parameters of {task}"):
+                formatter.write_text(f"unknown automation {task!r}")
+            return
+        with formatter.section(f"Parameters of {task}"):
+            if plugin.description:
+                formatter.write_text(plugin.description)
+                formatter.write_paragraph()
+            rows = _params_help(plugin.Params)
+            if rows:
+                formatter.write_dl(rows)
+            else:
+                formatter.write_text("none")
+
+
+@cli.command("run", cls=RunCommand)
 @click.argument("task")
 @click.option("--environment", help="development, staging, production (default from config).")
 @click.option("--mode", type=click.Choice([m.value for m in Mode]), default="analyze", show_default=True)
@@ -171,7 +232,10 @@ def run_cmd(
     store_url_opt: str | None,
     output_format: str,
 ) -> None:
-    """Run TASK (one of the seven automations) or `all` registered ones."""
+    """Run TASK (a registered automation, see Tasks below) or `all` of them.
+
+    `orchestra run TASK --help` lists TASK's parameters; pass them with --param NAME=VALUE (or
+    the shortcuts --repo, --metric, --service, --billing, --usage)."""
     from ..runner import Runner, RunRequest
     from .render import print_run_details, runs_table
 
