@@ -6,6 +6,7 @@ import datetime as dt
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from google.api_core import exceptions as gexc
@@ -170,8 +171,86 @@ def test_unreachable_store_fails_fast_as_store_unavailable(
         calls[operation](offline_store)
     elapsed = time.monotonic() - started
     assert "'proj-x'" in str(info.value) and operation in str(info.value)
-    # The library defaults would retry for 60-300 s; the budget is 0.5 s (generous bound for CI).
+    # The library defaults would retry for 60-300 s; each call is one attempt with a 0.5 s deadline
+    # (generous bound for CI).
     assert elapsed < 20, f"{operation} took {elapsed:.1f} s against a closed port"
+
+
+class _OneCollectionClient:
+    """Stands in for the client library: each RPC runs through the ``retry`` the adapter passed,
+    as the library's transport does, and fails with UNAVAILABLE; ``rpcs`` counts the attempts."""
+
+    def __init__(self, *, reads_ok: bool = False) -> None:
+        self.reads_ok = reads_ok  # document reads answer (update_if's write meets the outage)
+        self.rpcs: list[str] = []
+        self.retries: list[Any] = []
+
+    def _rpc(self, name: str, kwargs: dict[str, Any], result: Any = None, fail: bool = True) -> Any:
+        self.retries.append(kwargs.get("retry", "library default"))
+
+        def attempt() -> Any:
+            self.rpcs.append(name)
+            if fail:
+                raise gexc.ServiceUnavailable(f"{name}: injected outage")
+            return result
+
+        return kwargs["retry"](attempt)()
+
+    def collection(self, name: str) -> Any:
+        return self
+
+    def document(self, doc_id: str) -> Any:
+        return self
+
+    def where(self, **kwargs: Any) -> Any:
+        return self
+
+    def write_option(self, **kwargs: Any) -> object:
+        return object()
+
+    def get(self, **kwargs: Any) -> Any:
+        return self._rpc("get", kwargs, result=_Snapshot(), fail=not self.reads_ok)
+
+    def create(self, doc: Any, **kwargs: Any) -> None:
+        self._rpc("create", kwargs)
+
+    def set(self, doc: Any, **kwargs: Any) -> None:
+        self._rpc("set", kwargs)
+
+    def delete(self, **kwargs: Any) -> None:
+        self._rpc("delete", kwargs)
+
+    def update(self, fields: Any, **kwargs: Any) -> None:
+        self._rpc("update", kwargs)
+
+
+class _Snapshot:
+    exists = True
+    update_time = T0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": "r1", "version": 1}
+
+
+@pytest.mark.parametrize("operation", ["ping", "get", "create", "put", "update_if", "query", "delete"])
+def test_every_call_is_one_attempt_the_runner_retries(operation: str) -> None:
+    client = _OneCollectionClient(reads_ok=operation == "update_if")
+    store = FirestoreStateStore("proj-x", "db-y", timeout_s=0.5, client=client)  # type: ignore[arg-type]
+    calls = {
+        "ping": lambda s: s.ping(),
+        "get": lambda s: s.get("runs", "r1"),
+        "create": lambda s: s.create("runs", "r1", {"id": "r1"}),
+        "put": lambda s: s.put("runs", "r1", {"id": "r1"}),
+        "update_if": lambda s: s.update_if("runs", "r1", {"id": "r1", "version": 2}, expect={"version": 1}),
+        "query": lambda s: s.query("runs", where=[("status", "==", "queued")]),
+        "delete": lambda s: s.delete("runs", "r1"),
+    }
+    with pytest.raises(StoreUnavailable, match="injected outage") as info:
+        calls[operation](store)
+    assert operation in str(info.value)
+    # One attempt of the call that failed (update_if: its read, then one conditional write).
+    assert client.rpcs == (["get", "update"] if operation == "update_if" else [client.rpcs[0]])
+    assert "library default" not in client.retries
 
 
 def test_missing_credentials_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

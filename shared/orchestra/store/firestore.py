@@ -1,9 +1,17 @@
 """Firestore adapter (Native mode).
 
 Uses the emulator automatically when ``FIRESTORE_EMULATOR_HOST`` is set (the client library
-reads it). Every call carries a short retry budget so a store that is down surfaces as
-:class:`StoreUnavailable` within seconds instead of blocking a function for minutes on the
-library's 60-300 s defaults.
+reads it).
+
+Retries live in one layer, and it is not this one. Every call is a single attempt with a short
+deadline (``timeout_s``): the adapter only classifies what went wrong, transient failures as
+:class:`StoreUnavailable`, and the runner's policy (``runner.retry``, then the platform's
+redelivery) decides whether and when to try again. The client library's own defaults would
+retry for 60-300 s, and a retry here under the runner's would multiply the attempts and the time
+a function spends in an outage; so every call passes an explicit retry that retries nothing
+(not ``retry=None``: a query stream consults the retry's predicate when the stream breaks, and
+would fail on ``None``). The one loop left is ``update_if``'s compare-and-set, which re-reads
+after losing a race to another writer: contention, not an error.
 
 Documents are stored as given, except where Firestore cannot hold what the port accepts:
 
@@ -61,6 +69,11 @@ _TRANSIENT_NAMES = frozenset(
         "Unknown",
     }
 )
+
+
+def _never(exc: BaseException) -> bool:
+    """Retry predicate of every call: nothing is retried here."""
+    return False
 
 
 class DocumentRejected(OrchestraError):
@@ -220,32 +233,11 @@ class FirestoreStateStore(StateStore):
         from google.api_core import retry as gretry
 
         self._gexc = gexc
-        transient = (
-            gexc.ServiceUnavailable,
-            gexc.ResourceExhausted,
-            gexc.InternalServerError,
-            gexc.DeadlineExceeded,
-        )
-        # Reads and blind overwrites are idempotent: retry anything transient. Conditional writes
-        # (create, compare-and-set, delete-if-exists) retry only the errors Google's own defaults
-        # retry for commits, which are raised before the server applied the write.
-        self._read_retry = self._make_retry(gretry, transient)
-        self._write_retry = self._make_retry(gretry, (gexc.ServiceUnavailable, gexc.ResourceExhausted))
-        self._ping_retry = self._make_retry(gretry, transient, budget=min(timeout_s, PING_TIMEOUT_S))
+        # One attempt per call (see the module docstring): the runner's policy retries.
+        self._no_retry: Retry = gretry.Retry(predicate=_never)
         if client is None:
             client = self._new_client()
         self._client = client
-
-    def _make_retry(
-        self, gretry: Any, errors: tuple[type[Exception], ...], budget: float | None = None
-    ) -> Retry:
-        return gretry.Retry(
-            initial=0.1,
-            maximum=1.0,
-            multiplier=2.0,
-            predicate=gretry.if_exception_type(*errors),
-            timeout=budget if budget is not None else self.timeout_s,
-        )
 
     def _new_client(self) -> Client:
         import google.auth.exceptions
@@ -290,7 +282,8 @@ class FirestoreStateStore(StateStore):
         gexc = self._gexc
         name = type(cause).__name__
         if isinstance(cause, gexc.RetryError) and cause.cause is not None:
-            return StoreUnavailable(f"{where}: gave up after {self.timeout_s:g} s: {cause.cause}")
+            # Raised by the client library's own retry loops, should one still run somewhere.
+            return StoreUnavailable(f"{where}: the client library gave up: {cause.cause}")
         if name in _TRANSIENT_NAMES or _grpc_code_name(cause) in {"UNAVAILABLE", "DEADLINE_EXCEEDED"}:
             return StoreUnavailable(f"{where}: {cause}")
         if isinstance(cause, gexc.FailedPrecondition) and "index" in str(cause).lower():
@@ -336,7 +329,7 @@ class FirestoreStateStore(StateStore):
         ref = self._ref(collection, doc_id)
         with self._call("create", collection, doc_id):
             try:
-                ref.create(to_document(data), retry=self._write_retry, timeout=self.timeout_s)
+                ref.create(to_document(data), retry=self._no_retry, timeout=self.timeout_s)
             except gexc.Conflict as exc:
                 # Aborted is a Conflict subclass too, but means contention, not existence.
                 if isinstance(exc, gexc.Aborted):
@@ -346,15 +339,13 @@ class FirestoreStateStore(StateStore):
 
     def _get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         with self._call("get", collection, doc_id):
-            snap = self._ref(collection, doc_id).get(retry=self._read_retry, timeout=self.timeout_s)
+            snap = self._ref(collection, doc_id).get(retry=self._no_retry, timeout=self.timeout_s)
             doc = snap.to_dict() if snap.exists else None
         return from_document(doc) if doc is not None else None
 
     def _put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
         with self._call("put", collection, doc_id):
-            self._ref(collection, doc_id).set(
-                to_document(data), retry=self._read_retry, timeout=self.timeout_s
-            )
+            self._ref(collection, doc_id).set(to_document(data), retry=self._no_retry, timeout=self.timeout_s)
 
     def _update_if(self, collection: str, doc_id: str, data: dict[str, Any], expect: dict[str, Any]) -> bool:
         """Optimistic compare-and-set: read, compare, then replace with a precondition on the
@@ -368,7 +359,7 @@ class FirestoreStateStore(StateStore):
         new_doc = to_document(data)
         with self._call("update_if", collection, doc_id):
             for _ in range(CAS_ATTEMPTS):
-                snap = ref.get(retry=self._read_retry, timeout=self.timeout_s)
+                snap = ref.get(retry=self._no_retry, timeout=self.timeout_s)
                 current = snap.to_dict() if snap.exists else None
                 if current is None or not matches(from_document(current), expect):
                     return False
@@ -385,7 +376,7 @@ class FirestoreStateStore(StateStore):
                     ref.update(
                         fields,
                         option=self._client.write_option(last_update_time=snap.update_time),
-                        retry=self._write_retry,
+                        retry=self._no_retry,
                         timeout=self.timeout_s,
                     )
                 except (gexc.FailedPrecondition, gexc.NotFound) as exc:
@@ -466,7 +457,7 @@ class FirestoreStateStore(StateStore):
         if limit is not None:
             query = query.limit(limit)
         with self._call("query", collection):
-            snaps = query.get(retry=self._read_retry, timeout=self.timeout_s)
+            snaps = query.get(retry=self._no_retry, timeout=self.timeout_s)
             return [(s.id, from_document(s.to_dict() or {})) for s in snaps]
 
     def _delete(self, collection: str, doc_id: str) -> bool:
@@ -477,7 +468,7 @@ class FirestoreStateStore(StateStore):
                 # One RPC: the precondition makes Firestore tell us whether it existed.
                 ref.delete(
                     option=self._client.write_option(exists=True),
-                    retry=self._write_retry,
+                    retry=self._no_retry,
                     timeout=self.timeout_s,
                 )
             except gexc.NotFound as exc:
@@ -489,7 +480,7 @@ class FirestoreStateStore(StateStore):
     def ping(self) -> None:
         with self._call("ping", "_health", "ping"):
             self._ref("_health", "ping").get(
-                retry=self._ping_retry, timeout=min(self.timeout_s, PING_TIMEOUT_S)
+                retry=self._no_retry, timeout=min(self.timeout_s, PING_TIMEOUT_S)
             )
 
     def close(self) -> None:
