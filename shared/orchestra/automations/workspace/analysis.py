@@ -14,6 +14,7 @@ When fsck finds nothing, the piece's error is raised as it was: it is not the re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -114,7 +115,70 @@ def analyze_repository(
         failures.append(("refs and HEAD", exc))
         readable = False
     query = settings.query_remotes if query_remotes is None else query_remotes
-    notes: list[str] = []
+    pieces = _gather(
+        info, git, settings, readable=readable, full=full, scheduled=scheduled, query=query, failures=failures
+    )
+    integrity = _integrity(git, pieces.packs, failures, pieces.history)
+    notes = _notes(pieces, integrity, failures)
+    report = _report(info, settings, pieces, notes)
+    report["largest_blobs"] = _largest_blobs(
+        pieces.history, pieces.checkout, settings.largest_count, pieces.disk_sizes, pieces.paths_in_head
+    )
+    report["integrity"] = integrity.to_dict()
+    if not readable:  # HEAD was not read: say so rather than "no commits yet"
+        report["head"] = {**report["head"], "unborn": None, "unreadable": True}
+    facts = Facts(
+        info=info,
+        report=report,
+        objects=pieces.objects,
+        checkout=pieces.checkout,
+        branches=pieces.branches,
+        remotes=pieces.remotes,
+        cache_dirs=pieces.cache_dirs,
+        readable=readable,
+    )
+    findings = _findings(facts, settings)
+    if integrity.corrupt:
+        findings.insert(0, _corrupt_finding(integrity))
+        # Nothing is optimized in a damaged repository: gc and pruning could lose what is still
+        # recoverable, and deleting branches on half the facts is guesswork.
+        actions: list[Action] = []
+    else:
+        actions = _actions(facts, settings, full=full or scheduled)
+    return WorkspaceAnalysis(report=report, findings=findings, actions=actions)
+
+
+@dataclass
+class _Pieces:
+    """What the concurrent reads returned; a piece git could not read keeps its empty default."""
+
+    objects: ObjectStore
+    packs: PackCheck
+    history: History
+    disk_sizes: dict[str, int]
+    paths_in_head: set[str]
+    checkout: Checkout
+    branches: BranchReport
+    remotes: RemoteRefReport
+    cache_dirs: list[dict[str, Any]]
+    notes: list[str]
+
+
+def _gather(
+    info: RepoInfo,
+    git: Git,
+    settings: WorkspaceSettings,
+    *,
+    readable: bool,
+    full: bool,
+    scheduled: bool,
+    query: bool,
+    failures: list[tuple[str, Exception]],
+) -> _Pieces:
+    """Reads every piece concurrently; a piece git cannot read is recorded in ``failures``.
+
+    Without readable refs and HEAD only the object database and the packs are read.
+    """
     keep = settings.largest_count
     history: History = History(source="none", keep=keep)
     history_notes: list[str] = []
@@ -163,39 +227,37 @@ def analyze_repository(
             cache_dirs = _take(caches_f, "ignored cache directories", failures, cache_dirs)
         objects = _take(objects_f, "object database", failures, _empty_objects())
         packs: PackCheck = packs_f.result()
-    notes += history_notes + checkout_notes
-    if packs.note:
-        notes.append(packs.note)
-    integrity = _integrity(git, packs, failures, history)
+    return _Pieces(
+        objects=objects,
+        packs=packs,
+        history=history,
+        disk_sizes=disk_sizes,
+        paths_in_head=paths_in_head,
+        checkout=checkout,
+        branches=branches,
+        remotes=remotes,
+        cache_dirs=cache_dirs,
+        notes=history_notes + checkout_notes,
+    )
+
+
+def _notes(pieces: _Pieces, integrity: Integrity, failures: list[tuple[str, Exception]]) -> list[str]:
+    """The report's notes: the pieces' own, the pack check's, then what could not be read."""
+    notes = list(pieces.notes)
+    if pieces.packs.note:
+        notes.append(pieces.packs.note)
     if failures:
         notes.append(
             "incomplete: git could not read the repository for "
             + ", ".join(step for step, _ in failures)
             + " (see integrity)"
         )
-    elif history.unreadable and not integrity.corrupt:
+    elif pieces.history.unreadable and not integrity.corrupt:
         notes.append(
-            f"{len(history.unreadable)} object(s) listed by the history walk could not be read, but "
+            f"{len(pieces.history.unreadable)} object(s) listed by the history walk could not be read, but "
             "`git fsck` finds nothing wrong (a concurrent gc?): run the analysis again"
         )
-    report = _report(info, settings, objects, history, checkout, branches, remotes, cache_dirs, notes)
-    report["largest_blobs"] = _largest_blobs(history, checkout, keep, disk_sizes, paths_in_head)
-    report["integrity"] = integrity.to_dict()
-    if not readable:  # HEAD was not read: say so rather than "no commits yet"
-        report["head"] = {**report["head"], "unborn": None, "unreadable": True}
-    findings = _findings(info, settings, report, objects, checkout, branches, remotes, cache_dirs)
-    if not readable:
-        findings = [f for f in findings if f.id != "workspace.no-commits"]
-    if integrity.corrupt:
-        findings.insert(0, _corrupt_finding(integrity))
-        # Nothing is optimized in a damaged repository: gc and pruning could lose what is still
-        # recoverable, and deleting branches on half the facts is guesswork.
-        actions: list[Action] = []
-    else:
-        actions = _actions(
-            info, settings, report, objects, branches, remotes, cache_dirs, full=full or scheduled
-        )
-    return WorkspaceAnalysis(report=report, findings=findings, actions=actions)
+    return notes
 
 
 def _integrity(
@@ -283,17 +345,8 @@ def _largest_blobs(
     return out
 
 
-def _report(
-    info: RepoInfo,
-    settings: WorkspaceSettings,
-    objects: ObjectStore,
-    history: History,
-    checkout: Checkout,
-    branches: BranchReport,
-    remotes: RemoteRefReport,
-    cache_dirs: list[dict[str, Any]],
-    notes: list[str],
-) -> dict[str, Any]:
+def _report(info: RepoInfo, settings: WorkspaceSettings, pieces: _Pieces, notes: list[str]) -> dict[str, Any]:
+    objects, history = pieces.objects, pieces.history
     size = objects.size_bytes
     limit = settings.size_limit_bytes
     keep = settings.largest_count
@@ -350,38 +403,47 @@ def _report(
             ],
         },
         "largest_blobs": [],
-        "checkout": checkout.to_dict(),
-        "branches": asdict(branches),
-        "remote_refs": remotes.to_dict(),
-        "cache_dirs": cache_dirs,
+        "checkout": pieces.checkout.to_dict(),
+        "branches": asdict(pieces.branches),
+        "remote_refs": pieces.remotes.to_dict(),
+        "cache_dirs": pieces.cache_dirs,
         "notes": notes,
     }
 
 
-def _findings(
-    info: RepoInfo,
-    settings: WorkspaceSettings,
-    report: dict[str, Any],
-    objects: ObjectStore,
-    checkout: Checkout,
-    branches: BranchReport,
-    remotes: RemoteRefReport,
-    cache_dirs: list[dict[str, Any]],
-) -> list[Finding]:
-    findings: list[Finding] = []
-    add = findings.append
+@dataclass(frozen=True)
+class Facts:
+    """What the analysis established about one repository: findings and actions derive from it."""
+
+    info: RepoInfo
+    report: dict[str, Any]
+    objects: ObjectStore
+    checkout: Checkout
+    branches: BranchReport
+    remotes: RemoteRefReport
+    cache_dirs: list[dict[str, Any]]
+    # False when refs or HEAD could not be read: the facts that depend on them are unknown.
+    readable: bool = True
+
+
+FindingRule = Callable[[Facts, WorkspaceSettings], list[Finding]]
+
+
+def size_limit(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    report = facts.report
     size, limit = report["size_bytes"], report["size_limit_bytes"]
+    evidence = {"size_bytes": size, "limit_bytes": limit, "ratio": report["size_ratio"]}
     if size >= limit:
-        add(
+        return [
             Finding(
                 id="workspace.size-limit",
                 severity=Severity.high,
                 summary=f"repository objects take {human_bytes(size)}, over the {human_bytes(limit)} limit",
-                evidence={"size_bytes": size, "limit_bytes": limit, "ratio": report["size_ratio"]},
+                evidence=evidence,
             )
-        )
-    elif report["size_trigger"]:
-        add(
+        ]
+    if report["size_trigger"]:
+        return [
             Finding(
                 id="workspace.size-limit",
                 severity=Severity.medium,
@@ -389,41 +451,59 @@ def _findings(
                     f"repository objects take {human_bytes(size)}, {report['size_ratio']:.0%} of the "
                     f"{human_bytes(limit)} limit: size optimization triggered"
                 ),
-                evidence={"size_bytes": size, "limit_bytes": limit, "ratio": report["size_ratio"]},
+                evidence=evidence,
             )
+        ]
+    return []
+
+
+def gc_auto_due(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    if not facts.objects.gc_reasons:
+        return []
+    return [
+        Finding(
+            id="workspace.gc-auto-due",
+            severity=Severity.low,
+            summary="`git gc --auto` would run: " + "; ".join(facts.objects.gc_reasons),
+            evidence=facts.report["gc"],
         )
-    if objects.gc_reasons:
-        add(
-            Finding(
-                id="workspace.gc-auto-due",
-                severity=Severity.low,
-                summary="`git gc --auto` would run: " + "; ".join(objects.gc_reasons),
-                evidence=report["gc"],
-            )
+    ]
+
+
+def garbage(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    objects = facts.objects
+    if not objects.garbage_count:
+        return []
+    return [
+        Finding(
+            id="workspace.garbage",
+            severity=Severity.low,
+            summary=(
+                f"{objects.garbage_count} garbage file(s) ({human_bytes(objects.garbage_size_bytes)}) in "
+                "the object directory (see `git count-objects -v`; `git gc` removes stale temporary packs)"
+            ),
+            evidence=facts.report["garbage"],
         )
-    if objects.garbage_count:
-        add(
-            Finding(
-                id="workspace.garbage",
-                severity=Severity.low,
-                summary=(
-                    f"{objects.garbage_count} garbage file(s) ({human_bytes(objects.garbage_size_bytes)}) in "
-                    "the object directory (see `git count-objects -v`; `git gc` removes stale temporary packs)"
-                ),
-                evidence=report["garbage"],
-            )
-        )
-    for blob in report["largest_blobs"]:
+    ]
+
+
+def _github_limit(size: int) -> str:
+    if size > 100 * 1024 * 1024:
+        return " GitHub rejects files over 100 MiB."
+    if size > 50 * 1024 * 1024:
+        return " GitHub warns about files over 50 MiB."
+    return ""
+
+
+def large_blobs(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    findings: list[Finding] = []
+    for blob in facts.report["largest_blobs"]:
         severity = blob_severity(blob["size"], settings.blob_severity_bytes)
         if severity is None:
             continue
-        github = ""
-        if blob["size"] > 100 * 1024 * 1024:
-            github = " GitHub rejects files over 100 MiB."
-        elif blob["size"] > 50 * 1024 * 1024:
-            github = " GitHub warns about files over 50 MiB."
+        github = _github_limit(blob["size"])
         if blob["in_head"]:
-            add(
+            findings.append(
                 Finding(
                     id=f"workspace.large-blob-in-head:{blob['oid']}",
                     severity=severity,
@@ -431,82 +511,105 @@ def _findings(
                     evidence=blob,
                 )
             )
-        else:
-            what = (
-                f"{blob['path']} ({human_bytes(blob['size'])})"
-                if blob["path"]
-                else f"blob {blob['oid']} (reachable only from a tag, {human_bytes(blob['size'])})"
-            )
-            add(
-                Finding(
-                    id=f"workspace.large-blob-in-history:{blob['oid']}",
-                    severity=severity,
-                    summary=(
-                        f"{what} is only in history, every clone still "
-                        f"downloads it; removing it means rewriting history "
-                        f"(`git filter-repo --strip-blobs-with-ids`), coordinate with everyone.{github}"
-                    ),
-                    evidence=blob,
-                )
-            )
-    for candidate in checkout.lfs_candidates:
-        severity = blob_severity(candidate["size"], settings.blob_severity_bytes) or Severity.low
-        add(
+            continue
+        what = (
+            f"{blob['path']} ({human_bytes(blob['size'])})"
+            if blob["path"]
+            else f"blob {blob['oid']} (reachable only from a tag, {human_bytes(blob['size'])})"
+        )
+        findings.append(
             Finding(
-                id=f"workspace.lfs-candidate:{display_path(candidate['path'])}",
+                id=f"workspace.large-blob-in-history:{blob['oid']}",
                 severity=severity,
                 summary=(
-                    f"{display_path(candidate['path'])} ({human_bytes(candidate['size'])}, "
-                    f"{candidate['reason']}) belongs in Git LFS: `git lfs track` it"
+                    f"{what} is only in history, every clone still "
+                    f"downloads it; removing it means rewriting history "
+                    f"(`git filter-repo --strip-blobs-with-ids`), coordinate with everyone.{github}"
                 ),
-                evidence=candidate,
+                evidence=blob,
             )
         )
-    for junk in checkout.committed_junk:
-        add(
-            Finding(
-                id=f"workspace.committed-junk:{junk['pattern']}",
-                severity=Severity.low,
-                summary=(
-                    f"{junk['files']} committed file(s) ({human_bytes(junk['size_bytes'])}) match "
-                    f"{junk['pattern']!r}, which should be ignored, e.g. {', '.join(junk['examples'][:3])}: "
-                    f"`git rm -r --cached` them and add the pattern to .gitignore"
-                ),
-                evidence=junk,
-            )
+    return findings
+
+
+def lfs_candidates(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    return [
+        Finding(
+            id=f"workspace.lfs-candidate:{display_path(candidate['path'])}",
+            severity=blob_severity(candidate["size"], settings.blob_severity_bytes) or Severity.low,
+            summary=(
+                f"{display_path(candidate['path'])} ({human_bytes(candidate['size'])}, "
+                f"{candidate['reason']}) belongs in Git LFS: `git lfs track` it"
+            ),
+            evidence=candidate,
         )
-    if checkout.files >= settings.checkout_files_warn:
-        add(
-            Finding(
-                id="workspace.checkout-files",
-                severity=Severity.medium,
-                summary=f"HEAD checks out {checkout.files} files (>= {settings.checkout_files_warn})",
-                evidence={"files": checkout.files, "size_bytes": checkout.size_bytes},
-            )
+        for candidate in facts.checkout.lfs_candidates
+    ]
+
+
+def committed_junk(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    return [
+        Finding(
+            id=f"workspace.committed-junk:{junk['pattern']}",
+            severity=Severity.low,
+            summary=(
+                f"{junk['files']} committed file(s) ({human_bytes(junk['size_bytes'])}) match "
+                f"{junk['pattern']!r}, which should be ignored, e.g. {', '.join(junk['examples'][:3])}: "
+                f"`git rm -r --cached` them and add the pattern to .gitignore"
+            ),
+            evidence=junk,
         )
-    if checkout.max_depth > settings.path_depth_warn:
-        deepest = checkout.deepest_paths[0]
-        add(
-            Finding(
-                id="workspace.path-depth",
-                severity=Severity.low,
-                summary=f"paths nest {checkout.max_depth} levels deep (> {settings.path_depth_warn}): {deepest['path']}",
-                evidence={"deepest_paths": checkout.deepest_paths[:5]},
-            )
+        for junk in facts.checkout.committed_junk
+    ]
+
+
+def checkout_files(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    checkout = facts.checkout
+    if checkout.files < settings.checkout_files_warn:
+        return []
+    return [
+        Finding(
+            id="workspace.checkout-files",
+            severity=Severity.medium,
+            summary=f"HEAD checks out {checkout.files} files (>= {settings.checkout_files_warn})",
+            evidence={"files": checkout.files, "size_bytes": checkout.size_bytes},
         )
-    for wide in checkout.widest_directories:
-        if wide["entries"] > settings.tree_entries_warn:
-            add(
-                Finding(
-                    id=f"workspace.tree-entries:{wide['path']}",
-                    severity=Severity.low,
-                    summary=f"directory {wide['path']} has {wide['entries']} entries (> {settings.tree_entries_warn})",
-                    evidence=wide,
-                )
-            )
+    ]
+
+
+def path_depth(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    checkout = facts.checkout
+    if checkout.max_depth <= settings.path_depth_warn:
+        return []
+    deepest = checkout.deepest_paths[0]
+    return [
+        Finding(
+            id="workspace.path-depth",
+            severity=Severity.low,
+            summary=f"paths nest {checkout.max_depth} levels deep (> {settings.path_depth_warn}): {deepest['path']}",
+            evidence={"deepest_paths": checkout.deepest_paths[:5]},
+        )
+    ]
+
+
+def wide_trees(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    return [
+        Finding(
+            id=f"workspace.tree-entries:{wide['path']}",
+            severity=Severity.low,
+            summary=f"directory {wide['path']} has {wide['entries']} entries (> {settings.tree_entries_warn})",
+            evidence=wide,
+        )
+        for wide in facts.checkout.widest_directories
+        if wide["entries"] > settings.tree_entries_warn
+    ]
+
+
+def merged_branches_found(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    branches = facts.branches
     if branches.merged:
         names = [b["name"] for b in branches.merged]
-        add(
+        return [
             Finding(
                 id="workspace.merged-branches",
                 severity=Severity.info,
@@ -516,84 +619,129 @@ def _findings(
                 ),
                 evidence={"default_branch": branches.default_branch, "branches": branches.merged},
             )
-        )
-    elif branches.default_branch is None and branches.local:
-        add(
+        ]
+    if branches.default_branch is None and branches.local:
+        return [
             Finding(
                 id="workspace.no-default-branch",
                 severity=Severity.info,
                 summary="no default branch found (origin/HEAD, init.defaultBranch, main, master): "
                 "merged branches are not checked; set automations.workspace.settings.default_branch",
             )
-        )
-    for remote, refs in sorted(remotes.stale.items()):
-        add(
-            Finding(
-                id=f"workspace.stale-remote-refs:{remote}",
-                severity=Severity.low,
-                summary=f"{len(refs)} stale remote-tracking ref(s) of {remote}: {remotes.reasons.get(remote, '')}",
-                evidence={"remote": remote, "refs": refs},
-            )
-        )
-    for remote, error in sorted(remotes.errors.items()):
-        add(
-            Finding(
-                id=f"workspace.remote-unreachable:{remote}",
-                severity=Severity.low,
-                summary=f"could not ask remote {remote} which branches it still has: {error}",
-            )
-        )
-    if cache_dirs:
-        total = sum(int(d["size_bytes"]) for d in cache_dirs)
-        add(
-            Finding(
-                id="workspace.cache-dirs",
-                severity=Severity.info,
-                summary=f"{len(cache_dirs)} ignored cache directories hold {human_bytes(total)}",
-                evidence={"dirs": cache_dirs[:50], "size_bytes": total},
-            )
-        )
-    if info.partial:
-        add(
-            Finding(
-                id="workspace.partial-clone",
-                severity=Severity.info,
-                summary=(
-                    f"partial clone (promisor: {', '.join(info.promisor_remotes)}): "
-                    f"{report['history']['missing_objects']} reachable objects are not present locally; "
-                    "their sizes are unknown and were not downloaded"
-                ),
-                evidence={"missing_objects": report["history"]["missing_objects"]},
-            )
-        )
-    if info.shallow:
-        add(
-            Finding(
-                id="workspace.shallow-clone",
-                severity=Severity.info,
-                summary="shallow clone: history before the shallow boundary is not analysed",
-            )
-        )
-    if info.head_commit is None and not info.refs:
-        add(
-            Finding(
-                id="workspace.no-commits", severity=Severity.info, summary="the repository has no commits yet"
-            )
-        )
-    return findings
+        ]
+    return []
 
 
-def _actions(
-    info: RepoInfo,
-    settings: WorkspaceSettings,
-    report: dict[str, Any],
-    objects: ObjectStore,
-    branches: BranchReport,
-    remotes: RemoteRefReport,
-    cache_dirs: list[dict[str, Any]],
-    *,
-    full: bool,
-) -> list[Action]:
+def stale_remote_refs(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    remotes = facts.remotes
+    return [
+        Finding(
+            id=f"workspace.stale-remote-refs:{remote}",
+            severity=Severity.low,
+            summary=f"{len(refs)} stale remote-tracking ref(s) of {remote}: {remotes.reasons.get(remote, '')}",
+            evidence={"remote": remote, "refs": refs},
+        )
+        for remote, refs in sorted(remotes.stale.items())
+    ]
+
+
+def unreachable_remotes(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    return [
+        Finding(
+            id=f"workspace.remote-unreachable:{remote}",
+            severity=Severity.low,
+            summary=f"could not ask remote {remote} which branches it still has: {error}",
+        )
+        for remote, error in sorted(facts.remotes.errors.items())
+    ]
+
+
+def ignored_cache_dirs(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    dirs = facts.cache_dirs
+    if not dirs:
+        return []
+    total = sum(int(d["size_bytes"]) for d in dirs)
+    return [
+        Finding(
+            id="workspace.cache-dirs",
+            severity=Severity.info,
+            summary=f"{len(dirs)} ignored cache directories hold {human_bytes(total)}",
+            evidence={"dirs": dirs[:50], "size_bytes": total},
+        )
+    ]
+
+
+def partial_clone(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    info = facts.info
+    if not info.partial:
+        return []
+    missing = facts.report["history"]["missing_objects"]
+    return [
+        Finding(
+            id="workspace.partial-clone",
+            severity=Severity.info,
+            summary=(
+                f"partial clone (promisor: {', '.join(info.promisor_remotes)}): "
+                f"{missing} reachable objects are not present locally; "
+                "their sizes are unknown and were not downloaded"
+            ),
+            evidence={"missing_objects": missing},
+        )
+    ]
+
+
+def shallow_clone(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    if not facts.info.shallow:
+        return []
+    return [
+        Finding(
+            id="workspace.shallow-clone",
+            severity=Severity.info,
+            summary="shallow clone: history before the shallow boundary is not analysed",
+        )
+    ]
+
+
+def no_commits(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    # Unreadable refs and HEAD look like an empty repository: that is not "no commits yet".
+    info = facts.info
+    if not facts.readable or info.head_commit is not None or info.refs:
+        return []
+    return [
+        Finding(
+            id="workspace.no-commits", severity=Severity.info, summary="the repository has no commits yet"
+        )
+    ]
+
+
+# The finding rules, in the order the report shows their findings.
+FINDING_RULES: tuple[FindingRule, ...] = (
+    size_limit,
+    gc_auto_due,
+    garbage,
+    large_blobs,
+    lfs_candidates,
+    committed_junk,
+    checkout_files,
+    path_depth,
+    wide_trees,
+    merged_branches_found,
+    stale_remote_refs,
+    unreachable_remotes,
+    ignored_cache_dirs,
+    partial_clone,
+    shallow_clone,
+    no_commits,
+)
+
+
+def _findings(facts: Facts, settings: WorkspaceSettings) -> list[Finding]:
+    return [finding for rule in FINDING_RULES for finding in rule(facts, settings)]
+
+
+def _actions(facts: Facts, settings: WorkspaceSettings, *, full: bool) -> list[Action]:
+    info, report, objects = facts.info, facts.report, facts.objects
+    branches, remotes, cache_dirs = facts.branches, facts.remotes, facts.cache_dirs
     repo = info.toplevel or info.git_dir
     actions: list[Action] = []
     if full or report["size_trigger"]:
