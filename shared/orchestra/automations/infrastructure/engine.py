@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -89,68 +91,23 @@ def _analyze_service(
         "slot_now_label": slot_label(slot_now),
         "notes": [],
     }
-    findings: list[Finding] = []
-    actions: list[Action] = []
     notes: list[str] = report["notes"]
-    schedule_doc: dict[str, Any] | None = None
-    recent_need: int | None = None
     capacity, capacity_origin = _capacity(settings, params, item)
     history_days = series.span_seconds / 86400 if series is not None and len(series) else 0.0
+    recent_need: int | None = None
     if series is not None and len(series) >= 2 and history_days >= settings.min_history_days:
-        profile = demand_profile(series, settings.percentile)
-        schedule = build_schedule(
-            profile,
-            capacity_rps=capacity,
-            floor=settings.floor_min_instances,
-            quiet_fraction=settings.quiet_fraction,
-            warm_ahead_hours=settings.warm_ahead_hours,
-            headroom_percent=settings.headroom_percent,
-            max_instances_cap=settings.max_instances_cap,
+        computed = _computed_schedule(
+            ctx,
+            item,
+            settings,
+            series,
+            capacity=capacity,
+            capacity_origin=capacity_origin,
+            history_days=history_days,
+            now=now,
         )
-        schedule_doc = {
-            "id": safe_doc_id(item.service),
-            "service": item.service,
-            "min_instances": schedule.min_instances,
-            "max_instances": schedule.max_instances,
-            "capacity_rps": capacity,
-            "percentile": settings.percentile,
-            "profile_rps": [round(float(v), 6) for v in profile.p_rps],
-            "history": {"from": iso(series.start_ms), "to": iso(series.end_ms), "samples": len(series)},
-            "computed_at": format_timestamp(now),
-            "run_id": ctx.run.id,
-            "source": item.source.describe(),
-        }
-        recent = series.last_minutes(settings.recent_minutes)
-        recent_rps = float((recent.values / profile.interval_s).max())
-        recent_need = math.ceil(recent_rps / capacity - 1e-9)
-        report.update(
-            {
-                "schedule_origin": "computed from this run's history",
-                "history_days": round(history_days, 2),
-                "interval_seconds": profile.interval_s,
-                "capacity_rps": capacity,
-                "capacity_origin": capacity_origin,
-                "peak_rps": round(profile.peak_rps, 6),
-                "profile": [
-                    {
-                        "slot": slot,
-                        "at": slot_label(slot),
-                        "p_rps": round(float(profile.p_rps[slot]), 6),
-                        "samples": int(profile.samples[slot]),
-                        "basis": profile.basis[slot],
-                        "quiet": schedule.quiet[slot],
-                        "min_instances": schedule.min_instances[slot],
-                    }
-                    for slot in range(HOURS_PER_WEEK)
-                ],
-                "recent": {
-                    "from": iso(recent.start_ms),
-                    "to": iso(recent.end_ms),
-                    "max_rps": round(recent_rps, 6),
-                    "instances_needed": recent_need,
-                },
-            }
-        )
+        schedule_doc, recent_need = computed.doc, computed.recent_need
+        report.update(computed.report)
     elif stored is not None:
         schedule_doc = stored
         report["schedule_origin"] = (
@@ -161,25 +118,122 @@ def _analyze_service(
             "using the stored schedule"
         )
     else:
-        findings.append(
-            Finding(
-                id=f"infrastructure:{item.service}:history",
-                severity=Severity.low,
-                summary=f"{item.service}: {history_days:.1f} days of request-count history; a schedule needs "
-                f"{settings.min_history_days:g} (pass --metric request_count=PATH or use Cloud Monitoring)",
-                evidence={"history_days": round(history_days, 3), "required_days": settings.min_history_days},
-            )
-        )
         report["schedule_origin"] = None
-        return report, findings, actions
+        return report, [_short_history_finding(item, settings, history_days)], []
     report["schedule"] = schedule_doc["min_instances"]
     report["max_instances"] = schedule_doc["max_instances"]
     report["transitions"] = transitions(schedule_doc["min_instances"])
     current, config_origin = item.current_config(ctx, ServiceConfig())
     report["config"] = current.model_dump()
     report["config_origin"] = config_origin
-    desired_min = int(schedule_doc["min_instances"][slot_now])
-    decision = {"scheduled_min": desired_min, "current_min": current.min_instances}
+    decision = _decide_min_instances(int(schedule_doc["min_instances"][slot_now]), current, recent_need)
+    report["decision"] = decision
+    findings = _schedule_findings(item, report, schedule_doc, current, slot_now)
+    if forecast_only:
+        notes.append("forecast-only: nothing is stored or changed")
+        return report, findings, []
+    actions = _actions(item, report, schedule_doc, stored, current, slot_now)
+    return report, findings, actions
+
+
+@dataclass(frozen=True)
+class _Computed:
+    """A schedule computed from this run's request-count history."""
+
+    doc: dict[str, Any]  # the document stored in COLLECTION
+    recent_need: int  # instances the most recent demand needs
+    report: dict[str, Any]  # what the service's report says about it
+
+
+def _computed_schedule(
+    ctx: RunContext,
+    item: ServiceInput,
+    settings: InfrastructureSettings,
+    series: MetricSeries,
+    *,
+    capacity: float,
+    capacity_origin: str,
+    history_days: float,
+    now: datetime,
+) -> _Computed:
+    """The weekly demand profile, the min/max-instances schedule it calls for, and recent demand."""
+    profile = demand_profile(series, settings.percentile)
+    schedule = build_schedule(
+        profile,
+        capacity_rps=capacity,
+        floor=settings.floor_min_instances,
+        quiet_fraction=settings.quiet_fraction,
+        warm_ahead_hours=settings.warm_ahead_hours,
+        headroom_percent=settings.headroom_percent,
+        max_instances_cap=settings.max_instances_cap,
+    )
+    doc = {
+        "id": safe_doc_id(item.service),
+        "service": item.service,
+        "min_instances": schedule.min_instances,
+        "max_instances": schedule.max_instances,
+        "capacity_rps": capacity,
+        "percentile": settings.percentile,
+        "profile_rps": [round(float(v), 6) for v in profile.p_rps],
+        "history": {"from": iso(series.start_ms), "to": iso(series.end_ms), "samples": len(series)},
+        "computed_at": format_timestamp(now),
+        "run_id": ctx.run.id,
+        "source": item.source.describe(),
+    }
+    recent = series.last_minutes(settings.recent_minutes)
+    recent_rps = float((recent.values / profile.interval_s).max())
+    recent_need = math.ceil(recent_rps / capacity - 1e-9)
+    report = {
+        "schedule_origin": "computed from this run's history",
+        "history_days": round(history_days, 2),
+        "interval_seconds": profile.interval_s,
+        "capacity_rps": capacity,
+        "capacity_origin": capacity_origin,
+        "peak_rps": round(profile.peak_rps, 6),
+        "profile": [
+            {
+                "slot": slot,
+                "at": slot_label(slot),
+                "p_rps": round(float(profile.p_rps[slot]), 6),
+                "samples": int(profile.samples[slot]),
+                "basis": profile.basis[slot],
+                "quiet": schedule.quiet[slot],
+                "min_instances": schedule.min_instances[slot],
+            }
+            for slot in range(HOURS_PER_WEEK)
+        ],
+        "recent": {
+            "from": iso(recent.start_ms),
+            "to": iso(recent.end_ms),
+            "max_rps": round(recent_rps, 6),
+            "instances_needed": recent_need,
+        },
+    }
+    return _Computed(doc=doc, recent_need=recent_need, report=report)
+
+
+def _short_history_finding(
+    item: ServiceInput, settings: InfrastructureSettings, history_days: float
+) -> Finding:
+    return Finding(
+        id=f"infrastructure:{item.service}:history",
+        severity=Severity.low,
+        summary=f"{item.service}: {history_days:.1f} days of request-count history; a schedule needs "
+        f"{settings.min_history_days:g} (pass --metric request_count=PATH or use Cloud Monitoring)",
+        evidence={"history_days": round(history_days, 3), "required_days": settings.min_history_days},
+    )
+
+
+def _decide_min_instances(
+    scheduled_min: int, current: ServiceConfig, recent_need: int | None
+) -> dict[str, Any]:
+    """The min instances to set now; ``min_instances`` in the result.
+
+    The schedule is followed upwards; it lowers the current setting only as far as the current
+    demand allows, and not at all without current demand data.
+    """
+    desired_min = scheduled_min
+    decision: dict[str, Any] = {"scheduled_min": scheduled_min, "current_min": current.min_instances}
     if desired_min < current.min_instances and recent_need is not None and recent_need > desired_min:
         held = min(current.min_instances, recent_need)
         decision["held_at"] = held
@@ -192,7 +246,19 @@ def _analyze_service(
         decision["reason"] = "no current demand data: not lowering on a forecast alone"
         desired_min = current.min_instances
     decision["min_instances"] = desired_min
-    report["decision"] = decision
+    return decision
+
+
+def _schedule_findings(
+    item: ServiceInput,
+    report: dict[str, Any],
+    schedule_doc: dict[str, Any],
+    current: ServiceConfig,
+    slot_now: int,
+) -> list[Finding]:
+    """Max instances below what peak demand needs (if so), then the schedule and the decision."""
+    findings: list[Finding] = []
+    decision = report["decision"]
     max_needed = int(schedule_doc["max_instances"])
     if current.max_instances < max_needed:
         findings.append(
@@ -214,13 +280,34 @@ def _analyze_service(
             severity=Severity.info,
             summary=f"{item.service}: min instances {min(schedule_doc['min_instances'])}..{max(schedule_doc['min_instances'])} "
             f"over the week ({len(report['transitions'])} changes), max {max_needed}; now ({slot_label(slot_now)} UTC) "
-            f"{desired_min}",
+            f"{decision['min_instances']}",
             evidence={"decision": decision, "transitions": report["transitions"][:50]},
         )
     )
-    if forecast_only:
-        notes.append("forecast-only: nothing is stored or changed")
-        return report, findings, actions
+    return findings
+
+
+def _scaling_changes(current: ServiceConfig, desired_min: int, max_needed: int) -> dict[str, Any]:
+    """The scaling settings to change now: min instances, and max instances when too low."""
+    changes: dict[str, Any] = {}
+    if desired_min != current.min_instances:
+        changes["min_instances"] = desired_min
+    if max(current.max_instances, desired_min) < max_needed or desired_min > current.max_instances:
+        changes["max_instances"] = max(max_needed, desired_min)
+    return changes
+
+
+def _actions(
+    item: ServiceInput,
+    report: dict[str, Any],
+    schedule_doc: dict[str, Any],
+    stored: dict[str, Any] | None,
+    current: ServiceConfig,
+    slot_now: int,
+) -> list[Action]:
+    """Store a freshly computed schedule that differs from the stored one; apply this hour's scaling."""
+    actions: list[Action] = []
+    max_needed = int(schedule_doc["max_instances"])
     if "profile" in report and (stored is None or _differs(stored, schedule_doc)):
         actions.append(
             Action(
@@ -232,13 +319,9 @@ def _analyze_service(
                 params={"service": item.service, "doc": schedule_doc},
             )
         )
-    changes: dict[str, Any] = {}
-    if desired_min != current.min_instances:
-        changes["min_instances"] = desired_min
-    if max(current.max_instances, desired_min) < max_needed or desired_min > current.max_instances:
-        changes["max_instances"] = max(max_needed, desired_min)
+    changes = _scaling_changes(current, report["decision"]["min_instances"], max_needed)
     if changes and item.actuator is None:
-        notes.append(
+        report["notes"].append(
             "no target to act on: pass --param service_yaml=PATH or --param cloud_run=projects/P/locations/R/services/S"
         )
     elif changes and item.actuator is not None:
@@ -262,7 +345,7 @@ def _analyze_service(
                 },
             )
         )
-    return report, findings, actions
+    return actions
 
 
 def _differs(stored: dict[str, Any], fresh: dict[str, Any]) -> bool:
