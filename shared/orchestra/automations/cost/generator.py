@@ -160,99 +160,151 @@ def base_daily(start: dt.date, days: int, weekend: float) -> np.ndarray:
     return (1 + GROWTH_PER_DAY) ** idx * cycle
 
 
+# The decoys placed in every export: (project, service, kind).
+DECOYS: tuple[tuple[str, str, str], ...] = (
+    ("shop-prod", "Compute Engine", "small-relative"),
+    ("data-platform", "Cloud Storage", "small-relative"),
+    ("shop-staging", "Cloud Logging", "tiny-absolute"),
+    ("shop-staging", "Cloud Run", "tiny-absolute"),
+)
+
+
+def _net_factor(sku: str) -> float:
+    """The share of a SKU's gross cost left after its credits."""
+    return 1 - SUD_SHARE if sku.startswith(SUD_SKUS) else 1.0
+
+
+@dataclass
+class _Series:
+    """One project's service: the gross daily cost of each SKU (a row per SKU, a column per day)."""
+
+    project: str
+    env: str
+    service: str
+    skus: list[str]
+    costs: np.ndarray  # anomalies and decoys are injected here
+    baseline: np.ndarray  # the costs before injection: what a detector should expect
+
+    def expected_net(self, day: int) -> float:
+        return float(sum(self.baseline[k, day] * _net_factor(s) for k, s in enumerate(self.skus)))
+
+
 def generate(opts: Options) -> tuple[str, dict[str, Any]]:
     """Return (CSV text, ground truth)."""
     rng = np.random.Generator(np.random.PCG64(opts.seed))
-    projects = _projects(opts.copies)
-    # series: (project, service) -> per SKU daily gross cost matrix
-    plan: list[tuple[str, str, str, list[str], np.ndarray]] = []
-    for project, env, services in projects:
+    plan = _plan(opts)
+    # (series index, day) already changed, with a quiet day on either side of each
+    taken: set[tuple[int, int]] = set()
+    anomalies = _inject_anomalies(plan, opts, rng, taken)
+    decoys = [
+        _inject_decoy(plan, opts, rng, taken, project, service, kind) for project, service, kind in DECOYS
+    ]
+    text = _export_csv(plan, opts, rng)
+    truth: dict[str, Any] = {
+        "seed": opts.seed,
+        "anomalies": sorted(anomalies, key=_truth_order),
+        "decoys": sorted(decoys, key=_truth_order),
+        "period": {
+            "start": opts.start.isoformat(),
+            "end": (opts.start + dt.timedelta(days=opts.days - 1)).isoformat(),
+            "days": opts.days,
+            "rows_per_day": opts.rows_per_day,
+        },
+        "month_expected_net": _month_expected(opts),
+    }
+    return text, truth
+
+
+def _truth_order(entry: dict[str, Any]) -> tuple[str, str, str]:
+    return entry["date"], entry["project"], entry["service"]
+
+
+def _plan(opts: Options) -> list[_Series]:
+    """The noise-free daily costs of every project's services."""
+    plan: list[_Series] = []
+    for project, env, services in _projects(opts.copies):
         for service, weekend, skus in services:
             mult = base_daily(opts.start, opts.days, weekend)
             costs = np.array([[base * m for m in mult] for _, base in skus])
-            plan.append((project, env, service, [s for s, _ in skus], costs))
+            plan.append(_Series(project, env, service, [s for s, _ in skus], costs, costs.copy()))
+    return plan
 
-    def net_factor(sku: str) -> float:
-        return 1 - SUD_SHARE if sku.startswith(SUD_SKUS) else 1.0
 
-    truth: dict[str, Any] = {"seed": opts.seed, "anomalies": [], "decoys": []}
-    first_eval = opts.window_days
-    taken: set[tuple[int, int]] = set()
-    originals = [costs.copy() for *_, costs in plan]
+def _inject_anomalies(
+    plan: list[_Series], opts: Options, rng: np.random.Generator, taken: set[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """Raises one SKU of a series on a day well above the margins; the first incident lasts three days.
 
-    def service_expected(i: int, day: int) -> float:
-        sku_names = plan[i][3]
-        return float(sum(originals[i][k, day] * net_factor(s) for k, s in enumerate(sku_names)))
-
-    # anomalies (only on the first copy's projects, so the ground truth stays readable)
-    eligible = [i for i, p in enumerate(plan) if p[0] in CATALOG]
+    Only the first copy's projects get anomalies, so the ground truth stays readable.
+    """
+    found: list[dict[str, Any]] = []
+    eligible = [i for i, series in enumerate(plan) if series.project in CATALOG]
     placed = 0
     while placed < opts.anomalies:
         i = int(rng.choice(eligible))
         length = 3 if placed == 0 else 1  # one multi-day incident
-        day = int(rng.integers(first_eval, opts.days - length + 1))
+        day = int(rng.integers(opts.window_days, opts.days - length + 1))
         if any(
             (i, d) in taken or (i, d - 1) in taken or (i, d + 1) in taken for d in range(day, day + length)
         ):
             continue
-        project, _, service, skus, costs = plan[i]
-        k = int(rng.integers(0, len(skus)))
+        series = plan[i]
+        k = int(rng.integers(0, len(series.skus)))
         factor = float(rng.uniform(2.5, 6.0))
         for d in range(day, day + length):
-            expected = service_expected(i, d)
+            expected = series.expected_net(d)
             extra_net = factor * max(opts.absolute_margin, opts.relative_margin * expected)
-            costs[k, d] += extra_net / net_factor(skus[k])
+            series.costs[k, d] += extra_net / _net_factor(series.skus[k])
             taken.add((i, d))
-            truth["anomalies"].append(
+            found.append(
                 {
                     "date": (opts.start + dt.timedelta(days=d)).isoformat(),
-                    "project": project,
-                    "service": service,
-                    "sku": skus[k],
+                    "project": series.project,
+                    "service": series.service,
+                    "sku": series.skus[k],
                     "extra_net_cost": round(extra_net, 2),
                     "expected_net_cost": round(expected, 2),
                 }
             )
         placed += 1
+    return found
 
-    # decoys: must stay below the margins
-    def place_decoy(project: str, service: str, kind: str) -> None:
-        i = next(n for n, p in enumerate(plan) if p[0] == project and p[2] == service)
-        while True:
-            day = int(rng.integers(first_eval, opts.days))
-            if all((i, d) not in taken for d in (day - 1, day, day + 1)):
-                break
-        taken.add((i, day))
-        costs = plan[i][4]
-        if kind == "small-relative":
-            costs[:, day] *= 1.15
-        else:
-            # a large relative jump that adds only half the absolute margin
-            costs[:, day] *= 1 + 0.5 * opts.absolute_margin / max(service_expected(i, day), 1e-9)
-        truth["decoys"].append(
-            {
-                "date": (opts.start + dt.timedelta(days=day)).isoformat(),
-                "project": project,
-                "service": service,
-                "kind": kind,
-                "expected_net_cost": round(service_expected(i, day), 2),
-            }
-        )
 
-    place_decoy("shop-prod", "Compute Engine", "small-relative")
-    place_decoy("data-platform", "Cloud Storage", "small-relative")
-    place_decoy("shop-staging", "Cloud Logging", "tiny-absolute")
-    place_decoy("shop-staging", "Cloud Run", "tiny-absolute")
+def _inject_decoy(
+    plan: list[_Series],
+    opts: Options,
+    rng: np.random.Generator,
+    taken: set[tuple[int, int]],
+    project: str,
+    service: str,
+    kind: str,
+) -> dict[str, Any]:
+    """A change that must stay below the margins: +15 % (``small-relative``), or a large relative
+    jump that adds only half the absolute margin (``tiny-absolute``)."""
+    i = next(n for n, series in enumerate(plan) if series.project == project and series.service == service)
+    while True:
+        day = int(rng.integers(opts.window_days, opts.days))
+        if all((i, d) not in taken for d in (day - 1, day, day + 1)):
+            break
+    taken.add((i, day))
+    series = plan[i]
+    if kind == "small-relative":
+        series.costs[:, day] *= 1.15
+    else:
+        series.costs[:, day] *= 1 + 0.5 * opts.absolute_margin / max(series.expected_net(day), 1e-9)
+    return {
+        "date": (opts.start + dt.timedelta(days=day)).isoformat(),
+        "project": project,
+        "service": service,
+        "kind": kind,
+        "expected_net_cost": round(series.expected_net(day), 2),
+    }
 
-    # rows
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADER)
+
+def _periods(opts: Options) -> list[list[tuple[str, str]]]:
+    """Per day, the (usage_start_time, usage_end_time) of each of its rows."""
     per = opts.rows_per_day
     hours = 24 // per
-    # diurnal shape of traffic-driven usage, normalised to 1 over the day
-    shape = 1 + 0.35 * np.sin((np.arange(per) + 0.5) / per * 2 * np.pi - np.pi / 2)
-    shape = shape / shape.mean()
     stamps = []
     for d in range(opts.days):
         day0 = dt.datetime.combine(opts.start + dt.timedelta(days=d), dt.time(), tzinfo=dt.UTC)
@@ -262,40 +314,65 @@ def generate(opts: Options) -> tuple[str, dict[str, Any]]:
                 for h in range(per)
             ]
         )
-    for project, env, service, skus, costs in plan:
-        labels = json.dumps([{"key": "env", "value": env}, {"key": "team", "value": project.split("-")[0]}])
-        noise = rng.lognormal(mean=-(ROW_SIGMA**2) / 2, sigma=ROW_SIGMA, size=(len(skus), opts.days, per))
-        for k, sku in enumerate(skus):
+    return stamps
+
+
+def _diurnal_shape(per: int) -> np.ndarray:
+    """The daily shape of traffic-driven usage over ``per`` rows, normalised to 1 over the day."""
+    shape = 1 + 0.35 * np.sin((np.arange(per) + 0.5) / per * 2 * np.pi - np.pi / 2)
+    return shape / shape.mean()
+
+
+def _sud_credits(cost: float) -> str:
+    return json.dumps(
+        [
+            {
+                "name": "Sustained usage discount",
+                "amount": round(-SUD_SHARE * cost, 6),
+                "type": "SUSTAINED_USAGE_DISCOUNT",
+            }
+        ]
+    )
+
+
+def _export_csv(plan: list[_Series], opts: Options, rng: np.random.Generator) -> str:
+    """The export's rows: each day's cost spread over its rows, with per-row noise and credits."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    per = opts.rows_per_day
+    shape = _diurnal_shape(per)
+    stamps = _periods(opts)
+    for series in plan:
+        labels = json.dumps(
+            [{"key": "env", "value": series.env}, {"key": "team", "value": series.project.split("-")[0]}]
+        )
+        noise = rng.lognormal(
+            mean=-(ROW_SIGMA**2) / 2, sigma=ROW_SIGMA, size=(len(series.skus), opts.days, per)
+        )
+        for k, sku in enumerate(series.skus):
             sud = sku.startswith(SUD_SKUS)
             for d in range(opts.days):
-                share = costs[k, d] / per
+                share = series.costs[k, d] / per
                 for h in range(per):
                     cost = share * shape[h] * noise[k, d, h]
-                    credit = "[]"
-                    if sud:
-                        credit = json.dumps(
-                            [
-                                {
-                                    "name": "Sustained usage discount",
-                                    "amount": round(-SUD_SHARE * cost, 6),
-                                    "type": "SUSTAINED_USAGE_DISCOUNT",
-                                }
-                            ]
-                        )
+                    credit = _sud_credits(cost) if sud else "[]"
                     start, end = stamps[d][h]
                     writer.writerow(
-                        [ACCOUNT, service, sku, start, end, project, labels, f"{cost:.6f}", "USD", credit]
+                        [
+                            ACCOUNT,
+                            series.service,
+                            sku,
+                            start,
+                            end,
+                            series.project,
+                            labels,
+                            f"{cost:.6f}",
+                            "USD",
+                            credit,
+                        ]
                     )
-    truth["anomalies"].sort(key=lambda a: (a["date"], a["project"], a["service"]))
-    truth["decoys"].sort(key=lambda a: (a["date"], a["project"], a["service"]))
-    truth["period"] = {
-        "start": opts.start.isoformat(),
-        "end": (opts.start + dt.timedelta(days=opts.days - 1)).isoformat(),
-        "days": opts.days,
-        "rows_per_day": per,
-    }
-    truth["month_expected_net"] = _month_expected(opts)
-    return out.getvalue(), truth
+    return out.getvalue()
 
 
 def _month_expected(opts: Options) -> dict[str, float]:
@@ -310,7 +387,7 @@ def _month_expected(opts: Options) -> dict[str, float]:
         total = 0.0
         for _, weekend, skus in services:
             mult = base_daily(opts.start, first + span, weekend)[first:]
-            net = sum(base * (1 - SUD_SHARE if sku.startswith(SUD_SKUS) else 1.0) for sku, base in skus)
+            net = sum(base * _net_factor(sku) for sku, base in skus)
             total += float(net * mult.sum())
         out[project] = round(total, 2)
     return out
