@@ -13,9 +13,9 @@ A plugin also brings what the core would otherwise have to know about it, all op
 - ``default_schedule`` / ``default_environments``: used when ``automations.<name>`` in the
   configuration sets no ``schedule`` / ``environments``;
 - ``cli()``: a click command or group mounted under ``orchestra``;
-- ``handles`` + ``request_for_event()``: the :class:`EventKind` s the plugin turns into runs (a
-  GitHub push, a threshold breach); the event functions and the continuous controller ask the
-  registry which plugin handles a kind;
+- ``handles`` + ``request_for_event()`` / ``handle_event()``: the :class:`EventKind` s the
+  plugin turns into runs or requests (a GitHub push, a threshold breach); the event functions
+  and the continuous controller ask the registry which plugin handles a kind;
 - ``collections``: store collections the plugin writes, with their retention, so that the
   store's expiry sweep and Firestore's TTL policies cover them;
 - ``health_checks()``: extra checks for ``orchestra health`` and the controller's ``/healthz``.
@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -100,24 +100,15 @@ class EventKind(StrEnum):
     """Events the core knows how to receive and hands to the plugin that declares it handles them."""
 
     push = "push"
-    """A GitHub ``push`` webhook: the event is a :class:`PushEvent`."""
+    """A verified GitHub ``push`` webhook: the event is ``orchestra.events.github.PushEvent``."""
     breach = "breach"
     """A threshold breach (a Monitoring incident, or the continuous watch) asking for a focused
     run: the event is a :class:`BreachEvent`."""
 
 
-class PushEvent(BaseModel):
-    """A verified GitHub push, as the webhook receiver parsed it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    delivery: str = Field(description="X-GitHub-Delivery id")
-    payload: dict[str, Any] = Field(description="the push payload, already checked by the receiver")
-    requested_by: str | None = None
-
-
 class BreachEvent(BaseModel):
-    """A metric past a configured threshold rule, from Cloud Monitoring or the continuous watch."""
+    """A metric past a configured threshold rule (a Cloud Monitoring incident, or the continuous
+    controller's own watch) asking for a run focused on it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -126,21 +117,74 @@ class BreachEvent(BaseModel):
     focus: str = Field(description="what the run should concentrate on (the rule's focus)")
     environment: str
     service: str | None = None
-    value: float | None = None
-    threshold: float | None = None
-    trigger_id: str = Field(description="idempotency key: one run per breach episode or incident")
+    trigger_id: str = Field(description="idempotency key: one run per incident or breach episode")
+    requested_by: str
     source_event: str | None = None
-    requested_by: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict, description="source-specific facts to record")
+
+
+def focused_run_request(task: str, event: BreachEvent) -> RunRequest:
+    """A run of ``task`` in apply mode focused on ``event`` (params ``focus`` and ``service``): what
+    an automation that fixes breaches usually answers to :meth:`Automation.request_for_event`."""
+    from .models import Mode, TriggerKind
+    from .runner import RunRequest
+
+    params: dict[str, Any] = {"focus": event.focus}
+    if event.service:
+        params["service"] = event.service
+    return RunRequest(
+        task=task,
+        environment=event.environment,
+        mode=Mode.apply,
+        params=params,
+        trigger_kind=TriggerKind.alert,
+        trigger_id=event.trigger_id,
+        requested_by=event.requested_by,
+        source_event=event.source_event,
+    )
+
+
+class EventOutcome(BaseModel):
+    """What a plugin did with an event: a run for the core to submit, or work it did itself (a
+    queued deployment) described for the event record."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    status: Literal["accepted", "duplicate", "ignored"] = "accepted"
+    reason: str | None = None
+    request: Any = Field(None, description="a RunRequest the core submits")
+    payload: dict[str, Any] = Field(default_factory=dict, description="facts added to the event record")
+    extra: dict[str, Any] = Field(default_factory=dict, description="facts returned to the caller")
+
+
+class WatchSource(BaseModel):
+    """Where the continuous controller's metrics watch reads live metrics for breaches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: dict[str, Any] = Field(description="a metrics source spec (orchestra.metrics.source_from_spec)")
+    services: list[str] = Field(min_length=1)
+
+
+@dataclass
+class EventContext:
+    """What a plugin may use while handling an event."""
+
+    config: Config
+    store: StateStore
+    clock: Clock
+    ids: IdSource
+    source_event: str | None = None
+    """The id the event arrived with (a webhook delivery id, a Pub/Sub message id)."""
 
 
 class Collection(BaseModel):
-    """A store collection a plugin writes; documents carry ``expires_at`` set from ``retention_days``."""
+    """A store collection a plugin writes. Its documents carry ``expires_at`` (the plugin sets it
+    from ``retention``), so the expiry sweep and Firestore's TTL policy cover the collection."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    retention_days: int = Field(ge=1, le=3650)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    retention: str = Field(description="the configuration key the retention comes from")
 
 
 class Automation(ABC):
@@ -164,9 +208,30 @@ class Automation(ABC):
 
     @classmethod
     def request_for_event(cls, kind: EventKind, event: BaseModel, config: Config) -> RunRequest | None:
-        """The run an event of a kind in :attr:`handles` asks for, or None when it asks for none.
+        """The run of this automation an event of a kind in :attr:`handles` asks for, or None.
         Raise :class:`~orchestra.errors.InputError` naming the field when the event is unusable."""
         return None
+
+    @classmethod
+    def handle_event(cls, kind: EventKind, event: BaseModel, ctx: EventContext) -> EventOutcome:
+        """Handle an event of a kind in :attr:`handles`. The default asks
+        :meth:`request_for_event` for a run; a plugin that acts otherwise (queues a request of its
+        own) overrides this and reports what it did."""
+        request = cls.request_for_event(kind, event, ctx.config)
+        if request is None:
+            return EventOutcome(status="ignored", reason=f"{cls.name}: nothing to run for this {kind} event")
+        return EventOutcome(request=request)
+
+    @classmethod
+    def watch_source(cls, config: Config, services: Sequence[str]) -> WatchSource:
+        """For an automation that handles breaches: the live metrics the controller's watch reads
+        (``services``: the ones named on the command line, else the plugin's own)."""
+        from .errors import InputError
+
+        raise InputError(
+            f"the {cls.name} automation names no live metrics source; pass --metric NAME=PATH files",
+            where="--watch-metrics",
+        )
 
     @classmethod
     def health_checks(cls, config: Config, store: StateStore, clock: Clock) -> list[Check]:

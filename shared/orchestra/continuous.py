@@ -4,8 +4,9 @@ Each tick the controller
 - runs, through the runner, the most recent due slot of every configured schedule that it has
   not handled yet (after downtime that is one run per schedule, not one per missed slot); the
   slot's trigger id makes the runner's dedupe collapse concurrent replicas onto one execution;
-- optionally (``watch``) evaluates the alert thresholds against the performance automation's
-  metrics source and starts one focused performance run per breach episode;
+- optionally (``watch``) evaluates the alert thresholds against the metrics source of the
+  automation that handles breaches (the performance automation among the built-ins) and starts
+  one focused run of it per breach episode (:mod:`orchestra.events.breach`);
 - periodically recovers runs whose owner died (expired lease) and expires old approvals.
 
 Runs execute on a worker thread while the loop thread keeps beating (for ``/healthz``) and
@@ -28,18 +29,19 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Protocol
 
+from .automation import BreachEvent
 from .clock import Clock, isoformat
 from .config import Config, ThresholdRule
 from .errors import InputError, OrchestraError, TransientError
+from .events.breach import NO_HANDLER, breach_request
 from .health import Check, HealthReport, Status, check_health
 from .inputs import Origin
 from .models import Mode, Run, RunPhase, RunStatus, TriggerKind, run_id_for
+from .registry import Registry
 from .runner import Runner, RunOutcome, RunRequest
 from .scheduling import Schedule, Slot
 
 log = logging.getLogger("orchestra.controller")
-
-PERFORMANCE = "performance"
 
 
 # --------------------------------------------------------------------------- metrics watch
@@ -153,7 +155,8 @@ class WatchSettings:
 
 
 class MetricsWatch:
-    """Evaluates ``config.thresholds`` for each service and starts focused performance runs.
+    """Evaluates ``config.thresholds`` for each service and starts focused runs of the automation
+    that handles breaches.
 
     One breach episode (rule, service, first breaching sample) starts one run: its trigger id is
     derived from the episode, so repeated evaluations, restarts within the lookback and other
@@ -206,24 +209,31 @@ class MetricsWatch:
         return breaches
 
     def request_for(
-        self, breach: Breach, *, mode: Mode, automation_level: int | None, owner: str
-    ) -> RunRequest:
+        self, breach: Breach, *, mode: Mode, automation_level: int | None, owner: str, registry: Registry
+    ) -> RunRequest | None:
+        """The focused run of the automation that handles breaches (None when none does)."""
         rule = self.rules[breach.rule]
-        params: dict[str, Any] = {**self.settings.run_params, "focus": rule.focus, "service": breach.service}
-        return RunRequest(
-            task=PERFORMANCE,
+        event = BreachEvent(
+            rule=breach.rule,
+            metric=breach.metric,
+            focus=rule.focus,
             environment=self.environment,
-            mode=mode,
-            automation_level=automation_level,
-            params=params,
-            trigger_kind=TriggerKind.alert,
+            service=breach.service,
             trigger_id=breach.trigger_id,
             requested_by=f"controller:{owner}",
-            origin=Origin.local,  # the controller's own configuration names its inputs
             source_event=(
                 f"{breach.metric} {breach.last_value:g} > {breach.threshold:g} since "
                 f"{isoformat(breach.episode_start)} (rule {breach.rule}, {breach.for_minutes:g} min)"
             ),
+        )
+        return breach_request(
+            registry,
+            self.config,
+            event,
+            mode=mode,
+            automation_level=automation_level,
+            origin=Origin.local,  # the controller's own configuration names its inputs
+            extra_params=self.settings.run_params,
         )
 
     def new_breaches(self, now: dt.datetime) -> list[Breach]:
@@ -399,19 +409,27 @@ class Controller:
         for breach in self.watch.new_breaches(now):
             if self.stopping:
                 break
-            log.warning(
-                "%s of %s above %g for %g min since %s: starting a focused performance run",
-                breach.metric,
-                breach.service,
-                breach.threshold,
-                breach.for_minutes,
-                isoformat(breach.episode_start),
-            )
             request = self.watch.request_for(
                 breach,
                 mode=self.options.mode,
                 automation_level=self.options.automation_level,
                 owner=self.runner.owner,
+                registry=self.runner.registry,
+            )
+            if request is None:
+                log.warning(
+                    "%s of %s above %g: %s", breach.metric, breach.service, breach.threshold, NO_HANDLER
+                )
+                self.watch.mark_started(breach)
+                continue
+            log.warning(
+                "%s of %s above %g for %g min since %s: starting a focused %s run",
+                breach.metric,
+                breach.service,
+                breach.threshold,
+                breach.for_minutes,
+                isoformat(breach.episode_start),
+                request.task,
             )
             submitted = self._submit(request)
             done.append(submitted)

@@ -479,7 +479,10 @@ class DevTopology:
     def banner(self, unavailable: list[str]) -> list[str]:
         o, e = self.options, self.endpoints
         gcloud_env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.gcloud_env().items())
-        sample_task = next((s.task for s in (self.scheduler.schedules if self.scheduler else [])), "cost")
+        from .registry import registry
+
+        scheduled = [s.task for s in (self.scheduler.schedules if self.scheduler else [])]
+        sample_task = next(iter(scheduled or registry.names() or ["TASK"]))
         message = json.dumps(
             {"task": sample_task, "environment": o.environment or "development", "mode": "analyze"}
         )

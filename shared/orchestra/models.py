@@ -31,6 +31,7 @@ Timestamp = Annotated[
     dt.datetime, AfterValidator(_as_utc), PlainSerializer(format_timestamp, return_type=str, when_used="json")
 ]
 
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

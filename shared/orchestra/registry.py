@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 
-from .automation import Automation
+from .automation import Automation, Collection, EventKind
 from .errors import UnknownTaskError
 
 ENTRY_POINT_GROUP = "orchestra.automations"
@@ -39,6 +39,7 @@ class Registry:
     def __init__(self, paths: dict[str, str] | None = None) -> None:
         self._paths: dict[str, str] | None = dict(paths) if paths is not None else None
         self._classes: dict[str, type[Automation]] = {}
+        self._handlers: dict[EventKind, type[Automation] | None] = {}
 
     def _known_paths(self) -> dict[str, str]:
         if self._paths is None:
@@ -47,10 +48,12 @@ class Registry:
 
     def register(self, cls: type[Automation]) -> type[Automation]:
         self._classes[cls.name] = cls
+        self._handlers.clear()
         return cls
 
     def unregister(self, name: str) -> None:
         self._classes.pop(name, None)
+        self._handlers.clear()
         self._known_paths().pop(name, None)
 
     def names(self) -> list[str]:
@@ -79,6 +82,18 @@ class Registry:
             cls = self.get_class(name)
             if cls is not None:
                 yield cls
+
+    def handler(self, kind: EventKind) -> type[Automation] | None:
+        """The automation that handles events of ``kind`` (the first by name), or None.
+
+        Imports plugins until one declares the kind; the answer is kept for the registry's life."""
+        if kind not in self._handlers:
+            self._handlers[kind] = next((c for c in self.classes() if kind in c.handles), None)
+        return self._handlers[kind]
+
+    def collections(self) -> list[Collection]:
+        """The store collections every known automation declares (imports each plugin)."""
+        return [c for cls in self.classes() for c in cls.collections]
 
     def create(self, name: str) -> Automation:
         cls = self.get_class(name)

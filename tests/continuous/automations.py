@@ -7,11 +7,13 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-from orchestra.automation import Analysis, Automation, RunContext
+from orchestra.automation import Analysis, Automation, EventKind, RunContext, focused_run_request
 from orchestra.errors import TransientError
 from orchestra.models import Finding, Severity
 from orchestra.registry import Registry
+from orchestra.runner import RunRequest
 from pydantic import BaseModel, ConfigDict, Field
 
 from tests.runner.automations import Counter
@@ -79,6 +81,18 @@ def build_registry(workdir: Path) -> Registry:
     class Performance(Automation):
         name = "performance"
         Params = PerformanceParams
+        handles = frozenset({EventKind.breach})
+
+        @classmethod
+        def request_for_event(cls, kind: EventKind, event: Any, config: Any) -> RunRequest | None:
+            return focused_run_request(cls.name, event)
+
+        @classmethod
+        def watch_source(cls, config: Any, services: Any) -> Any:
+            # The real automation's reading of automations.performance.settings.
+            from orchestra.automations.performance import PerformanceAutomation
+
+            return PerformanceAutomation.watch_source(config, services)
 
         def analyze(self, ctx: RunContext) -> Analysis:
             p: PerformanceParams = ctx.params

@@ -12,10 +12,18 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from orchestra.automation import Analysis, Automation, RunContext, Verification
+from orchestra.automation import (
+    Analysis,
+    Automation,
+    EventKind,
+    RunContext,
+    Verification,
+    focused_run_request,
+)
 from orchestra.errors import TransientError
 from orchestra.models import Action, Finding, Risk, Severity
 from orchestra.registry import Registry
+from orchestra.runner import RunRequest
 from pydantic import BaseModel, ConfigDict
 
 
@@ -115,6 +123,11 @@ class FocusedPerformance(Automation):
 
     name = "performance"
     Params = FocusParams
+    handles = frozenset({EventKind.breach})
+
+    @classmethod
+    def request_for_event(cls, kind: EventKind, event: Any, config: Any) -> RunRequest | None:
+        return focused_run_request(cls.name, event)
 
     def analyze(self, ctx: RunContext) -> Analysis:
         p: FocusParams = ctx.params
@@ -130,7 +143,8 @@ def register(registry: Registry) -> None:
 
 
 def build_registry() -> Registry:
-    registry = Registry({})
+    # The real deployment automation handles pushes (the webhook tests request deployments).
+    registry = Registry({"deployment": "orchestra.automations.deployment.plugin:DeploymentAutomation"})
     for cls in (Probe, Gatekeeper, FocusedPerformance):
         registry.register(cls)
     return registry

@@ -290,7 +290,8 @@ def test_alert_params_are_accepted_by_the_real_performance_automation(config):
 
     for payload, focus in ((CLOUD_RUN_CPU, "cpu"), (latency("production"), "latency")):
         parsed = parse_notification(payload).incident
-        request = request_for(parsed, map_incident(parsed, config), config)
+        request = request_for(parsed, map_incident(parsed, config), config, registry)
+        assert request is not None and request.task == "performance"
         params = registry.get_class("performance").Params.model_validate(request.params)
         assert params.focus == focus and params.service == "checkout"
 

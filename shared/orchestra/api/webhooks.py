@@ -101,7 +101,8 @@ def _handle(request: RequestLike, get_app: Callable[[], App]) -> Response:
         "event": event_name,
         **handled.extra,
     }
-    status = 202 if handled.status == EventStatus.accepted and "deployment" in handled.extra else 200
+    # Accepted: the handler queued work (a deployment request, a run) that goes on after the reply.
+    status = 202 if handled.status == EventStatus.accepted else 200
     return respond(body_out, status)
 
 

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -29,15 +29,20 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..automation import Automation
     from ..config import Config
     from ..continuous import Submitted, WatchSettings
 
 
 def build_watch_settings(
-    config: Config, services: tuple[str, ...], files: dict[str, str], interval_seconds: float
+    config: Config,
+    services: tuple[str, ...],
+    files: dict[str, str],
+    interval_seconds: float,
+    handler: type[Automation],
 ) -> WatchSettings:
-    """The metrics the watch reads: the given files, else the performance automation's
-    Cloud Monitoring source (``automations.performance.settings``)."""
+    """The metrics the watch reads: the given files, else the live source of the automation that
+    handles breaches (``handler.watch_source``)."""
     from ..continuous import WatchSettings
     from ..metrics import source_from_spec
 
@@ -53,28 +58,12 @@ def build_watch_settings(
             interval_seconds=interval_seconds,
             run_params={"metrics": files},
         )
-    settings: dict[str, Any] = config.automation("performance").settings
-    if settings.get("source") != "cloud-monitoring":
-        raise InputError(
-            "--watch-metrics needs live metrics: set automations.performance.settings.source to "
-            "cloud-monitoring (with project and services), or pass --metric NAME=PATH files",
-            where="--watch-metrics",
-        )
-    chosen = list(services) or list(settings.get("services") or [])
-    if not chosen:
-        raise InputError(
-            "no service to watch: set automations.performance.settings.services or pass --service",
-            where="--watch-metrics",
-        )
-    reader = source_from_spec(
-        {
-            "type": "cloud-monitoring",
-            "project": settings.get("project"),
-            "region": settings.get("region"),
-            "alignment_seconds": settings.get("alignment_seconds", 60),
-        }
+    source = handler.watch_source(config, services)
+    return WatchSettings(
+        reader=source_from_spec(source.spec),
+        services=list(source.services),
+        interval_seconds=interval_seconds,
     )
-    return WatchSettings(reader=reader, services=chosen, interval_seconds=interval_seconds)
 
 
 def _exit_code(done: list[Submitted]) -> int:
@@ -153,6 +142,7 @@ def controller_cmd(
     twice and a slot missed during downtime runs once. Serves GET /healthz in continuous mode.
     """
     from ..continuous import Controller, ControllerOptions, HealthServer, MetricsWatch
+    from ..events.breach import NO_HANDLER, breach_handler
     from ..runner import Runner
     from ..scheduling import configured_schedules
     from .render import runs_table
@@ -167,9 +157,12 @@ def controller_cmd(
     schedule_set = configured_schedules(config, env_name, registry=registry)
     watch = None
     if watch_metrics:
-        if registry.get_class("performance") is None:
-            fail("--watch-metrics starts performance runs, but the performance automation is not available")
-        watch_settings = build_watch_settings(config, services, metric_files(metrics), watch_interval_seconds)
+        handler = breach_handler(registry)
+        if handler is None:
+            fail(f"--watch-metrics starts runs for threshold breaches, but {NO_HANDLER}")
+        watch_settings = build_watch_settings(
+            config, services, metric_files(metrics), watch_interval_seconds, handler
+        )
         watch = MetricsWatch(config, env_name, watch_settings)
     store = open_configured_store(config, store_url_opt)
     runner = Runner(config, store, registry=registry)

@@ -39,7 +39,6 @@ from .common import (
     store_options,
 )
 from .controller import controller_cmd
-from .deployments import deployments_group
 from .dlq import dlq_group
 
 if TYPE_CHECKING:
@@ -371,7 +370,8 @@ def runs_purge(config_path: str | None, store_url_opt: str | None) -> None:
     policy does this in the cloud; the SQLite store relies on this sweep."""
     from ..clock import SystemClock
 
-    removed = store_from_flags(config_path, store_url_opt).purge_expired(SystemClock().now())
+    collections = [c.name for c in registry.collections()]
+    removed = store_from_flags(config_path, store_url_opt).purge_expired(SystemClock().now(), collections)
     console.print(f"removed {removed} expired record(s)")
 
 
@@ -539,7 +539,7 @@ def health_cmd(config_path: str | None, store_url_opt: str | None, output_format
     sys.exit({Status.healthy: 0, Status.degraded: 1, Status.unhealthy: 2}[report.status])
 
 
-for _command in (deployments_group, dlq_group, controller_cmd):
+for _command in (dlq_group, controller_cmd):
     cli.add_command(_command)
 
 

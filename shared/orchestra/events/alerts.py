@@ -1,9 +1,11 @@
-"""Cloud Monitoring incidents (Pub/Sub notification channel, schema 1.2) -> focused performance runs.
+"""Cloud Monitoring incidents (Pub/Sub notification channel, schema 1.2) -> focused runs.
 
 An open incident on a metric that a configured threshold rule covers (``thresholds`` in the
-configuration: CPU, memory, P95 latency, error rate) becomes one ``performance`` run in apply mode
-with ``params.focus`` set to the rule's focus; the environment's automation level and gates decide
-what is applied. The run's trigger id is ``{incident_id}:open``, so the notification Monitoring
+configuration: CPU, memory, P95 latency, error rate) is a threshold breach
+(:class:`~orchestra.automation.BreachEvent`): it becomes one run, in apply mode, of the automation
+that handles breaches (the performance automation among the built-ins), focused on the rule's
+focus (:mod:`orchestra.events.breach`); the environment's automation level and gates decide what
+is applied. With no automation handling breaches the incident is recorded as ignored. The run's trigger id is ``{incident_id}:open``, so the notification Monitoring
 sends more than once (and Pub/Sub redeliveries) run once. A message id is one trigger too: a
 message that reuses an id with other content (another incident) is recorded as a duplicate and
 starts nothing (``pubsub.claim_message``). A closed incident is recorded against the run its
@@ -29,20 +31,22 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..automation import BreachEvent
 from ..config import Config, ThresholdRule
 from ..errors import InputError
-from ..models import Mode, TriggerKind, run_id_for
+from ..models import Mode, run_id_for
 from ..runner import RunRequest
+from .breach import NO_HANDLER, breach_handler, breach_request
 from .parsing import validated
 from .pubsub import CloudEventLike, PubSubDelivery, claim_message, parse_pubsub_event
 from .records import EventLog, EventStatus, Handled, submit_for_event
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..registry import Registry
 
 SOURCE = "alerts"
 KIND = "monitoring-incident"
-ALERT_TASK = "performance"
 SUPPORTED_VERSIONS = ("1.2", "test")
 METRIC_LABEL = "orchestra_metric"
 ENVIRONMENT_LABEL = "environment"
@@ -300,29 +304,29 @@ def request_for(
     incident: Incident,
     mapping: Mapping,
     config: Config,
+    registry: Registry,
     *,
     trigger_id: str | None = None,
     source_event: str | None = None,
     requested_by: str | None = None,
-) -> RunRequest:
+) -> RunRequest | None:
+    """The focused run an open incident asks for; None when no automation handles breaches."""
     rule = config.thresholds[mapping.rule_name or ""]
-    params: dict[str, Any] = {"focus": rule.focus}
-    if mapping.service:
-        params["service"] = mapping.service
-    return RunRequest(
-        task=ALERT_TASK,
+    event = BreachEvent(
+        rule=mapping.rule_name or "",
+        metric=rule.metric,
+        focus=rule.focus,
         environment=mapping.environment,
-        mode=Mode.apply,
-        params=params,
-        trigger_kind=TriggerKind.alert,
+        service=mapping.service,
         trigger_id=trigger_id or incident.dedupe_key,
         requested_by=requested_by or f"alert:{incident.policy_name or 'unnamed-policy'}",
         source_event=source_event or incident.incident_id,
     )
+    return breach_request(registry, config, event, mode=Mode.apply)
 
 
-def opened_run_id(incident_id: str) -> str:
-    return run_id_for(ALERT_TASK, f"{incident_id}:open")
+def opened_run_id(task: str, incident_id: str) -> str:
+    return run_id_for(task, f"{incident_id}:open")
 
 
 def notification_from_delivery(delivery: PubSubDelivery) -> IncidentNotification:
@@ -355,13 +359,16 @@ def handle_alert(event: CloudEventLike, app: App) -> Handled:
         mapping.ignored = f"incident {incident.incident_id} was already closed when its opening arrived"
     if mapping.ignored:
         return events.ignore(SOURCE, key, KIND, mapping.ignored, payload)
-    request = request_for(incident, mapping, app.config)
+    request = request_for(incident, mapping, app.config, app.registry)
+    if request is None:
+        return events.ignore(SOURCE, key, KIND, f"{NO_HANDLER}; nothing to run", payload)
     return submit_for_event(app, request, source=SOURCE, key=key, kind=KIND, payload=payload)
 
 
 def _closed(app: App, events: EventLog, incident: Incident, payload: dict[str, Any]) -> Handled:
     key = incident.dedupe_key
-    run = app.store.get_run(opened_run_id(incident.incident_id))
+    handler = breach_handler(app.registry)
+    run = app.store.get_run(opened_run_id(handler.name, incident.incident_id)) if handler else None
     run_ids = [run.id] if run else []
     if events.primary_exists(SOURCE, key):
         record = events.duplicate(

@@ -177,14 +177,18 @@ def replay_request(app: App, letter: DeadLetter, identity: str) -> tuple[str, Ru
         mapping = alerts.map_incident(incident, app.config)
         if mapping.ignored:
             raise InputError(mapping.ignored, where="incident")
-        return "alert", alerts.request_for(
+        request = alerts.request_for(
             incident,
             mapping,
             app.config,
+            app.registry,
             trigger_id=trigger_id,
             source_event=letter.id,
             requested_by=identity,
         )
+        if request is None:
+            raise InputError(f"{alerts.NO_HANDLER}: the incident starts no run", where="incident")
+        return "alert", request
     task = scheduled.parse_task(data, attributes)
     return "scheduled", scheduled.request_for(
         task, trigger_id=trigger_id, source_event=letter.id, requested_by=identity

@@ -1,22 +1,19 @@
-"""GitHub webhook payloads (``push``, ``ping``) -> deployment requests.
+"""GitHub webhook payloads (``push``, ``ping``) -> whatever the automation that handles pushes does.
 
-A push to a branch becomes a deployment request for the environment the branch maps to
-(``automations.deployment.settings``: main -> production, develop -> staging, other branches ->
-development by default). Tag pushes, branch deletions and unmapped branches do not deploy: they
-are recorded as ignored with the reason.
+A push is parsed into :class:`PushEvent` and handed to the automation that declares it handles
+:attr:`~orchestra.automation.EventKind.push` (the deployment automation among the built-ins: a
+push to a branch becomes a deployment request for the environment the branch maps to; see
+``orchestra.automations.deployment.push``). The event is recorded with the status and reason the
+handler reports (accepted, duplicate, ignored); with no handler it is recorded as ignored.
 
 Deduplication: the delivery id (``X-GitHub-Delivery``) keys the event record, so a redelivery is
-recorded as a duplicate. What a push deploys keys the deployment — (repository, environment,
-revision) — so a revision already requested for an environment is a duplicate whatever the
-delivery id: a captured push re-sent with a new delivery id is recorded as a duplicate event that
-names the existing deployment, and requests nothing. A push supersedes only pending deployments it
-follows (its ``before`` chain or a newer head commit; see
-``orchestra.automations.deployment.requests``): replaying an old revision never moves an
-environment backwards, and a deployment a person approved is never superseded by a push that is
-merely requested.
+recorded as a duplicate. The handler may deduplicate further on what the push asks for (the
+deployment automation keys a deployment by repository, environment and revision, so a captured
+push re-sent with a new delivery id requests nothing).
 
 Who pushed: the pusher's name (shown as ``github:<name>``), the pusher's e-mail and the sender's
-login are all recorded on the deployment; none of them may approve it (``orchestra.identities``).
+login (:meth:`PushEvent.requester`); none of them may approve what the push requested
+(``orchestra.identities``).
 
 Signature verification happens before this module sees anything (``orchestra.api.webhooks``).
 """
@@ -28,17 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..automation import EventContext, EventKind
 from ..identities import Requester
 from .parsing import validated
-from .records import EventLog, EventStatus, Handled
+from .records import EventLog, EventStatus, Handled, submit_for_event
 
 if TYPE_CHECKING:
     from ..app import App
 
 SOURCE = "webhooks"
 HANDLED_EVENTS = ("push", "ping")
-TAG_PREFIX = "refs/tags/"
-BRANCH_PREFIX = "refs/heads/"
 
 
 class _Lenient(BaseModel):
@@ -114,26 +110,8 @@ def parse_push(data: dict[str, Any]) -> PushEvent:
     return validated(PushEvent, data)
 
 
-def why_not_deployed(push: PushEvent, environment: str | None) -> str | None:
-    if push.deleted:
-        what = "tag" if push.ref.startswith(TAG_PREFIX) else "branch"
-        return f"{what} deletion ({push.ref}) does not deploy"
-    if push.ref.startswith(TAG_PREFIX):
-        return f"tag push ({push.ref}) does not deploy"
-    if not push.ref.startswith(BRANCH_PREFIX):
-        return f"{push.ref} is not a branch; only branch pushes deploy"
-    if environment is None:
-        return (
-            f"branch {push.ref[len(BRANCH_PREFIX) :]} maps to no environment "
-            "(automations.deployment.settings)"
-        )
-    return None
-
-
 def handle_github(app: App, *, event_name: str, delivery_id: str, data: dict[str, Any]) -> Handled:
     """Handle one authenticated delivery. InputError for a payload that is not what it claims."""
-    from ..automations.deployment.requests import environment_for_ref, submit_request
-
     events = EventLog(app)
     kind = f"github-{event_name}"
     if events.primary_exists(SOURCE, delivery_id):
@@ -161,58 +139,23 @@ def handle_github(app: App, *, event_name: str, delivery_id: str, data: dict[str
         )
     push = parse_push(data)
     payload = push.summary()
-    environment = None
-    if not push.deleted and push.ref.startswith(BRANCH_PREFIX):
-        environment = environment_for_ref(app.config, push.ref)
-    reason = why_not_deployed(push, environment)
-    if reason or environment is None:
-        return events.ignore(SOURCE, delivery_id, kind, reason or "no environment", payload)
-    requester = push.requester()
-    requested = submit_request(
-        app.store,
-        app.clock,
-        app.ids,
-        environment=environment,
-        ref=push.ref,
-        revision=push.after,
-        repository=push.repository.full_name,
-        requested_by=requester.display,
-        requester_identities=requester.identities,
-        source_event=delivery_id,
-        push=True,
-        before=push.before,
-        committed_at=push.committed_at(),
+    handler = app.registry.handler(EventKind.push)
+    if handler is None:
+        return events.ignore(SOURCE, delivery_id, kind, "no registered automation handles pushes", payload)
+    ctx = EventContext(
+        config=app.config, store=app.store, clock=app.clock, ids=app.ids, source_event=delivery_id
     )
-    deployment = requested.deployment
-    payload = {**payload, "deployment_id": deployment.id, "environment": environment}
-    described = {
-        "deployment": {
-            "id": deployment.id,
-            "environment": environment,
-            "state": str(deployment.state),
-            "revision": deployment.revision,
-            "ref": deployment.ref,
-        }
-    }
-    if not requested.created:
-        # A replay (or a re-push) of a revision already requested: recorded, nothing requested.
-        record = events.save(
-            SOURCE,
-            delivery_id,
-            kind,
-            EventStatus.duplicate,
-            reason=(
-                f"revision {push.after[:12]} was already requested for {environment}: deployment "
-                f"{deployment.id} ({deployment.state}, delivery {deployment.source_event}); "
-                "nothing requested"
-            ),
-            payload=payload,
+    outcome = handler.handle_event(EventKind.push, push, ctx)
+    payload = {**payload, **outcome.payload}
+    reason = outcome.reason or f"{handler.name}: {outcome.status}"
+    if outcome.status == "ignored":
+        return events.ignore(SOURCE, delivery_id, kind, reason, payload)
+    if outcome.request is not None:
+        handled = submit_for_event(
+            app, outcome.request, source=SOURCE, key=delivery_id, kind=kind, payload=payload
         )
-        return Handled(EventStatus.duplicate, record, extra=described)
-    reason = f"deployment {deployment.id} requested for {environment} ({push.ref} @ {push.after[:12]})"
-    if requested.superseded:
-        reason += "; supersedes " + ", ".join(d.id for d in requested.superseded)
-    if requested.note:
-        reason += f"; {requested.note}"
-    record = events.save(SOURCE, delivery_id, kind, EventStatus.accepted, reason=reason, payload=payload)
-    return Handled(EventStatus.accepted, record, extra=described)
+        handled.extra.update(outcome.extra)
+        return handled
+    status = EventStatus.duplicate if outcome.status == "duplicate" else EventStatus.accepted
+    record = events.save(SOURCE, delivery_id, kind, status, reason=reason, payload=payload)
+    return Handled(status, record, extra=dict(outcome.extra))

@@ -29,8 +29,9 @@ BREAKERS = "breakers"
 DEAD_LETTERS = "dead_letters"
 LOCKS = "locks"
 
-# Collections whose documents carry ``expires_at`` (Firestore TTL policies are set on these).
-TTL_COLLECTIONS = (RUNS, EVENTS, DEAD_LETTERS, "test_results")
+# The core's collections whose documents carry ``expires_at`` (Firestore TTL policies are set on
+# these). Automations add their own (``Automation.collections``; ``Registry.collections()``).
+TTL_COLLECTIONS = (RUNS, EVENTS, DEAD_LETTERS)
 
 
 class Lock(BaseModel):
@@ -255,11 +256,12 @@ class StateStore(ABC):
         return Lock.model_validate(doc) if doc else None
 
     # ----- retention -----
-    def purge_expired(self, now: dt.datetime) -> int:
-        """Delete documents whose ``expires_at`` has passed (Firestore TTL does this in the cloud;
-        SQLite relies on this sweep)."""
+    def purge_expired(self, now: dt.datetime, collections: Sequence[str] = ()) -> int:
+        """Delete documents whose ``expires_at`` has passed, in the core's collections and in
+        ``collections`` (those the automations declare). Firestore TTL does this in the cloud;
+        SQLite relies on this sweep."""
         removed = 0
-        for collection in TTL_COLLECTIONS:
+        for collection in dict.fromkeys([*TTL_COLLECTIONS, *collections]):
             for doc in self.query(collection, where=[("expires_at", "<", format_timestamp(now))]):
                 if self.delete(collection, doc["id"]):
                     removed += 1

@@ -26,11 +26,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ...automation import Analysis, Automation, RunContext, Verification
+from ...automation import (
+    Analysis,
+    Automation,
+    EventContext,
+    EventKind,
+    EventOutcome,
+    RunContext,
+    Verification,
+)
 from ...breaker import CircuitBreaker, dependency_breaker_name
 from ...errors import IllegalTransition, InputError
 from ...models import Action, Finding, Run, Severity, format_timestamp
@@ -48,6 +56,9 @@ from .state import (
     update_fields,
 )
 from .windows import window_status
+
+if TYPE_CHECKING:
+    import click
 
 S = DeploymentState
 
@@ -124,6 +135,23 @@ class DeploymentAutomation(Automation):
     description = "gated, windowed, verified deployments with automatic rollback"
     Settings = DeploymentSettings
     Params = DeploymentParams
+    handles = frozenset({EventKind.push})
+
+    @classmethod
+    def handle_event(cls, kind: EventKind, event: BaseModel, ctx: EventContext) -> EventOutcome:
+        """A verified GitHub push -> a deployment request for the environment its branch maps to."""
+        from .push import handle_push
+
+        if kind != EventKind.push:
+            return EventOutcome(status="ignored", reason=f"{cls.name} does not handle {kind} events")
+        return handle_push(cls.name, event, ctx)  # type: ignore[arg-type]
+
+    @classmethod
+    def cli(cls) -> click.Command:
+        """`orchestra deployments …`."""
+        from .cli import deployments_group
+
+        return deployments_group
 
     # Injection points (tests, or a caller with its own clients).
     run_client: Any = None

@@ -6,12 +6,19 @@ analyses, applies or verifies.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from ...automation import BreachEvent, EventKind, WatchSource, focused_run_request
+from ...errors import InputError
 from ...toolkit.cloudrun.automation import CloudRunMetricsAutomation
 from .models import PerformanceParams, PerformanceSettings
+
+if TYPE_CHECKING:
+    from ...config import Config
+    from ...runner import RunRequest
 
 
 class PerformanceAutomation(CloudRunMetricsAutomation):
@@ -24,3 +31,35 @@ class PerformanceAutomation(CloudRunMetricsAutomation):
     Params: ClassVar[type[BaseModel]] = PerformanceParams
     engine_module: ClassVar[str] = "orchestra.automations.performance.engine"
     render_module: ClassVar[str] = "orchestra.automations.performance.render"
+    handles: ClassVar[frozenset[EventKind]] = frozenset({EventKind.breach})
+
+    @classmethod
+    def request_for_event(cls, kind: EventKind, event: BaseModel, config: Config) -> RunRequest | None:
+        """A breach (Monitoring incident or the controller's watch) -> a run focused on it."""
+        if kind != EventKind.breach or not isinstance(event, BreachEvent):
+            return None
+        return focused_run_request(cls.name, event)
+
+    @classmethod
+    def watch_source(cls, config: Config, services: Sequence[str]) -> WatchSource:
+        """``automations.performance.settings``' Cloud Monitoring source for the metrics watch."""
+        settings: dict[str, Any] = config.automation(cls.name).settings
+        if settings.get("source") != "cloud-monitoring":
+            raise InputError(
+                f"--watch-metrics needs live metrics: set automations.{cls.name}.settings.source to "
+                "cloud-monitoring (with project and services), or pass --metric NAME=PATH files",
+                where="--watch-metrics",
+            )
+        chosen = list(services) or list(settings.get("services") or [])
+        if not chosen:
+            raise InputError(
+                f"no service to watch: set automations.{cls.name}.settings.services or pass --service",
+                where="--watch-metrics",
+            )
+        spec = {
+            "type": "cloud-monitoring",
+            "project": settings.get("project"),
+            "region": settings.get("region"),
+            "alignment_seconds": settings.get("alignment_seconds", 60),
+        }
+        return WatchSource(spec=spec, services=chosen)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ...automation import Analysis, Automation, RunContext
+from ...automation import Analysis, Automation, Collection, RunContext
 from ...errors import InputError
 from ...inputs import InputDir
 from ...models import Finding, Run, Severity, TriggerKind
@@ -91,6 +91,7 @@ class TestingAutomation(Automation):
     description = "run test suites with timeouts, keep JUnit results, detect flaky and slow tests"
     Settings = TestingSettings
     Params = TestingParams
+    collections = (Collection(name="test_results", retention="runner.retention.runs_days"),)
 
     def analyze(self, ctx: RunContext) -> Analysis:
         from .flaky import broken_tests, duration_trends, flaky_tests, slowest_tests

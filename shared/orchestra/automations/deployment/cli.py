@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from ..automations.deployment.state import TERMINAL, DeploymentState, get_deployment, list_deployments
-from ..models import format_timestamp
-from .common import (
+from ...cli.common import (
     console,
     current_identity,
     fail,
@@ -23,11 +21,13 @@ from .common import (
     store_from_flags,
     store_options,
 )
+from ...models import format_timestamp
+from .state import TERMINAL, DeploymentState, get_deployment, list_deployments
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ..automations.deployment.state import Deployment
+    from .state import Deployment
 
 AS_HELP = (
     "with the local SQLite store (default user:$USER); against Firestore the Google account of the "
@@ -159,8 +159,8 @@ def request_cmd(
     output_format: str,
 ) -> None:
     """Request a deployment of REVISION to ENVIRONMENT (it goes out on the next deployment run)."""
-    from ..automations.deployment.requests import deployment_settings, request_deployment
-    from ..clock import RandomIds, SystemClock
+    from ...clock import RandomIds, SystemClock
+    from .requests import deployment_settings, request_deployment
 
     config = open_config(config_path)
     if environment not in config.environments:
@@ -195,9 +195,9 @@ def approve_cmd(
     output_format: str,
 ) -> None:
     """Approve DEPLOYMENT_ID; it goes out on the next deployment run inside its window."""
-    from ..automations.deployment.approvals import approve
-    from ..automations.deployment.requests import deployment_settings
-    from ..clock import SystemClock
+    from ...clock import SystemClock
+    from .approvals import approve
+    from .requests import deployment_settings
 
     config = open_config(config_path)
     store = open_configured_store(config, store_url_opt)
@@ -229,8 +229,8 @@ def _closing_command(name: str, summary: str) -> click.Command:
         store_url_opt: str | None,
         output_format: str,
     ) -> None:
-        from ..automations.deployment import approvals
-        from ..clock import SystemClock
+        from ...clock import SystemClock
+        from . import approvals
 
         close = getattr(approvals, name)
         config = open_config(config_path)
