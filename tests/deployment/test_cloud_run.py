@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import run_v2
+from orchestra.actuators.cloud_run_admin import CloudRunAdminActuator
+from orchestra.actuators.cloud_run_client import RUN_SERVICES
 from orchestra.automations.deployment.deployers import DeployRequest, RollbackRequest, build_deployer
 from orchestra.automations.deployment.deployers.base import DeployerError, DeployerUnavailable
 from orchestra.automations.deployment.deployers.cloud_run import revision_name
@@ -132,6 +134,20 @@ def test_deploy_builds_a_named_revision_of_the_commit_image_and_moves_traffic():
     assert client.serving() == sent.template.revision
     assert result.url == "https://api-5xq2lm3b7a-ew.a.run.app"
     assert result.details["revision_name"] == sent.template.revision
+
+
+def test_without_an_injected_client_deployer_and_actuator_share_the_process_wide_one():
+    client = FakeServicesClient()
+    previous = RUN_SERVICES.replace(client)
+    try:
+        deployer = build_deployer(config())
+        actuator = CloudRunAdminActuator(SERVICE)
+        assert deployer.client is client and actuator.client is client  # type: ignore[attr-defined]
+        deployer.deploy(DeployRequest(deployment_id="dep-1", environment="production", revision=SHA1))
+        assert len(client.updates) == 1
+        assert actuator.read().max_instances == client.service.template.scaling.max_instance_count
+    finally:
+        RUN_SERVICES.replace(previous)
 
 
 def test_current_reports_what_serves_before_orchestra_deployed_anything():

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import pytest
 from google.cloud import run_v2
 from orchestra.actuators.base import ServiceConfig
 from orchestra.actuators.cloud_run_admin import ActuatorError, ActuatorUnavailable, CloudRunAdminActuator
+from orchestra.actuators.cloud_run_client import RUN_SERVICES, SharedClient
 from orchestra.actuators.cloud_run_yaml import ConflictError
 from orchestra.errors import InputError
 
@@ -89,3 +93,96 @@ def test_api_errors_are_classified() -> None:
 def test_rejects_malformed_names() -> None:
     with pytest.raises(InputError, match="projects/PROJECT/locations/REGION/services/SERVICE"):
         CloudRunAdminActuator("sample-api")
+
+
+# ----- the process-wide client -----
+
+
+@pytest.fixture
+def shared_client() -> Iterator[FakeServicesClient]:
+    """A fake installed as the process-wide client; the previous one comes back afterwards."""
+    client = FakeServicesClient()
+    previous = RUN_SERVICES.replace(client)
+    yield client
+    RUN_SERVICES.replace(previous)
+
+
+def test_without_an_injected_client_the_actuator_uses_the_process_wide_one(
+    shared_client: FakeServicesClient,
+) -> None:
+    first = CloudRunAdminActuator(NAME)
+    second = CloudRunAdminActuator(NAME.replace("sample-api", "other-api"))
+    assert first.client is shared_client and second.client is shared_client
+    first.apply({"min_instances": 2})
+    assert shared_client.updates[0]["template"]["scaling"]["min_instance_count"] == 2
+
+
+def test_an_injected_client_wins_over_the_process_wide_one(shared_client: FakeServicesClient) -> None:
+    own = FakeServicesClient()
+    CloudRunAdminActuator(NAME, client=own).apply({"min_instances": 2})
+    assert len(own.updates) == 1 and shared_client.updates == []
+
+
+def test_the_shared_client_is_built_once_however_many_threads_ask_first() -> None:
+    built: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def build() -> object:
+        client = object()
+        built.append(client)
+        return client
+
+    shared: SharedClient[object] = SharedClient(build, what="test client")
+    got: list[object] = []
+
+    def use() -> None:
+        barrier.wait()
+        got.append(shared.get())
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 1
+    assert got == built * 8
+    assert shared.get() is built[0]
+
+
+def test_a_failed_build_is_tried_again_on_next_use() -> None:
+    attempts: list[int] = []
+
+    def build() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("no credentials yet")
+        return "client"
+
+    shared: SharedClient[str] = SharedClient(build, what="test client")
+    with pytest.raises(RuntimeError, match="no credentials yet"):
+        shared.get()
+    assert shared.get() == "client"
+    assert shared.get() == "client" and len(attempts) == 2
+
+
+def test_replace_installs_a_client_and_none_builds_again_on_next_use() -> None:
+    count = iter(range(100))
+    shared: SharedClient[int] = SharedClient(lambda: next(count), what="test client")
+    assert shared.get() == 0
+    assert shared.replace(42) == 0
+    assert shared.get() == 42
+    assert shared.replace(None) == 42
+    assert shared.get() == 1
+
+
+def test_a_build_failure_is_an_actuator_error_naming_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_credentials() -> object:
+        raise RuntimeError("default credentials not found")
+
+    monkeypatch.setattr(RUN_SERVICES, "_build", no_credentials)
+    previous = RUN_SERVICES.replace(None)
+    try:
+        with pytest.raises(ActuatorError, match=f"get_service {NAME}: RuntimeError: default credentials"):
+            CloudRunAdminActuator(NAME).read()
+    finally:
+        RUN_SERVICES.replace(previous)

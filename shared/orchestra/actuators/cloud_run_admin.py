@@ -7,6 +7,8 @@ template's revision name is cleared so Cloud Run names the new revision itself.
 
 Rollback data is the previous raw values of the template fields we change; rollback puts them
 back on the then-current service.
+
+The client is the process-wide one (``cloud_run_client``) unless one is injected.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .base import (
     parse_cpu,
     parse_memory,
 )
+from .cloud_run_client import services_client
 
 _NAME = re.compile(r"^projects/[^/]+/locations/[a-z0-9-]+/services/[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -129,11 +132,8 @@ class CloudRunAdminActuator(Actuator):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from google.cloud import run_v2
-
-            self._client = run_v2.ServicesClient()
-        return self._client
+        """The injected client, else the process-wide one (built on first use)."""
+        return self._client if self._client is not None else services_client()
 
     def service_name(self) -> str:
         return self.name.rsplit("/", 1)[-1]

@@ -8,8 +8,8 @@ update instead of being overwritten.
 Rollback: traffic 100 % to the last known good revision by name (no new revision is built; the
 failed one stays for inspection).
 
-The client library is imported lazily; tests inject a client that returns real ``run_v2``
-messages.
+The client is the process-wide one shared with the Cloud Run actuator (built, and the client
+library imported, on first use); tests inject a client that returns real ``run_v2`` messages.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import hashlib
 import re
 from typing import Any
 
+from ....actuators.cloud_run_client import services_client
 from ....errors import OrchestraError, is_transient
 from ..settings import CloudRunDeployerConfig
 from .base import Deployer, DeployerError, DeployerUnavailable, DeployRequest, DeployResult, RollbackRequest
@@ -52,11 +53,8 @@ class CloudRunDeployer(Deployer):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from google.cloud import run_v2
-
-            self._client = run_v2.ServicesClient()
-        return self._client
+        """The injected client, else the process-wide one (built on first use)."""
+        return self._client if self._client is not None else services_client()
 
     def describe(self) -> str:
         return f"Cloud Run {self.name}"
