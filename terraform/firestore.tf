@@ -23,7 +23,8 @@ resource "google_firestore_database" "state" {
 }
 
 # Documents carry `expires_at` (runner.retention in the configuration sets it); Firestore deletes
-# them within about a day of that time. Collections: orchestra.store.base.TTL_COLLECTIONS.
+# them within about a day of that time. Collections: orchestra.store.base.TTL_COLLECTIONS and those
+# the automations declare (Automation.collections: test_results).
 resource "google_firestore_field" "ttl" {
   for_each = toset(["runs", "events", "dead_letters", "test_results"])
 

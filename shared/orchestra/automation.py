@@ -122,27 +122,6 @@ class BreachEvent(BaseModel):
     source_event: str | None = None
 
 
-def focused_run_request(task: str, event: BreachEvent) -> RunRequest:
-    """A run of ``task`` in apply mode focused on ``event`` (params ``focus`` and ``service``): what
-    an automation that fixes breaches usually answers to :meth:`Automation.request_for_event`."""
-    from .models import Mode, TriggerKind
-    from .runner import RunRequest
-
-    params: dict[str, Any] = {"focus": event.focus}
-    if event.service:
-        params["service"] = event.service
-    return RunRequest(
-        task=task,
-        environment=event.environment,
-        mode=Mode.apply,
-        params=params,
-        trigger_kind=TriggerKind.alert,
-        trigger_id=event.trigger_id,
-        requested_by=event.requested_by,
-        source_event=event.source_event,
-    )
-
-
 class EventOutcome(BaseModel):
     """What a plugin did with an event: a run for the core to submit, or work it did itself (a
     queued deployment) described for the event record."""

@@ -6,7 +6,7 @@ Each tick the controller
   slot's trigger id makes the runner's dedupe collapse concurrent replicas onto one execution;
 - optionally (``watch``) evaluates the alert thresholds against the metrics source of the
   automation that handles breaches (the performance automation among the built-ins) and starts
-  one focused run of it per breach episode (:mod:`orchestra.events.breach`);
+  one focused run of it per breach episode (``orchestra.registry.breach_request``);
 - periodically recovers runs whose owner died (expired lease) and expires old approvals.
 
 Runs execute on a worker thread while the loop thread keeps beating (for ``/healthz``) and
@@ -33,11 +33,10 @@ from .automation import BreachEvent
 from .clock import Clock, isoformat
 from .config import Config, ThresholdRule
 from .errors import InputError, OrchestraError, TransientError
-from .events.breach import NO_HANDLER, breach_request
 from .health import Check, HealthReport, Status, check_health
 from .inputs import Origin
 from .models import Mode, Run, RunPhase, RunStatus, TriggerKind, run_id_for
-from .registry import Registry
+from .registry import NO_BREACH_HANDLER, Registry, breach_request
 from .runner import Runner, RunOutcome, RunRequest
 from .scheduling import Schedule, Slot
 
@@ -418,7 +417,11 @@ class Controller:
             )
             if request is None:
                 log.warning(
-                    "%s of %s above %g: %s", breach.metric, breach.service, breach.threshold, NO_HANDLER
+                    "%s of %s above %g: %s",
+                    breach.metric,
+                    breach.service,
+                    breach.threshold,
+                    NO_BREACH_HANDLER,
                 )
                 self.watch.mark_started(breach)
                 continue

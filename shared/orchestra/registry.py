@@ -9,12 +9,20 @@ small: a function that only records dead letters never imports numpy or git help
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
 
-from .automation import Automation, Collection, EventKind
+from .automation import Automation, BreachEvent, Collection, EventKind
 from .errors import UnknownTaskError
+from .inputs import Origin
+from .models import Mode
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .runner import RunRequest
 
 ENTRY_POINT_GROUP = "orchestra.automations"
 
@@ -106,3 +114,39 @@ class Registry:
 
 
 registry = Registry()
+
+# ------------------------------------------------------------------------------ breaches
+
+NO_BREACH_HANDLER = "no registered automation handles threshold breaches"
+
+
+def breach_request(
+    registry: Registry,
+    config: Config,
+    event: BreachEvent,
+    *,
+    mode: Mode = Mode.apply,
+    automation_level: int | None = None,
+    origin: Origin = Origin.remote,
+    extra_params: dict[str, Any] | None = None,
+) -> RunRequest | None:
+    """Threshold breach -> the focused run the automation that handles breaches asks for.
+
+    The one translator for both places a breach comes from: a Cloud Monitoring incident
+    (:mod:`orchestra.events.alerts`) and the continuous controller's metrics watch
+    (:mod:`orchestra.continuous`). None when no automation handles breaches or the handler asks
+    for nothing. ``extra_params`` (a local trigger's input files) come first: the handler's own
+    parameters win."""
+    plugin = registry.handler(EventKind.breach)
+    if plugin is None:
+        return None
+    request = plugin.request_for_event(EventKind.breach, event, config)
+    if request is None:
+        return None
+    return dataclasses.replace(
+        request,
+        mode=mode,
+        automation_level=automation_level,
+        origin=origin,
+        params={**(extra_params or {}), **request.params},
+    )

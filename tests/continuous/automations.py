@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestra.automation import Analysis, Automation, EventKind, RunContext, focused_run_request
+from orchestra.automation import Analysis, Automation, EventKind, RunContext
 from orchestra.errors import TransientError
 from orchestra.models import Finding, Severity
 from orchestra.registry import Registry
 from orchestra.runner import RunRequest
 from pydantic import BaseModel, ConfigDict, Field
 
+from tests.plugins.helpers import focused_run_request
 from tests.runner.automations import Counter
 
 # The subprocess entry point finds its working directory here.

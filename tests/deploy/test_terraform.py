@@ -13,6 +13,7 @@ import pytest
 from orchestra.config import parse_config
 from orchestra.events.alerts import ENVIRONMENT_LABEL, METRIC_LABEL, Incident, map_incident
 from orchestra.metrics.cloud_monitoring import ERRORS_5XX, QUERIES
+from orchestra.registry import registry
 from orchestra.scheduling import configured_schedules
 from orchestra.store.base import TTL_COLLECTIONS
 from orchestra.store.firestore import TTL_FIELD
@@ -613,7 +614,11 @@ def test_firestore_database_and_ttl_policies(tf: Terraform) -> None:
     assert database["point_in_time_recovery_enablement"] == "POINT_IN_TIME_RECOVERY_ENABLED"
     ttl = tf.resources("google_firestore_field")["ttl"]
     collections = set(re.findall(r'"([a-z_]+)"', ttl["for_each"]))
-    assert collections == set(TTL_COLLECTIONS)
+    # The core's collections and those the registered automations declare (the testing
+    # automation's test_results).
+    declared = {c.name for c in registry.collections()}
+    assert "test_results" in declared
+    assert collections == set(TTL_COLLECTIONS) | declared
     assert ttl["field"] == TTL_FIELD == "expires_at"
     assert ttl["collection"] == "${each.value}"
     assert "ttl_config" in ttl

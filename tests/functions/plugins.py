@@ -18,13 +18,14 @@ from orchestra.automation import (
     EventKind,
     RunContext,
     Verification,
-    focused_run_request,
 )
 from orchestra.errors import TransientError
 from orchestra.models import Action, Finding, Risk, Severity
 from orchestra.registry import Registry
 from orchestra.runner import RunRequest
 from pydantic import BaseModel, ConfigDict
+
+from tests.plugins.helpers import focused_run_request
 
 
 def bump(counter: str | None, key: str) -> None:

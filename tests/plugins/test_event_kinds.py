@@ -16,20 +16,19 @@ from orchestra.automation import (
     EventKind,
     EventOutcome,
     RunContext,
-    focused_run_request,
 )
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import parse_config
-from orchestra.events.breach import breach_request
 from orchestra.events.github import handle_github
 from orchestra.inputs import Origin
 from orchestra.models import Mode, TriggerKind
-from orchestra.registry import Registry
+from orchestra.registry import Registry, breach_request
 from orchestra.runner import RunRequest
 from orchestra.store.sqlite import SqliteStateStore
 from pydantic import BaseModel, ConfigDict
 
 from tests.functions.conftest import fixture_json
+from tests.plugins.helpers import focused_run_request
 
 CONFIG = parse_config(
     "environments:\n  development: {}\n  production: {}\n"

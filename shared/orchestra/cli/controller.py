@@ -141,8 +141,9 @@ def controller_cmd(
     Slots are deduplicated by trigger id (schedule:TASK:ENV:TIME), so replicas never run a slot
     twice and a slot missed during downtime runs once. Serves GET /healthz in continuous mode.
     """
+    from ..automation import EventKind
     from ..continuous import Controller, ControllerOptions, HealthServer, MetricsWatch
-    from ..events.breach import NO_HANDLER, breach_handler
+    from ..registry import NO_BREACH_HANDLER
     from ..runner import Runner
     from ..scheduling import configured_schedules
     from .render import runs_table
@@ -157,9 +158,9 @@ def controller_cmd(
     schedule_set = configured_schedules(config, env_name, registry=registry)
     watch = None
     if watch_metrics:
-        handler = breach_handler(registry)
+        handler = registry.handler(EventKind.breach)
         if handler is None:
-            fail(f"--watch-metrics starts runs for threshold breaches, but {NO_HANDLER}")
+            fail(f"--watch-metrics starts runs for threshold breaches, but {NO_BREACH_HANDLER}")
         watch_settings = build_watch_settings(
             config, services, metric_files(metrics), watch_interval_seconds, handler
         )

@@ -4,7 +4,7 @@ An open incident on a metric that a configured threshold rule covers (``threshol
 configuration: CPU, memory, P95 latency, error rate) is a threshold breach
 (:class:`~orchestra.automation.BreachEvent`): it becomes one run, in apply mode, of the automation
 that handles breaches (the performance automation among the built-ins), focused on the rule's
-focus (:mod:`orchestra.events.breach`); the environment's automation level and gates decide what
+focus (``orchestra.registry.breach_request``); the environment's automation level and gates decide what
 is applied. With no automation handling breaches the incident is recorded as ignored. The run's trigger id is ``{incident_id}:open``, so the notification Monitoring
 sends more than once (and Pub/Sub redeliveries) run once. A message id is one trigger too: a
 message that reuses an id with other content (another incident) is recorded as a duplicate and
@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..automation import BreachEvent
+from ..automation import BreachEvent, EventKind
 from ..config import Config, ThresholdRule
 from ..errors import InputError
 from ..models import Mode, run_id_for
+from ..registry import NO_BREACH_HANDLER, breach_request
 from ..runner import RunRequest
-from .breach import NO_HANDLER, breach_handler, breach_request
 from .parsing import validated
 from .pubsub import CloudEventLike, PubSubDelivery, claim_message, parse_pubsub_event
 from .records import EventLog, EventStatus, Handled, submit_for_event
@@ -361,13 +361,13 @@ def handle_alert(event: CloudEventLike, app: App) -> Handled:
         return events.ignore(SOURCE, key, KIND, mapping.ignored, payload)
     request = request_for(incident, mapping, app.config, app.registry)
     if request is None:
-        return events.ignore(SOURCE, key, KIND, f"{NO_HANDLER}; nothing to run", payload)
+        return events.ignore(SOURCE, key, KIND, f"{NO_BREACH_HANDLER}; nothing to run", payload)
     return submit_for_event(app, request, source=SOURCE, key=key, kind=KIND, payload=payload)
 
 
 def _closed(app: App, events: EventLog, incident: Incident, payload: dict[str, Any]) -> Handled:
     key = incident.dedupe_key
-    handler = breach_handler(app.registry)
+    handler = app.registry.handler(EventKind.breach)
     run = app.store.get_run(opened_run_id(handler.name, incident.incident_id)) if handler else None
     run_ids = [run.id] if run else []
     if events.primary_exists(SOURCE, key):

@@ -187,7 +187,7 @@ def replay_request(app: App, letter: DeadLetter, identity: str) -> tuple[str, Ru
             requested_by=identity,
         )
         if request is None:
-            raise InputError(f"{alerts.NO_HANDLER}: the incident starts no run", where="incident")
+            raise InputError(f"{alerts.NO_BREACH_HANDLER}: the incident starts no run", where="incident")
         return "alert", request
     task = scheduled.parse_task(data, attributes)
     return "scheduled", scheduled.request_for(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from ...automation import BreachEvent, EventKind, WatchSource, focused_run_request
+from ...automation import BreachEvent, EventKind, WatchSource
 from ...errors import InputError
 from ...toolkit.cloudrun.automation import CloudRunMetricsAutomation
 from .models import PerformanceParams, PerformanceSettings
@@ -36,9 +36,24 @@ class PerformanceAutomation(CloudRunMetricsAutomation):
     @classmethod
     def request_for_event(cls, kind: EventKind, event: BaseModel, config: Config) -> RunRequest | None:
         """A breach (Monitoring incident or the controller's watch) -> a run focused on it."""
+        from ...models import Mode, TriggerKind
+        from ...runner import RunRequest
+
         if kind != EventKind.breach or not isinstance(event, BreachEvent):
             return None
-        return focused_run_request(cls.name, event)
+        params: dict[str, Any] = {"focus": event.focus}
+        if event.service:
+            params["service"] = event.service
+        return RunRequest(
+            task=cls.name,
+            environment=event.environment,
+            mode=Mode.apply,
+            params=params,
+            trigger_kind=TriggerKind.alert,
+            trigger_id=event.trigger_id,
+            requested_by=event.requested_by,
+            source_event=event.source_event,
+        )
 
     @classmethod
     def watch_source(cls, config: Config, services: Sequence[str]) -> WatchSource:
