@@ -9,10 +9,11 @@ Environment:
 - ``ORCHESTRA_STORE``: ``sqlite:///PATH`` or ``firestore://PROJECT[/DATABASE]`` (default: the
   configuration's ``store``).
 - ``ORCHESTRA_EXTRA_AUTOMATIONS``: comma-separated module names imported before the first run,
-  for operators' own automations. A listed module either registers its plugin classes when
-  imported (``orchestra.registry.registry.register(MyAutomation)``) or defines
-  ``register(registry)``, which is called with the registry this application uses. The module
-  must be importable from the function's source (e.g. shipped beside ``main.py``).
+  for automations that are not installed distributions (installed ones are found through the
+  ``orchestra.automations`` entry points, see :mod:`orchestra.registry`). A listed module either
+  registers its plugin classes when imported (``orchestra.registry.registry.register(MyAutomation)``)
+  or defines ``register(registry)``, which is called with the registry this application uses. The
+  module must be importable from the function's source (e.g. shipped beside ``main.py``).
 
 A failure to build the application (bad configuration, unusable store URL, a plugin that does not
 import) is raised to the caller: it is not the fault of the event being handled, so event
