@@ -224,3 +224,35 @@ def test_run_help_of_a_builtin_keeps_the_shortcut_flags() -> None:
     assert "--param focus=" in result.output
     for flag in ("--metric", "--repo", "--service", "--billing", "--usage"):
         assert flag in result.output
+
+
+# ------------------------------------------------------------------------ health
+
+
+def test_health_includes_checks_of_configured_plugins(extra: type[Automation], tmp_path: Path) -> None:
+    from orchestra.clock import FakeClock
+    from orchestra.health import Check, Status, check_health
+    from orchestra.store.sqlite import SqliteStateStore
+
+    calls: list[str] = []
+
+    def backlog(config: object, store: object, clock: object) -> list[Check]:
+        calls.append("asked")
+        return [Check(name="extra-backlog", ok=False, detail="3 items waiting")]
+
+    extra.health_checks = classmethod(lambda cls, config, store, clock: backlog(config, store, clock))  # type: ignore[method-assign,assignment]
+    store = SqliteStateStore(tmp_path / "state.db")
+    try:
+        clock = FakeClock()
+        unconfigured = check_health(parse_config(ENVS), store, clock, registry)
+        assert "extra-backlog" not in [c.name for c in unconfigured.checks] and calls == []
+        config = parse_config(ENVS + "automations:\n  extra: {}\n")
+        report = check_health(config, store, clock, registry)
+        assert [c for c in report.checks if c.name == "extra-backlog"][0].detail == "3 items waiting"
+        assert report.status == Status.degraded
+        # The plugin's default schedule counts for the schedules check too.
+        schedules = [c for c in report.checks if c.name == "schedules"][0]
+        assert schedules.data["never_ran"] == ["extra"]
+    finally:
+        del extra.health_checks
+        store.close()
