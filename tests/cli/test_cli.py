@@ -84,7 +84,10 @@ runner:
     assert code == 2
     assert "environments.development.automation_level:" in out
     assert "environments.development.levle: unknown key (typo?)" in out
-    assert "automations.perfomance: unknown automation 'perfomance'; accepted: ai-services, cost, deployment" in out
+    assert (
+        "automations.perfomance: unknown automation 'perfomance'; accepted: ai-services, cost, deployment"
+        in out
+    )
     assert "not a valid cron expression" in out
     assert "runner.retry.attempts:" in out
 
