@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,30 +79,69 @@ def load_extra_automations(spec: str | None, registry: Registry) -> list[str]:
     return loaded
 
 
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    registry: Registry | None = None,
+    extras: bool = True,
+) -> Config:
+    """The configuration every assembly uses: the file at ``path`` (else ``CONFIG_PATH``, else
+    the built-in defaults), checked against the automations ``registry`` knows, each one's
+    settings validated once into its Settings model (see :meth:`Config.settings_for`).
+
+    The modules of ``ORCHESTRA_EXTRA_AUTOMATIONS`` are loaded first, since the configuration may
+    name their automations; ``extras=False`` when the caller has loaded them already (the CLI
+    does, for its command list). Raises :class:`ConfigError` listing every problem."""
+    # Imported here: see the module docstring (the CLI's cold path imports this module).
+    from .config import load_config as read_config
+    from .config import resolve_config_path
+    from .registry import registry as default_registry
+
+    registry = registry or default_registry
+    if extras:
+        load_extra_automations(os.environ.get(EXTRA_AUTOMATIONS_ENV), registry)
+    config = read_config(path, automations=registry)
+    return registry.check_config(config, str(resolve_config_path(path)))
+
+
 def build_app(
     *,
     config: Config | None = None,
+    config_path: str | os.PathLike[str] | None = None,
     store: StateStore | None = None,
+    store_url: str | None = None,
     clock: Clock | None = None,
     ids: IdSource | None = None,
     registry: Registry | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> App:
-    """Assemble an application from the environment; any part can be given instead (tests)."""
-    # Imported here so that the CLI, which only needs load_extra_automations from this module
-    # on every invocation, does not pay for the runner and the store.
+    """The one assembly of an application: the functions, every CLI command that runs, approves
+    or recovers runs, the continuous controller, dead-letter replay and the git hooks build
+    theirs here. Any part can be given instead of built:
+
+    - ``config``: used as given (already loaded with :func:`load_config`, or built by a test;
+      settings it did not validate are validated on first use); else :func:`load_config` of
+      ``config_path``, which also loads the extra automations;
+    - ``store``: else the store at ``store_url``, else ``ORCHESTRA_STORE``, else the
+      configuration's;
+    - ``clock`` / ``ids``: the system's by default (tests inject fakes);
+    - ``registry``: the process-wide registry by default;
+    - ``progress``: called with a short message as a run goes (the CLI's status line)."""
+    # Imported here, not at the top: the CLI imports this module on every invocation (for
+    # load_config and the extra automations) and must not pay for the runner and the store.
     from .clock import RandomIds, SystemClock
-    from .config import load_config
     from .registry import registry as default_registry
     from .runner import Runner
-    from .store import open_store, store_url
+    from .store import open_store
+    from .store import store_url as configured_store_url
 
     registry = registry or default_registry
-    load_extra_automations(os.environ.get(EXTRA_AUTOMATIONS_ENV), registry)
-    config = config or load_config(None)
-    store = store or open_store(store_url(config.store))
+    if config is None:
+        config = load_config(config_path, registry=registry)
+    store = store or open_store(store_url or configured_store_url(config.store))
     clock = clock or SystemClock()
     ids = ids or RandomIds()
-    runner = Runner(config, store, clock=clock, ids=ids, registry=registry)
+    runner = Runner(config, store, clock=clock, ids=ids, registry=registry, progress=progress)
     return App(config=config, store=store, runner=runner, clock=clock, ids=ids, registry=registry)
 
 

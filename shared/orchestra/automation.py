@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
 
 class NoSettings(BaseModel):
@@ -73,14 +75,17 @@ class Verification(BaseModel):
 
 
 @dataclass
-class RunContext:
-    """What an automation sees while it works on one run."""
+class RunContext(Generic[SettingsT, ParamsT]):
+    """What an automation sees while it works on one run: ``settings`` is its Settings model
+    (validated once, when the configuration was loaded), ``params`` its Params model (validated
+    from the trigger). An automation annotates ``ctx: RunContext[MySettings, MyParams]`` to have
+    both typed; a bare ``RunContext`` leaves them ``Any``."""
 
     run: Run
     config: Config
     environment: EnvironmentConfig
-    settings: Any
-    params: Any
+    settings: SettingsT
+    params: ParamsT
     store: StateStore
     clock: Clock
     ids: IdSource
@@ -91,6 +96,8 @@ class RunContext:
 
     def call_dependency(self, dependency: str, fn: Callable[[], T]) -> T:
         """Call an external API or tool behind its circuit breaker (``dependency:<name>``)."""
+        # Here, not at the top: a plugin's module imports this one at a function's cold start,
+        # and the breakers (with the store's base) are needed only once a run calls out.
         from .breaker import call_dependency
 
         return call_dependency(self.store, self.config.runner.breaker, self.clock, self.owner, dependency, fn)

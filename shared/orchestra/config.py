@@ -7,6 +7,10 @@ Every number has a finite range an operator would recognise (no infinities, no N
 that overflows a date or a duration later in a run), every cron expression has the five
 standard fields, and the text itself goes through :mod:`orchestra.yamlsafe` (size, encoding,
 control characters, nesting, alias expansion and tags) before the YAML parser builds anything.
+
+Automations' settings are checked by each automation's own Settings model once the registry
+knows the automations (:meth:`orchestra.registry.Registry.check_config`); the configuration then
+holds the typed models (:meth:`Config.settings_for`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import re
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from croniter import croniter
 from croniter.croniter import CroniterError
@@ -25,6 +29,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -36,6 +41,7 @@ from .errors import ConfigError, InputError
 from .models import Risk
 
 CONFIG_ENV_VAR = "CONFIG_PATH"
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 MAX_CONFIG_BYTES = yamlsafe.MAX_CONFIG_BYTES
 
 HOUR = 3600
@@ -274,12 +280,24 @@ class InputsConfig(Section):
         return value
 
 
-def registered_automation(name: str) -> str:
-    """A key of ``automations``: the name of a registered automation (entry points, no import)."""
-    from .registry import registry
+class AutomationCatalog(Protocol):
+    """The automations a configuration may name (an :class:`orchestra.registry.Registry`)."""
 
-    if name not in registry:
-        accepted = ", ".join(registry.names()) or "none registered"
+    def names(self) -> list[str]: ...
+
+    def __contains__(self, name: object) -> bool: ...
+
+
+# The validation context key under which parse_config passes the catalog of automations.
+AUTOMATIONS_CONTEXT = "orchestra.automations"
+
+
+def registered_automation(name: str, info: ValidationInfo) -> str:
+    """A key of ``automations``: the name of an automation in the catalog the caller passed
+    (:func:`parse_config`'s ``automations``); any name when it passed none."""
+    catalog = (info.context or {}).get(AUTOMATIONS_CONTEXT)
+    if catalog is not None and name not in catalog:
+        accepted = ", ".join(catalog.names()) or "none registered"
         raise ValueError(f"unknown automation {name!r}; accepted: {accepted}")
     return name
 
@@ -295,7 +313,7 @@ class Config(Section):
     automations: dict[AutomationName, AutomationConfig] = Field(
         default_factory=dict,
         description="per automation, by its registered name; its settings are checked by that "
-        "automation's Settings model",
+        "automation's Settings model (see :meth:`Config.settings_for`)",
     )
     runner: RunnerConfig = RunnerConfig()
     inputs: InputsConfig = InputsConfig()
@@ -362,8 +380,31 @@ class Config(Section):
                 "--environment", [f"environment: unknown {name!r}; accepted: {', '.join(self.environments)}"]
             ) from None
 
+    # Each automation's settings as its typed Settings model, validated once: when the registry
+    # checks the loaded configuration (orchestra.registry.Registry.check_config), else on first use.
+    _settings: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
     def automation(self, name: str) -> AutomationConfig:
         return self.automations.get(name) or AutomationConfig()
+
+    def settings_for(self, name: str, model: type[SettingsT]) -> SettingsT:
+        """``automations.<name>.settings`` as ``model`` (the automation's Settings class):
+        the instance validated when the configuration was checked, or validated now and kept.
+        An automation the configuration does not list gets the model's defaults.
+
+        Raises :class:`ConfigError` naming each field at fault under
+        ``automations.<name>.settings``."""
+        held = self._settings.get(name)
+        if type(held) is model:
+            return held  # type: ignore[return-value]
+        try:
+            value = model.model_validate(self.automation(name).settings)
+        except ValidationError as exc:
+            raise ConfigError(
+                "automations", format_errors(exc, prefix=f"automations.{name}.settings")
+            ) from None
+        self._settings[name] = value
+        return value
 
 
 def default_config_text() -> str:
@@ -400,9 +441,16 @@ def format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     return lines
 
 
-def parse_config(text: str | bytes, source: str = "<config>") -> Config:
+def parse_config(
+    text: str | bytes, source: str = "<config>", *, automations: AutomationCatalog | None = None
+) -> Config:
     """Configuration text (or the file's bytes) to a validated :class:`Config`, or
-    :class:`ConfigError` listing every problem with its field path or line and column."""
+    :class:`ConfigError` listing every problem with its field path or line and column.
+
+    Each key of ``automations`` must name an automation of the ``automations`` catalog when one
+    is given (reported with the other problems). The settings of each are checked by the
+    registry that runs them (:meth:`orchestra.registry.Registry.check_config`, which
+    :func:`orchestra.app.load_config` calls): this module knows no automation."""
     try:
         data = yamlsafe.load(text, source=source, max_bytes=MAX_CONFIG_BYTES)
     except yamlsafe.YamlTextError as exc:
@@ -412,35 +460,10 @@ def parse_config(text: str | bytes, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, ["(top level): expected a mapping of sections"])
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context={AUTOMATIONS_CONTEXT: automations})
     except ValidationError as exc:
         raise ConfigError(source, format_errors(exc)) from None
-    problems = validate_automation_settings(config)
-    if problems:
-        raise ConfigError(source, [printable(p) for p in problems])
     return config
-
-
-def validate_automation_settings(config: Config) -> list[str]:
-    """Each automation declares a settings model; check configured settings against it."""
-    from .registry import registry
-
-    problems: list[str] = []
-    for name, auto in config.automations.items():
-        plugin = registry.get_class(name)
-        if plugin is None:
-            problems.append(f"automations.{name}: not a registered automation")
-            continue
-        try:
-            plugin.Settings.model_validate(auto.settings)
-        except ValidationError as exc:
-            problems.extend(format_errors(exc, prefix=f"automations.{name}.settings"))
-        if not auto.schedule and plugin.default_schedule:
-            try:
-                check_cron(plugin.default_schedule)
-            except ValueError as exc:
-                problems.append(f"automations.{name}.schedule: the automation's default schedule is {exc}")
-    return problems
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -452,7 +475,9 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return default_config_path()
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, automations: AutomationCatalog | None = None
+) -> Config:
     from .inputs import open_input
 
     resolved = resolve_config_path(path)
@@ -463,13 +488,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             data = handle.read(MAX_CONFIG_BYTES + 1)
     except InputError as exc:
         raise ConfigError(str(resolved), [str(exc)]) from None
-    return parse_config(data, str(resolved))
-
-
-def automation_settings(config: Config, name: str) -> BaseModel:
-    from .registry import registry
-
-    plugin = registry.get_class(name)
-    if plugin is None:
-        raise ConfigError("automations", [f"{name}: automation is not available"])
-    return plugin.Settings.model_validate(config.automation(name).settings)
+    return parse_config(data, str(resolved), automations=automations)

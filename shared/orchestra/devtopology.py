@@ -449,13 +449,13 @@ class DevTopology:
         return str(future.result(timeout=30))
 
     def build_scheduler(self, clock: Clock) -> tuple[LocalScheduler, list[str]]:
-        from .app import EXTRA_AUTOMATIONS_ENV, load_extra_automations
-        from .config import load_config
+        from .app import load_config
         from .registry import registry
         from .scheduling import configured_schedules
 
-        load_extra_automations(os.environ.get(EXTRA_AUTOMATIONS_ENV), registry)
-        config = load_config(self.options.config)
+        # The functions assemble their own app (orchestra.app.build_app) in their processes;
+        # the scheduler needs only the configuration, loaded and checked the same way.
+        config = load_config(self.options.config, registry=registry)
         found = configured_schedules(config, self.options.environment, registry=registry)
         return LocalScheduler(found.schedules, self.publish_slot, clock), found.unavailable
 

@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from .automation import Automation, BreachEvent, Collection, EventKind
-from .errors import UnknownTaskError
+from .errors import ConfigError, UnknownTaskError
 from .inputs import Origin
 from .models import Mode
 
@@ -111,6 +111,39 @@ class Registry:
                 where="task",
             )
         return cls()
+
+    def check_config(self, config: Config, source: str = "<config>") -> Config:
+        """Check ``config.automations`` against the automations this registry knows, once: each
+        key must name one, and its settings become that automation's typed Settings model, held
+        by the configuration (:meth:`Config.settings_for`). Returns ``config``.
+
+        Imports the plugins the configuration lists (not the others). Raises
+        :class:`ConfigError` listing every problem as ``automations.<name>...: what is wrong``."""
+        # Here, not at the top: loading a plugin (a function's cold start) must not load the
+        # configuration's parsers (YAML, cron).
+        from .config import check_cron, printable
+
+        problems: list[str] = []
+        accepted = ", ".join(self.names()) or "none registered"
+        for name, auto in config.automations.items():
+            plugin = self.get_class(name)
+            if plugin is None:
+                problems.append(f"automations.{name}: unknown automation {name!r}; accepted: {accepted}")
+                continue
+            try:
+                config.settings_for(name, plugin.Settings)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+            if not auto.schedule and plugin.default_schedule:
+                try:
+                    check_cron(plugin.default_schedule)
+                except ValueError as exc:
+                    problems.append(
+                        f"automations.{name}.schedule: the automation's default schedule is {exc}"
+                    )
+        if problems:
+            raise ConfigError(source, [printable(p) for p in problems])
+        return config
 
 
 registry = Registry()

@@ -297,12 +297,14 @@ class Runner:
 
     def context(
         self, run: Run, automation: Automation, heartbeat: Callable[[], None] | None = None
-    ) -> RunContext:
+    ) -> RunContext[Any, Any]:
         return RunContext(
             run=run,
             config=self.config,
             environment=self.config.environment(run.environment),
-            settings=automation.Settings.model_validate(self.config.automation(automation.name).settings),
+            # Validated once, when the configuration was checked (or on the first run of this
+            # automation): the same model for every run.
+            settings=self.config.settings_for(automation.name, automation.Settings),
             params=automation.Params.model_validate(run.params, context=self.input_context(run.origin)),
             store=self.store,
             clock=self.clock,

@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner
 from orchestra.automation import Analysis, Automation, RunContext
 from orchestra.cli.main import cli
-from orchestra.config import parse_config
+from orchestra.config import Config, parse_config
 from orchestra.errors import ConfigError
 from orchestra.registry import ENTRY_POINT_GROUP, Registry, discover, registry
+from orchestra.runner import RunRequest
 from orchestra.scheduling import configured_schedules
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -158,14 +159,52 @@ def extra() -> Iterator[type[Automation]]:
 ENVS = "environments:\n  development: {}\n  staging: {}\n"
 
 
+def checked(text: str) -> Config:
+    """What every assembly does: parse, then check the automations against the registry."""
+    return registry.check_config(parse_config(text))
+
+
 def test_config_accepts_any_registered_automation(extra: type[Automation]) -> None:
-    config = parse_config(ENVS + "automations:\n  extra:\n    settings: {level: 3}\n")
+    config = checked(ENVS + "automations:\n  extra:\n    settings: {level: 3}\n")
     assert config.automation("extra").settings == {"level": 3}
+
+
+def test_settings_are_validated_once_into_the_plugin_model(extra: type[Automation]) -> None:
+    config = checked(ENVS + "automations:\n  extra:\n    settings: {level: 3}\n")
+    held = config.settings_for("extra", ExtraSettings)
+    assert isinstance(held, ExtraSettings) and held.level == 3
+    assert config.settings_for("extra", ExtraSettings) is held  # the model kept at load
+    # An automation the configuration does not list gets its model's defaults.
+    assert config.settings_for("unlisted", ExtraSettings) == ExtraSettings()
+
+
+def test_the_runner_hands_the_held_settings_to_every_run(extra: type[Automation], tmp_path: Path) -> None:
+    from orchestra.clock import FakeClock, RandomIds
+    from orchestra.runner import Runner
+    from orchestra.store.sqlite import SqliteStateStore
+
+    config = checked(ENVS + "automations:\n  extra:\n    settings: {level: 4}\n")
+    store = SqliteStateStore(str(tmp_path / "state.db"))
+    try:
+        runner = Runner(config, store, clock=FakeClock(), ids=RandomIds(seed=1), registry=registry)
+        outcome = runner.submit(RunRequest(task="extra", params={"target": "x"}))
+        ctx = runner.context(outcome.run, registry.create("extra"))
+        assert ctx.settings is config.settings_for("extra", ExtraSettings)
+        assert ctx.settings.level == 4
+    finally:
+        store.close()
+
+
+def test_the_configuration_module_knows_no_automation(extra: type[Automation]) -> None:
+    # Parsing checks the schema only; the registry checks names and settings.
+    unchecked = parse_config(ENVS + "automations:\n  extra:\n    settings: {level: 9}\n")
+    with pytest.raises(ConfigError, match=r"automations\.extra\.settings\.level:"):
+        unchecked.settings_for("extra", ExtraSettings)
 
 
 def test_config_checks_settings_with_the_plugin_model(extra: type[Automation]) -> None:
     with pytest.raises(ConfigError) as raised:
-        parse_config(ENVS + "automations:\n  extra:\n    settings: {level: 9, typo: 1}\n")
+        checked(ENVS + "automations:\n  extra:\n    settings: {level: 9, typo: 1}\n")
     text = str(raised.value)
     assert "automations.extra.settings.level:" in text
     assert "automations.extra.settings.typo: unknown key (typo?)" in text
@@ -173,7 +212,7 @@ def test_config_checks_settings_with_the_plugin_model(extra: type[Automation]) -
 
 def test_config_refuses_an_unregistered_name_listing_the_registered(extra: type[Automation]) -> None:
     with pytest.raises(ConfigError) as raised:
-        parse_config(ENVS + "automations:\n  extrra: {}\n")
+        checked(ENVS + "automations:\n  extrra: {}\n")
     assert "automations.extrra: unknown automation 'extrra'; accepted: ai-services, cost," in str(
         raised.value
     )

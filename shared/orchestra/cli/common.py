@@ -13,7 +13,8 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from ..config import Config, load_config
+from ..app import load_config
+from ..config import Config
 from ..errors import ConfigError, InputError, OrchestraError, StoreConfigError, TransientError
 from ..metrics.names import FILE_METRICS as METRIC_NAMES
 from ..models import RunStatus
@@ -94,7 +95,9 @@ def handle_errors(fn: F) -> F:
 
 
 def open_config(path: str | None) -> Config:
-    return load_config(path)
+    """The configuration of --config, checked against the registered automations (settings
+    validated once). The extra automations were loaded when ``orchestra`` started."""
+    return load_config(path, extras=False)
 
 
 def open_configured_store(config: Config, override: str | None) -> StateStore:

@@ -23,7 +23,6 @@ from .common import (
     fail,
     metric_files,
     open_config,
-    open_configured_store,
     print_json,
     store_options,
 )
@@ -141,10 +140,10 @@ def controller_cmd(
     Slots are deduplicated by trigger id (schedule:TASK:ENV:TIME), so replicas never run a slot
     twice and a slot missed during downtime runs once. Serves GET /healthz in continuous mode.
     """
+    from ..app import build_app
     from ..automation import EventKind
     from ..continuous import Controller, ControllerOptions, HealthServer, MetricsWatch
     from ..registry import NO_BREACH_HANDLER
-    from ..runner import Runner
     from ..scheduling import configured_schedules
     from .render import runs_table
 
@@ -165,8 +164,8 @@ def controller_cmd(
             config, services, metric_files(metrics), watch_interval_seconds, handler
         )
         watch = MetricsWatch(config, env_name, watch_settings)
-    store = open_configured_store(config, store_url_opt)
-    runner = Runner(config, store, registry=registry)
+    app = build_app(config=config, store_url=store_url_opt, registry=registry)
+    runner = app.runner
     options = ControllerOptions(
         environment=env_name,
         mode=Mode(run_mode),
@@ -232,5 +231,5 @@ def controller_cmd(
         controller.run_forever()
     finally:
         server.stop()
-        store.close()
+        app.close()
     sys.exit(EXIT_OK)

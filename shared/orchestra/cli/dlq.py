@@ -13,7 +13,6 @@ from .common import (
     current_identity,
     fail,
     open_config,
-    open_configured_store,
     print_json,
     run_exit_code,
     store_from_flags,
@@ -103,7 +102,7 @@ def dlq_replay(
     from .render import print_run_details, runs_table
 
     config = open_config(config_path)
-    app = build_app(config=config, store=open_configured_store(config, store_url_opt))
+    app = build_app(config=config, store_url=store_url_opt)
     replay = replay_dead_letter(app, letter_id, identity or current_identity())
     run = replay.outcome.run
     if output_format == "json":

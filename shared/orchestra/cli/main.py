@@ -93,7 +93,9 @@ def cli() -> None:
 
 @handle_errors
 def _load_plugins() -> None:
-    """Operators' own automations, named in ORCHESTRA_EXTRA_AUTOMATIONS (as for the functions)."""
+    """Operators' own automations, named in ORCHESTRA_EXTRA_AUTOMATIONS (as for the functions):
+    loaded once, here, so that every command and the command list know them; the commands then
+    load their configuration and assemble their app without loading them again."""
     from ..app import EXTRA_AUTOMATIONS_ENV, load_extra_automations
 
     load_extra_automations(os.environ.get(EXTRA_AUTOMATIONS_ENV), registry)
@@ -235,17 +237,24 @@ def run_cmd(
 
     `orchestra run TASK --help` lists TASK's parameters; pass them with --param NAME=VALUE (or
     the shortcuts --repo, --metric, --service, --billing, --usage)."""
-    from ..runner import Runner, RunRequest
+    from ..app import build_app
+    from ..runner import RunRequest
     from .render import print_run_details, runs_table
 
     config = open_config(config_path)
     run_params = _params_from_flags(repo, metrics, service, billing, usage, params)
     if task == "all" and run_params:
         fail("`run all` takes no automation-specific flags; run one task to pass --repo, --metric, …")
-    store = open_configured_store(config, store_url_opt)
+    statuses: list[Any] = []
+
+    def progress(message: str) -> None:
+        for status in statuses:
+            status.update(message)
+
+    app = build_app(config=config, store_url=store_url_opt, progress=progress)
     # Against Firestore the requester is the Google account in use, so that nobody can file a
     # run as someone else and then approve it themselves.
-    requester = current_identity(store, identity)
+    requester = current_identity(app.store, identity)
     requests = [
         RunRequest(
             task=name,
@@ -262,12 +271,9 @@ def run_cmd(
     ]
     interactive = output_format == "text" and err_console.is_terminal
     with err_console.status("starting…") if interactive else contextlib.nullcontext() as status:
-
-        def progress(message: str) -> None:
-            if status is not None:
-                status.update(message)
-
-        runner = Runner(config, store, progress=progress)
+        if status is not None:
+            statuses.append(status)
+        runner = app.runner
         for request in requests:  # validate everything before running anything
             runner.validate(request)
         runs: list[Run] = []
@@ -500,10 +506,9 @@ def reject_cmd(
 
 
 def _runner(config_path: str | None, store_url_opt: str | None) -> Runner:
-    from ..runner import Runner
+    from ..app import build_app
 
-    config = open_config(config_path)
-    return Runner(config, open_configured_store(config, store_url_opt))
+    return build_app(config=open_config(config_path), store_url=store_url_opt).runner
 
 
 def _print_one(run: Run, output_format: str) -> None:

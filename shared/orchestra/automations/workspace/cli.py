@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 import click
-from pydantic import ValidationError
 from rich.markup import escape
 
 from ...cli.common import (
@@ -23,8 +22,7 @@ from ...cli.common import (
     run_exit_code,
     store_options,
 )
-from ...config import Config, format_errors
-from ...errors import ConfigError
+from ...config import Config
 from ...models import Mode, TriggerKind
 from .hook import TASK, execute
 
@@ -32,12 +30,7 @@ from .hook import TASK, execute
 def _settings(config: Config) -> Any:
     from .settings import WorkspaceSettings
 
-    try:
-        return WorkspaceSettings.model_validate(config.automation(TASK).settings)
-    except ValidationError as exc:
-        raise ConfigError(
-            "configuration", format_errors(exc, prefix=f"automations.{TASK}.settings")
-        ) from None
+    return config.settings_for(TASK, WorkspaceSettings)
 
 
 def _repo_option(fn: Any) -> Any:

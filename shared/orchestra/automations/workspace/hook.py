@@ -32,9 +32,9 @@ def execute(
     query_remotes: bool | None = None,
 ) -> tuple[Run, dict[str, Any]]:
     """Run the workspace automation through the runner; returns the run and before/after sizes."""
+    from ...app import build_app
     from ...inputs import Origin
-    from ...runner import Runner, RunRequest
-    from ...store import open_store, store_url
+    from ...runner import RunRequest
     from .analysis import human_bytes
 
     params: dict[str, Any] = {"repo": os.path.abspath(repo)}
@@ -42,8 +42,7 @@ def execute(
         params["full"] = True
     if query_remotes is not None:
         params["query_remotes"] = query_remotes
-    store = open_store(store_url_opt or store_url(config.store))
-    outcome = Runner(config, store).submit(
+    outcome = build_app(config=config, store_url=store_url_opt).runner.submit(
         RunRequest(
             task=TASK,
             environment=environment,
@@ -85,7 +84,7 @@ def _size_now(repo: str) -> int:
 
 def post_merge(*, squash: bool) -> None:
     """What the post-merge hook runs: optimize at the configured level, one line of output."""
-    from ...config import load_config
+    from ...app import load_config
     from ...errors import OrchestraError
     from ...models import Mode, RunStatus, TriggerKind
 
