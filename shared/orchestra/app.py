@@ -1,8 +1,14 @@
-"""The process-wide application a Cloud Function (or any long-lived process) works with.
+"""The application: configuration, store, runner, clock, ids and registry, assembled in one place.
 
-Built lazily on first use, then cached for the life of the instance, so a warm function reuses
-its configuration, store client and runner across requests and a cold start pays only for what
-the first request needs.
+:func:`build_app` is the one assembly: the functions, every CLI command that runs, approves or
+recovers runs, the continuous controller, dead-letter replay and the git hooks build their
+application with it, and :func:`load_config` is how each of them (and ``make dev``) loads the
+configuration: extra automations first, then the file, checked against the registry with each
+automation's settings validated once into its Settings model.
+
+A function's application (:func:`get_app`) is built lazily on first use, then cached for the
+life of the instance, so a warm function reuses its configuration, store client and runner across
+requests and a cold start pays only for what the first request needs.
 
 Environment:
 - ``CONFIG_PATH``: the YAML configuration (default: the built-in defaults).

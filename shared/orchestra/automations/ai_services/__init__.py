@@ -152,7 +152,7 @@ class AIServicesAutomation(Automation):
     def __init__(self, *, logging_session: Any = None) -> None:
         self.logging_session = logging_session
 
-    def analyze(self, ctx: RunContext) -> Analysis:
+    def analyze(self, ctx: RunContext[Settings, Params]) -> Analysis:
         from .engine import analyze
 
         return analyze(ctx, logging_session=self.logging_session)

@@ -186,7 +186,7 @@ class CostAutomation(Automation):
         self.bigquery_client = bigquery_client
         self.run_client = run_client
 
-    def analyze(self, ctx: RunContext) -> Analysis:
+    def analyze(self, ctx: RunContext[Settings, Params]) -> Analysis:
         from .engine import analyze
 
         return analyze(ctx, bigquery_client=self.bigquery_client)
