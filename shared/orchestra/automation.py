@@ -18,7 +18,10 @@ A plugin also brings what the core would otherwise have to know about it, all op
   and the continuous controller ask the registry which plugin handles a kind;
 - ``collections``: store collections the plugin writes, with their retention, so that the
   store's expiry sweep and Firestore's TTL policies cover them;
-- ``health_checks()``: extra checks for ``orchestra health`` and the controller's ``/healthz``.
+- ``health_checks()``: extra checks for ``orchestra health`` and the controller's ``/healthz``;
+- ``approvable`` + ``decide()``: kinds of subject the plugin keeps waiting for a person (a
+  deployment), so that ``orchestra approve|reject ID`` and ``POST /approvals/{id}`` reach them
+  as they reach runs, through the one approval rule of :mod:`orchestra.approvals`.
 
 Plugins are discovered through the ``orchestra.automations`` entry-point group (see
 :mod:`orchestra.registry`).
@@ -40,6 +43,7 @@ from .models import Action, Finding
 if TYPE_CHECKING:
     import click
 
+    from .approvals import Decided, DecisionRequest
     from .clock import Clock, IdSource
     from .config import Config, EnvironmentConfig
     from .health import Check
@@ -163,6 +167,15 @@ class EventContext:
     """The id the event arrived with (a webhook delivery id, a Pub/Sub message id)."""
 
 
+@dataclass
+class DecisionContext:
+    """What a plugin may use while deciding one of its approvable subjects."""
+
+    config: Config
+    store: StateStore
+    clock: Clock
+
+
 class Collection(BaseModel):
     """A store collection a plugin writes. Its documents carry ``expires_at`` (the plugin sets it
     from ``retention``), so the expiry sweep and Firestore's TTL policy cover the collection."""
@@ -185,6 +198,9 @@ class Automation(ABC):
     handles: ClassVar[frozenset[EventKind]] = frozenset()
     """Event kinds :meth:`request_for_event` turns into runs."""
     collections: ClassVar[tuple[Collection, ...]] = ()
+    approvable: ClassVar[tuple[str, ...]] = ()
+    """Kinds of subject besides runs (e.g. ``("deployment",)``) that wait for a person's decision
+    and that :meth:`decide` looks up by id."""
 
     @classmethod
     def cli(cls) -> click.Command | Sequence[click.Command] | None:
@@ -218,6 +234,13 @@ class Automation(ABC):
             f"the {cls.name} automation names no live metrics source; pass --metric NAME=PATH files",
             where="--watch-metrics",
         )
+
+    @classmethod
+    def decide(cls, subject_id: str, request: DecisionRequest, ctx: DecisionContext) -> Decided | None:
+        """For a plugin with :attr:`approvable` kinds: take ``request`` on the subject
+        ``subject_id`` names, through :func:`orchestra.approvals.decide`, and record it. None when
+        no subject of this plugin has that id (the core then asks the next plugin)."""
+        return None
 
     @classmethod
     def health_checks(cls, config: Config, store: StateStore, clock: Clock) -> list[Check]:

@@ -10,7 +10,7 @@ import hashlib
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from .inputs import Origin
 
@@ -134,11 +134,32 @@ class RunError(Strict):
     bad_input: bool = Field(False, description="the trigger's input was rejected (CLI exit code 2)")
 
 
-class Approval(Strict):
-    run_id: str
-    approver: str
-    approved_at: Timestamp
-    comment: str | None = None
+class DecisionKind(StrEnum):
+    """What a person decided about something awaiting approval."""
+
+    approve = "approve"
+    reject = "reject"
+    cancel = "cancel"
+    """Withdraw something already approved but not yet under way (deployments)."""
+
+
+class Decision(Strict):
+    """A person's decision on something that awaited one: a run's waiting actions or a plugin's
+    own subject (a deployment). Runs and deployments record this same shape."""
+
+    subject_kind: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="what was decided on: run, deployment, …"
+    )
+    subject_id: str = Field(min_length=1)
+    decision: DecisionKind
+    by: str = Field(min_length=1, description="the identity that decided")
+    at: Timestamp
+    comment: str | None = Field(None, description="the approver's comment or the reason given")
+
+    def describe(self) -> str:
+        past = {DecisionKind.approve: "approved", DecisionKind.reject: "rejected"}
+        text = f"{past.get(self.decision, 'cancelled')} by {self.by}"
+        return text + (f": {self.comment}" if self.comment else "")
 
 
 class RunPhase(StrEnum):
@@ -173,11 +194,31 @@ class Run(Strict):
     error: RunError | None = None
     reason: str | None = Field(default=None, description="why skipped / awaiting / rolled back")
     lease: Lease | None = None
-    approval: Approval | None = None
+    decision: Decision | None = Field(None, description="the approval or rejection of its waiting actions")
     approval_expires_at: Timestamp | None = None
     source_event: str | None = Field(default=None, description="id of the event that caused the run")
     summary: dict[str, Any] = Field(default_factory=dict, description="automation-specific report")
     expires_at: Timestamp | None = Field(default=None, description="TTL: deleted by retention")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_approval(cls, data: Any) -> Any:
+        """Runs stored before decisions were recorded as :class:`Decision` kept ``approval``
+        (``run_id``, ``approver``, ``approved_at``, ``comment``): read it as the approval it was."""
+        if not isinstance(data, dict) or "approval" not in data:
+            return data
+        data = dict(data)
+        old = data.pop("approval")
+        if isinstance(old, dict) and data.get("decision") is None:
+            data["decision"] = {
+                "subject_kind": "run",
+                "subject_id": old.get("run_id", data.get("id")),
+                "decision": DecisionKind.approve.value,
+                "by": old.get("approver"),
+                "at": old.get("approved_at"),
+                "comment": old.get("comment"),
+            }
+        return data
 
 
 def run_id_for(task: str, trigger_id: str) -> str:

@@ -48,6 +48,7 @@ class Registry:
         self._paths: dict[str, str] | None = dict(paths) if paths is not None else None
         self._classes: dict[str, type[Automation]] = {}
         self._handlers: dict[EventKind, type[Automation] | None] = {}
+        self._approvable: list[type[Automation]] | None = None
 
     def _known_paths(self) -> dict[str, str]:
         if self._paths is None:
@@ -57,11 +58,13 @@ class Registry:
     def register(self, cls: type[Automation]) -> type[Automation]:
         self._classes[cls.name] = cls
         self._handlers.clear()
+        self._approvable = None
         return cls
 
     def unregister(self, name: str) -> None:
         self._classes.pop(name, None)
         self._handlers.clear()
+        self._approvable = None
         self._known_paths().pop(name, None)
 
     def names(self) -> list[str]:
@@ -98,6 +101,17 @@ class Registry:
         if kind not in self._handlers:
             self._handlers[kind] = next((c for c in self.classes() if kind in c.handles), None)
         return self._handlers[kind]
+
+    def approvable(self) -> list[type[Automation]]:
+        """The automations that declare approvable subjects (imports every plugin once; the
+        answer is kept for the registry's life)."""
+        if self._approvable is None:
+            self._approvable = [c for c in self.classes() if c.approvable]
+        return self._approvable
+
+    def approvable_kinds(self) -> list[str]:
+        """Every approvable subject kind the plugins declare, in registry order."""
+        return [kind for cls in self.approvable() for kind in cls.approvable]
 
     def collections(self) -> list[Collection]:
         """The store collections every known automation declares (imports each plugin)."""

@@ -27,12 +27,13 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from .automation import Automation, RunContext, Verification
+from .approvals import RUN, Decided, DecisionRequest, Pending
+from .approvals import decide as decide_pending
+from .automation import Automation, DecisionContext, RunContext, Verification
 from .breaker import CircuitBreaker, Permit, automation_breaker_name, is_bad_input, is_params_error
 from .clock import Clock, IdSource, RandomIds, SystemClock, process_owner
 from .config import Config, format_errors
 from .errors import (
-    ApprovalRefused,
     IllegalTransition,
     InputError,
     LeaseLost,
@@ -46,7 +47,8 @@ from .inputs import InputPolicy, Origin, validation_context
 from .models import (
     Action,
     ActionStatus,
-    Approval,
+    Decision,
+    DecisionKind,
     Lease,
     Mode,
     Run,
@@ -598,30 +600,45 @@ class Runner:
                 action.status = status
                 action.reason = reason
 
-    def _awaiting(self, run_id: str) -> Run:
+    def _get_run(self, run_id: str) -> Run:
         run = self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}", where="run_id")
-        if run.status != RunStatus.awaiting_approval:
-            raise IllegalTransition(f"run {run_id} is {run.status}, not awaiting_approval", where="run_id")
         return run
 
-    def approve(self, run_id: str, identity: str, comment: str | None = None) -> Run:
-        from .identities import check_approver, run_requester
+    def pending(self, run: Run) -> Pending:
+        """A run as the approval rule sees it: waiting actions are approved or rejected while the
+        run awaits approval, until ``approval_expires_at``; whoever requested the run, or what its
+        waiting actions change, may not approve them."""
+        from .identities import run_requester
 
-        run = self._awaiting(run_id)
-        # Not the requester (nor whoever requested what the waiting actions change), as a person;
-        # and one of the environment's approvers when it lists them.
-        check_approver(identity, run_requester(run), run.environment, self.config, subject=f"run {run_id}")
-        now = self.clock.now()
-        if run.approval_expires_at and run.approval_expires_at <= now:
-            self.expire_approvals()
-            raise ApprovalRefused(
-                f"approval window of run {run_id} ended at {run.approval_expires_at}", where="run_id"
-            )
+        waiting = (RunStatus.awaiting_approval.value,)
+        return Pending(
+            kind=RUN,
+            id=run.id,
+            environment=run.environment,
+            state=run.status.value,
+            requester=run_requester(run),
+            accepts={DecisionKind.approve: waiting, DecisionKind.reject: waiting},
+            expires_at=run.approval_expires_at,
+            field="run_id",
+        )
+
+    def _decision(self, run: Run, kind: DecisionKind, identity: str, comment: str | None) -> Decision:
+        request = DecisionRequest(decision=kind, identity=identity, comment=comment)
+        return decide_pending(
+            self.pending(run), request, self.config, self.clock.now(), on_expired=self.expire_approvals
+        )
+
+    def approve(self, run_id: str, identity: str, comment: str | None = None) -> Run:
+        """Apply the waiting actions of ``run_id`` (see :func:`orchestra.approvals.decide` for who
+        may) and record the approval as the run's ``decision``."""
+        run = self._get_run(run_id)
+        decision = self._decision(run, DecisionKind.approve, identity, comment)
         automation = self.registry.create(run.task)
+        now = decision.at
         old_updated = run.updated_at
-        run.approval = Approval(run_id=run.id, approver=identity, approved_at=now, comment=comment)
+        run.decision = decision
         run.status = RunStatus.running
         run.lease = self._new_lease(now)
         run.updated_at = now
@@ -630,8 +647,8 @@ class Runner:
         waiting = [a for a in run.actions if a.status == ActionStatus.awaiting_approval]
         for action in waiting:
             action.status = ActionStatus.proposed
-            action.approved_by = identity
-            action.reason = f"approved by {identity}"
+            action.approved_by = decision.by
+            action.reason = f"approved by {decision.by}"
         ctx = self.context(run, automation)
         permit = Permit(allowed=True)
         if self._apply_and_verify(run, automation, ctx, waiting):
@@ -643,20 +660,50 @@ class Runner:
         return run
 
     def reject(self, run_id: str, identity: str, reason: str | None = None) -> Run:
-        from .identities import check_decliner, run_requester
-
-        run = self._awaiting(run_id)
-        check_decliner(
-            identity, run_requester(run), run.environment, self.config, subject=f"run {run_id}", verb="reject"
-        )
-        now = self.clock.now()
+        """Skip the waiting actions of ``run_id`` and record the rejection as its ``decision``."""
+        run = self._get_run(run_id)
+        decision = self._decision(run, DecisionKind.reject, identity, reason)
+        now = decision.at
         old_updated = run.updated_at
-        self._close_waiting(run, ActionStatus.skipped, f"rejected by {identity}")
+        self._close_waiting(run, ActionStatus.skipped, f"rejected by {decision.by}")
+        run.decision = decision
         run.status = RunStatus.skipped
-        run.reason = f"rejected by {identity}" + (f": {reason}" if reason else "")
+        run.reason = decision.describe()
         run.phase = RunPhase.done
         run.finished_at = now
         run.updated_at = now
         if not self.store.replace_run(run, expect_updated_at=old_updated):
             raise IllegalTransition(f"run {run_id} changed while being rejected; try again", where="run_id")
         return run
+
+    def decide(
+        self, subject_id: str, kind: DecisionKind, identity: str, comment: str | None = None
+    ) -> Decided:
+        """Decide whatever awaits approval under ``subject_id``: a run, else the subject of a plugin
+        that declares approvable kinds (a deployment). NotFound (field ``run_id``) names the id
+        when nothing has it."""
+        run = self.store.get_run(subject_id)
+        if run is not None:
+            if kind == DecisionKind.approve:
+                run = self.approve(subject_id, identity, comment)
+            elif kind == DecisionKind.reject:
+                run = self.reject(subject_id, identity, comment)
+            else:
+                self._decision(run, kind, identity, comment)  # refuses: runs take no such decision
+            if run.decision is None:  # pragma: no cover - approve and reject always record one
+                raise IllegalTransition(f"run {subject_id} recorded no decision", where="run_id")
+            return Decided(
+                decision=run.decision,
+                status=run.status.value,
+                record=run.model_dump(mode="json"),
+                run=run,
+                failed=run.status in (RunStatus.failed, RunStatus.rolled_back),
+            )
+        request = DecisionRequest(decision=kind, identity=identity, comment=comment)
+        ctx = DecisionContext(config=self.config, store=self.store, clock=self.clock)
+        for plugin in self.registry.approvable():
+            decided = plugin.decide(subject_id, request, ctx)
+            if decided is not None:
+                return decided
+        kinds = " or ".join([RUN, *self.registry.approvable_kinds()])
+        raise NotFound(f"no {kinds} with id {subject_id!r}", where="run_id")

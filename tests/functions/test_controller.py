@@ -204,7 +204,7 @@ def test_another_identity_approves_and_the_change_is_applied(client, fn_app, tmp
     response = post(client, f"/approvals/{run['id']}", {"comment": "looks right"}, BOB)
     assert response.status_code == 200, response.json
     approved = response.json["run"]
-    assert approved["status"] == "succeeded" and approved["approval"]["approver"] == "user:bob"
+    assert approved["status"] == "succeeded" and approved["decision"]["by"] == "user:bob"
     assert json.loads((tmp_path / "svc.json").read_text()) == {"value": 1}
     again = post(client, f"/approvals/{run['id']}", {}, BOB)
     assert again.status_code == 409

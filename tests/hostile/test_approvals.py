@@ -216,7 +216,7 @@ def test_run_approval_through_the_controller(env: Env, token: str, code: int, ne
         assert env.snapshot() == before
         return
     run = env.app.store.get_run(run_id)
-    assert run.status == RunStatus.succeeded and run.approval.approver == TOKENS[token]
+    assert run.status == RunStatus.succeeded and run.decision.by == TOKENS[token]
     assert [d.state for d in list_deployments(env.app.store, environment="staging")] == ["succeeded"]
 
 

@@ -180,7 +180,7 @@ def test_production_high_risk_waits_and_requester_cannot_approve(store, runner_c
         runner.approve(run.id, "alice")
     approved = runner.approve(run.id, "bob", comment="looks right")
     assert approved.status == RunStatus.succeeded
-    assert approved.approval.approver == "bob" and approved.approval.approved_at == clock.now()
+    assert approved.decision.by == "bob" and approved.decision.at == clock.now()
     assert json.loads((tmp_path / "service.json").read_text()) == {"key0": 7, "key1": 7}
 
 

@@ -7,8 +7,11 @@
     GET  /runs                  recent runs; filters task, status, event (trigger or source event
                                 id), limit (1-1000, default 20)
     GET  /runs/{id}             one run
-    POST /approvals/{run_id}    {"decision": "approve" | "reject", "comment", "reason"}: approvals
-                                use the caller's identity; the requester cannot approve
+    POST /approvals/{id}        {"decision": "approve" | "reject" | "cancel", "comment", "reason"}:
+                                decides what waits under id (a run, or a plugin's subject such as
+                                a deployment) as the caller; the requester cannot approve. Answers
+                                the subject under its kind ("run", "deployment"), and "recorded":
+                                the decision as stored, the same shape for every kind
     GET  /health                200 healthy or degraded, 503 unhealthy (details need credentials)
 
 Every route but /health needs credentials (see ``orchestra.api.auth``); without them: 401 and
@@ -22,7 +25,7 @@ run as recorded (a failed run is still a 2xx: the request was handled). Transien
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -31,7 +34,7 @@ from ..events.parsing import json_object, validated
 from ..events.records import EventStatus, submit_for_event
 from ..health import Status, check_health
 from ..inputs import Origin
-from ..models import Mode, RunStatus, TriggerKind
+from ..models import DecisionKind, Mode, RunStatus, TriggerKind
 from ..runner import RunRequest
 from .auth import Authenticator, Identity
 from .http import (
@@ -59,7 +62,7 @@ ROUTES = [
     "POST /",
     "GET /runs",
     "GET /runs/{id}",
-    "POST /approvals/{run_id}",
+    "POST /approvals/{id}",
     "GET /health",
 ]
 
@@ -81,7 +84,7 @@ class TaskCall(TaskBody):
 class ApprovalBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["approve", "reject"] = "approve"
+    decision: DecisionKind = DecisionKind.approve
     comment: str | None = Field(None, max_length=2000)
     reason: str | None = Field(None, max_length=2000)
 
@@ -242,10 +245,15 @@ def _list_runs(request: RequestLike, app: App) -> Response:
     return respond({"runs": [r.model_dump(mode="json") for r in runs], "count": len(runs)})
 
 
-def _decide(request: RequestLike, app: App, identity: Identity, run_id: str) -> Response:
+def _decide(request: RequestLike, app: App, identity: Identity, subject_id: str) -> Response:
     body = validated(ApprovalBody, json_object(read_body(request), where="body", allow_empty=True))
-    if body.decision == "approve":
-        run = app.runner.approve(run_id, identity.name, body.comment)
-    else:
-        run = app.runner.reject(run_id, identity.name, body.reason or body.comment)
-    return respond({"run": run.model_dump(mode="json"), "decision": body.decision, "by": identity.name})
+    comment = body.comment if body.decision == DecisionKind.approve else (body.reason or body.comment)
+    decided = app.runner.decide(subject_id, body.decision, identity.name, comment)
+    return respond(
+        {
+            decided.kind: decided.record,
+            "decision": body.decision.value,
+            "by": decided.decision.by,
+            "recorded": decided.decision.model_dump(mode="json"),
+        }
+    )

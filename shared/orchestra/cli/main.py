@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import click
 from pydantic import BaseModel
 from rich.markup import escape
+from rich.text import Text
 
 from ..inputs import Origin
 from ..logs import configure_logging
-from ..models import Mode, RunStatus, TriggerKind
+from ..models import DecisionKind, Mode, RunStatus, TriggerKind
 from ..registry import registry
 from .common import (
     config_option,
@@ -467,42 +468,65 @@ AS_HELP = (
 
 
 @cli.command("approve")
-@click.argument("run_id")
+@click.argument("subject_id", metavar="ID")
 @click.option("--as", "identity", help=AS_HELP)
 @click.option("--comment")
 @store_options
 def approve_cmd(
-    run_id: str,
+    subject_id: str,
     identity: str | None,
     comment: str | None,
     config_path: str | None,
     store_url_opt: str | None,
     output_format: str,
 ) -> None:
-    """Approve the waiting actions of RUN_ID and apply them (as someone other than the requester)."""
-    runner = _runner(config_path, store_url_opt)
-    run = runner.approve(run_id, current_identity(runner.store, identity), comment)
-    _print_one(run, output_format)
-    sys.exit(run_exit_code([run]))
+    """Approve what waits under ID, as someone other than its requester: a run's waiting actions
+    (applied now) or a deployment (it goes out on the next deployment run inside its window)."""
+    _decide(DecisionKind.approve, subject_id, identity, comment, config_path, store_url_opt, output_format)
 
 
 @cli.command("reject")
-@click.argument("run_id")
+@click.argument("subject_id", metavar="ID")
 @click.option("--as", "identity", help=AS_HELP)
 @click.option("--reason")
 @store_options
 def reject_cmd(
-    run_id: str,
+    subject_id: str,
     identity: str | None,
     reason: str | None,
     config_path: str | None,
     store_url_opt: str | None,
     output_format: str,
 ) -> None:
-    """Reject the waiting actions of RUN_ID."""
+    """Reject what waits under ID: a run's waiting actions or a deployment."""
+    _decide(DecisionKind.reject, subject_id, identity, reason, config_path, store_url_opt, output_format)
+
+
+def _decide(
+    kind: DecisionKind,
+    subject_id: str,
+    identity: str | None,
+    comment: str | None,
+    config_path: str | None,
+    store_url_opt: str | None,
+    output_format: str,
+) -> None:
     runner = _runner(config_path, store_url_opt)
-    run = runner.reject(run_id, current_identity(runner.store, identity), reason)
-    _print_one(run, output_format)
+    decided = runner.decide(subject_id, kind, current_identity(runner.store, identity), comment)
+    if decided.run is not None:
+        _print_one(decided.run, output_format)
+        if kind == DecisionKind.approve:
+            sys.exit(run_exit_code([decided.run]))
+        return
+    if output_format == "json":
+        print_json(decided.record)
+        return
+    console.print(
+        Text.assemble(
+            f"{decided.kind} {subject_id}: ", decided.decision.describe(), f" (now {decided.status})"
+        ),
+        highlight=False,
+    )
 
 
 def _runner(config_path: str | None, store_url_opt: str | None) -> Runner:

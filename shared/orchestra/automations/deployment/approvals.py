@@ -5,6 +5,10 @@ who pushed or requested it — every identity the request carries (a push: the p
 e-mail, the sender's login), compared as people through the configuration's ``identities``
 (see :mod:`orchestra.identities`) — and, when the environment lists ``approvers``, one of them.
 Rejecting or cancelling is for the requester (withdrawing) or someone who may approve.
+
+These are the rules of :func:`orchestra.approvals.decide`, the one every approval goes through
+(runs too); a deployment's decisions are recorded in ``decisions`` as the same
+:class:`~orchestra.models.Decision` a run records.
 """
 
 from __future__ import annotations
@@ -12,9 +16,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from ...errors import ApprovalRefused, IllegalTransition
-from ...identities import Requester, check_approver, check_decliner, may_approve, same_person
-from .state import PENDING, Deployment, DeploymentState, get_deployment, transition
+from ...approvals import Decided, DecisionRequest, Pending, decide
+from ...identities import Requester, may_approve, same_person
+from ...models import Decision, DecisionKind
+from .state import (
+    DEPLOYMENT,
+    PENDING,
+    Deployment,
+    DeploymentState,
+    find_deployment,
+    get_deployment,
+    transition,
+)
 
 if TYPE_CHECKING:
     from ...clock import Clock
@@ -24,6 +37,14 @@ if TYPE_CHECKING:
 
 S = DeploymentState
 POLICY_ACTOR = "automation:deployment"
+UNDECIDED = (S.requested.value, S.awaiting_approval.value)
+PENDING_STATES = tuple(s.value for s in S if s in PENDING)
+# The state each decision moves a deployment to.
+OUTCOME = {
+    DecisionKind.approve: S.approved,
+    DecisionKind.reject: S.rejected,
+    DecisionKind.cancel: S.cancelled,
+}
 
 
 def requester(deployment: Deployment) -> Requester:
@@ -41,9 +62,37 @@ def approved_by_someone_else(deployment: Deployment, config: Config) -> bool:
     )
 
 
-def expired(deployment: Deployment, settings: DeploymentSettings, now: dt.datetime) -> bool:
+def approval_deadline(deployment: Deployment, settings: DeploymentSettings) -> dt.datetime:
     ttl = settings.policy(deployment.environment).approval_ttl_hours
-    return now >= deployment.created_at + dt.timedelta(hours=ttl)
+    return deployment.created_at + dt.timedelta(hours=ttl)
+
+
+def expired(deployment: Deployment, settings: DeploymentSettings, now: dt.datetime) -> bool:
+    return now >= approval_deadline(deployment, settings)
+
+
+def pending(deployment: Deployment, settings: DeploymentSettings | None) -> Pending:
+    """A deployment as the approval rule sees it: approved or rejected until a person decided it
+    (within the environment's ``approval_ttl_hours``), cancelled until it starts deploying.
+    Without ``settings`` no approval deadline is known (enough to reject or cancel)."""
+    return Pending(
+        kind=DEPLOYMENT,
+        id=deployment.id,
+        environment=deployment.environment,
+        state=deployment.state.value,
+        requester=requester(deployment),
+        accepts={
+            DecisionKind.approve: UNDECIDED,
+            DecisionKind.reject: UNDECIDED,
+            DecisionKind.cancel: PENDING_STATES,
+        },
+        wording={
+            DecisionKind.reject: "requested or awaiting_approval deployments (use cancel for approved ones)",
+            DecisionKind.cancel: f"pending deployments ({', '.join(PENDING_STATES)})",
+        },
+        expires_at=approval_deadline(deployment, settings) if settings else None,
+        field="deployment",
+    )
 
 
 def require_decision(
@@ -72,6 +121,87 @@ def require_decision(
     )
 
 
+def decide_deployment(
+    store: StateStore,
+    clock: Clock,
+    settings: DeploymentSettings | None,
+    deployment: Deployment,
+    request: DecisionRequest,
+    *,
+    config: Config,
+) -> Deployment:
+    """Take ``request`` on ``deployment`` through the one approval rule and record it.
+    ``settings`` (the environments' policies) are needed to approve, not to reject or cancel."""
+    if settings is None:
+        if request.decision == DecisionKind.approve:
+            from .requests import deployment_settings
+
+            settings = deployment_settings(config)
+        else:
+            return _record(
+                store, clock, deployment, decide(pending(deployment, None), request, config, clock.now())
+            )
+
+    def expire() -> None:
+        ttl = settings.policy(deployment.environment).approval_ttl_hours
+        transition(
+            store, clock, deployment, S.expired, actor=POLICY_ACTOR, reason=f"not approved within {ttl:g}h"
+        )
+
+    decision = decide(pending(deployment, settings), request, config, clock.now(), on_expired=expire)
+    if (
+        decision.decision == DecisionKind.approve
+        and deployment.state == S.requested
+        and settings.policy(deployment.environment).requires_approval
+    ):
+        deployment = require_decision(store, clock, deployment, settings)
+    return _record(store, clock, deployment, decision)
+
+
+def _record(store: StateStore, clock: Clock, deployment: Deployment, decision: Decision) -> Deployment:
+    return transition(
+        store,
+        clock,
+        deployment,
+        OUTCOME[decision.decision],
+        actor=decision.by,
+        reason=decision.describe(),
+        changes={"decisions": [*deployment.decisions, decision]},
+    )
+
+
+def decided(
+    store: StateStore,
+    clock: Clock,
+    settings: DeploymentSettings,
+    deployment_id: str,
+    request: DecisionRequest,
+    *,
+    config: Config,
+) -> Decided | None:
+    """``orchestra approve|reject DEP_ID`` and ``POST /approvals/DEP_ID``: None when no
+    deployment has that id."""
+    deployment = find_deployment(store, deployment_id)
+    if deployment is None:
+        return None
+    after = decide_deployment(store, clock, settings, deployment, request, config=config)
+    return Decided(
+        decision=after.decisions[-1], status=after.state.value, record=after.model_dump(mode="json")
+    )
+
+
+def _decide_id(
+    store: StateStore,
+    clock: Clock,
+    settings: DeploymentSettings | None,
+    deployment_id: str,
+    request: DecisionRequest,
+    config: Config,
+) -> Deployment:
+    deployment = get_deployment(store, deployment_id)
+    return decide_deployment(store, clock, settings, deployment, request, config=config)
+
+
 def approve(
     store: StateStore,
     clock: Clock,
@@ -82,35 +212,8 @@ def approve(
     *,
     config: Config,
 ) -> Deployment:
-    deployment = get_deployment(store, deployment_id)
-    check_approver(
-        identity,
-        requester(deployment),
-        deployment.environment,
-        config,
-        subject=f"deployment {deployment_id}",
-    )
-    if deployment.state not in (S.requested, S.awaiting_approval):
-        raise IllegalTransition(
-            f"deployment {deployment_id} is {deployment.state}; only requested or awaiting_approval "
-            "deployments can be approved",
-            where="deployment",
-        )
-    now = clock.now()
-    if expired(deployment, settings, now):
-        ttl = settings.policy(deployment.environment).approval_ttl_hours
-        transition(
-            store, clock, deployment, S.expired, actor=POLICY_ACTOR, reason=f"not approved within {ttl:g}h"
-        )
-        raise ApprovalRefused(
-            f"deployment {deployment_id} expired (not approved within {ttl:g}h)", where="deployment"
-        )
-    if deployment.state == S.requested and settings.policy(deployment.environment).requires_approval:
-        deployment = require_decision(store, clock, deployment, settings)
-    reason = f"approved by {identity}" + (f": {comment}" if comment else "")
-    return transition(
-        store, clock, deployment, S.approved, actor=identity, reason=reason, changes={"approved_by": identity}
-    )
+    request = DecisionRequest(decision=DecisionKind.approve, identity=identity, comment=comment)
+    return _decide_id(store, clock, settings, deployment_id, request, config)
 
 
 def reject(
@@ -122,23 +225,8 @@ def reject(
     *,
     config: Config,
 ) -> Deployment:
-    deployment = get_deployment(store, deployment_id)
-    check_decliner(
-        identity,
-        requester(deployment),
-        deployment.environment,
-        config,
-        subject=f"deployment {deployment_id}",
-        verb="reject",
-    )
-    if deployment.state not in (S.requested, S.awaiting_approval):
-        raise IllegalTransition(
-            f"deployment {deployment_id} is {deployment.state}; only requested or awaiting_approval "
-            "deployments can be rejected (use cancel for approved ones)",
-            where="deployment",
-        )
-    text = f"rejected by {identity}" + (f": {reason}" if reason else "")
-    return transition(store, clock, deployment, S.rejected, actor=identity, reason=text)
+    request = DecisionRequest(decision=DecisionKind.reject, identity=identity, comment=reason)
+    return _decide_id(store, clock, None, deployment_id, request, config)
 
 
 def cancel(
@@ -150,20 +238,5 @@ def cancel(
     *,
     config: Config,
 ) -> Deployment:
-    deployment = get_deployment(store, deployment_id)
-    check_decliner(
-        identity,
-        requester(deployment),
-        deployment.environment,
-        config,
-        subject=f"deployment {deployment_id}",
-        verb="cancel",
-    )
-    if deployment.state not in PENDING:
-        raise IllegalTransition(
-            f"deployment {deployment_id} is {deployment.state}; only pending deployments "
-            f"({', '.join(sorted(PENDING))}) can be cancelled",
-            where="deployment",
-        )
-    text = f"cancelled by {identity}" + (f": {reason}" if reason else "")
-    return transition(store, clock, deployment, S.cancelled, actor=identity, reason=text)
+    request = DecisionRequest(decision=DecisionKind.cancel, identity=identity, comment=reason)
+    return _decide_id(store, clock, None, deployment_id, request, config)

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from ...automation import (
     Analysis,
     Automation,
+    DecisionContext,
     EventContext,
     EventKind,
     EventOutcome,
@@ -46,6 +47,7 @@ from .approvals import POLICY_ACTOR, approved_by_someone_else, expired, require_
 from .requests import APPROVED, check_settings, reconcile, request_deployment
 from .settings import DeploymentSettings, EnvironmentPolicy
 from .state import (
+    DEPLOYMENT,
     PENDING,
     Deployment,
     DeploymentState,
@@ -59,6 +61,8 @@ from .windows import window_status
 
 if TYPE_CHECKING:
     import click
+
+    from ...approvals import Decided, DecisionRequest
 
 S = DeploymentState
 
@@ -136,6 +140,14 @@ class DeploymentAutomation(Automation):
     Settings = DeploymentSettings
     Params = DeploymentParams
     handles = frozenset({EventKind.push})
+    approvable = (DEPLOYMENT,)
+
+    @classmethod
+    def decide(cls, subject_id: str, request: DecisionRequest, ctx: DecisionContext) -> Decided | None:
+        """`orchestra approve|reject DEP_ID` and `POST /approvals/DEP_ID` decide deployments."""
+        from .approvals import decided
+
+        return decided(ctx.store, ctx.clock, None, subject_id, request, config=ctx.config)
 
     @classmethod
     def handle_event(cls, kind: EventKind, event: BaseModel, ctx: EventContext) -> EventOutcome:

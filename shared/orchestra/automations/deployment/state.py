@@ -12,16 +12,18 @@ import datetime as dt
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from ...errors import IllegalTransition, NotFound
-from ...models import Timestamp
+from ...models import Decision, DecisionKind, Timestamp
 
 if TYPE_CHECKING:
     from ...clock import Clock
     from ...store.base import StateStore
 
 DEPLOYMENTS = "deployments"
+DEPLOYMENT = "deployment"
+"""The subject kind of a deployment's decisions (``orchestra approve DEP_ID``)."""
 
 
 class DeploymentState(StrEnum):
@@ -98,7 +100,9 @@ class Deployment(BaseModel):
     version: int = Field(0, description="compare-and-set counter; bumped by every write")
     created_at: Timestamp
     updated_at: Timestamp
-    approved_by: str | None = None
+    decisions: list[Decision] = Field(
+        default_factory=list, description="people's decisions on it (approve, reject, cancel), in order"
+    )
     superseded_by: str | None = None
     run_id: str | None = Field(None, description="the run that deployed it")
     deployed: dict[str, Any] = Field(
@@ -110,6 +114,42 @@ class Deployment(BaseModel):
     verification: dict[str, Any] = Field(default_factory=dict)
     rolled_back_to: dict[str, Any] | None = None
     history: list[Transition] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_approver(cls, data: Any) -> Any:
+        """``approved_by`` is derived from ``decisions``; records written before decisions were
+        kept carry only the approver: read it as their approval, dated by the history."""
+        if not isinstance(data, dict) or "approved_by" not in data:
+            return data
+        data = dict(data)
+        approver = data.pop("approved_by")
+        if approver and not data.get("decisions"):
+            at = next(
+                (
+                    t.get("at")
+                    for t in data.get("history") or []
+                    if isinstance(t, dict) and t.get("to_state") == S.approved and t.get("actor") == approver
+                ),
+                data.get("updated_at"),
+            )
+            data["decisions"] = [
+                {
+                    "subject_kind": DEPLOYMENT,
+                    "subject_id": data.get("id"),
+                    "decision": DecisionKind.approve.value,
+                    "by": approver,
+                    "at": at,
+                }
+            ]
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def approved_by(self) -> str | None:
+        """Who approved it (the latest approval), or None."""
+        approvals = [d for d in self.decisions if d.decision == DecisionKind.approve]
+        return approvals[-1].by if approvals else None
 
     @property
     def requesters(self) -> list[str]:
