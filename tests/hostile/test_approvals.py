@@ -241,6 +241,135 @@ def test_rejecting_is_for_the_requester_or_an_approver(env: Env):
     assert code == 0 and json.loads(out)["state"] == "rejected"  # the pusher withdraws
 
 
+# ----------------------------------------------------------------------------- one entry point
+
+DECISION_KEYS = {"subject_kind", "subject_id", "decision", "by", "at", "comment"}
+
+
+def controller_decides(subject_id: str, token: str, body: dict[str, Any]) -> Any:
+    return make_client("controller").post(
+        f"/approvals/{subject_id}",
+        data=json.dumps(body),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+
+
+@pytest.mark.parametrize("approver", [f"github:{PUSHER}", "user:alice", PUSHER_EMAIL])
+def test_orchestra_approve_decides_a_deployment_and_refuses_its_pusher(env: Env, approver: str):
+    dep_id = env.push("main", "d-1", "a" * 40)
+    before = env.snapshot()
+    code, out = env.orchestra("approve", dep_id, "--as", approver)
+    assert code == 2 and out.count("error:") == 1 and "another identity" in out, out
+    no_traceback(out)
+    assert env.snapshot() == before
+    code, out = env.orchestra("approve", dep_id, "--as", "dan@corp.example", "--comment", "ship it")
+    assert code == 0, out
+    assert f"deployment {dep_id}: approved by dan@corp.example: ship it (now approved)" in out
+    (stored,) = list_deployments(env.app.store, limit=None)
+    assert stored.state == "approved" and stored.approved_by == "dan@corp.example"
+    assert [d.model_dump(mode="json", exclude={"at"}) for d in stored.decisions] == [
+        {
+            "subject_kind": "deployment",
+            "subject_id": dep_id,
+            "decision": "approve",
+            "by": "dan@corp.example",
+            "comment": "ship it",
+        }
+    ]
+    assert stored.history[-1].actor == "dan@corp.example"
+    assert stored.history[-1].reason == "approved by dan@corp.example: ship it"
+
+
+@pytest.mark.parametrize("token", ["t-alice", "t-pusher-email", "t-sender"])
+def test_post_approvals_decides_a_deployment_and_refuses_its_pusher(env: Env, token: str):
+    dep_id = env.push("main", "d-1", "a" * 40)
+    before = env.snapshot()
+    refused = controller_decides(dep_id, token, {"decision": "approve"})
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    assert (
+        refused.json["error"]["field"] == "approver"
+        and "another identity" in refused.json["error"]["message"]
+    )
+    no_traceback(refused.get_data(as_text=True))
+    assert env.snapshot() == before
+    response = controller_decides(dep_id, "t-bob", {"decision": "approve", "comment": "ok"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.json
+    assert answer["decision"] == "approve" and answer["by"] == TOKENS["t-bob"]
+    assert answer["deployment"]["id"] == dep_id and answer["deployment"]["state"] == "approved"
+    assert answer["deployment"]["approved_by"] == TOKENS["t-bob"]
+    assert answer["recorded"] == answer["deployment"]["decisions"][-1]
+    assert answer["recorded"]["subject_kind"] == "deployment" and answer["recorded"]["comment"] == "ok"
+    assert list_deployments(env.app.store, limit=None)[0].approved_by == TOKENS["t-bob"]
+    # Decided once: a second approval is a conflict, not a second record.
+    again = controller_decides(dep_id, "t-bob", {"decision": "approve"})
+    assert again.status_code == 409 and again.json["error"]["field"] == "deployment"
+    assert len(list_deployments(env.app.store, limit=None)[0].decisions) == 1
+
+
+def test_rejecting_and_cancelling_a_deployment_through_the_one_entry_point(env: Env):
+    first = env.push("main", "d-1", "a" * 40)
+    code, out = env.orchestra("reject", first, "--as", "mallory@corp.example")
+    assert code == 2 and "may not reject deployment" in out, out
+    code, out = env.orchestra("reject", first, "--as", "user:alice", "--reason", "wrong", "--format", "json")
+    assert code == 0, out
+    rejected = json.loads(out)
+    assert rejected["state"] == "rejected" and rejected["decisions"][-1]["decision"] == "reject"
+    assert rejected["decisions"][-1]["comment"] == "wrong" and rejected["approved_by"] is None
+    second = env.push("main", "d-2", "b" * 40)
+    assert controller_decides(second, "t-bob", {"decision": "approve"}).status_code == 200
+    cancelled = controller_decides(second, "t-bob", {"decision": "cancel", "reason": "freeze"})
+    assert cancelled.status_code == 200, cancelled.get_data(as_text=True)
+    dep = cancelled.json["deployment"]
+    assert dep["state"] == "cancelled" and [d["decision"] for d in dep["decisions"]] == ["approve", "cancel"]
+    assert dep["approved_by"] == TOKENS["t-bob"]  # who approved it stays on record
+
+
+def test_runs_and_deployments_record_the_same_decision(env: Env):
+    run_id = waiting_staging_run(env)
+    run_answer = controller_decides(run_id, "t-bob", {"decision": "approve", "comment": "run ok"})
+    assert run_answer.status_code == 200, run_answer.get_data(as_text=True)
+    dep_id = env.push("main", "d-9", "9" * 40)
+    dep_answer = controller_decides(dep_id, "t-bob", {"decision": "approve", "comment": "dep ok"})
+    assert dep_answer.status_code == 200, dep_answer.get_data(as_text=True)
+    for answer, kind, subject, comment in (
+        (run_answer.json, "run", run_id, "run ok"),
+        (dep_answer.json, "deployment", dep_id, "dep ok"),
+    ):
+        recorded = answer["recorded"]
+        assert set(recorded) == DECISION_KEYS
+        assert (recorded["subject_kind"], recorded["subject_id"], recorded["decision"]) == (
+            kind,
+            subject,
+            "approve",
+        )
+        assert recorded["by"] == TOKENS["t-bob"] and recorded["comment"] == comment
+    stored_run = env.app.store.get_run(run_id)
+    stored_dep = next(d for d in list_deployments(env.app.store, limit=None) if d.id == dep_id)
+    assert stored_run.decision.model_dump(mode="json") == run_answer.json["recorded"]
+    assert stored_dep.decisions[-1].model_dump(mode="json") == dep_answer.json["recorded"]
+    assert type(stored_run.decision) is type(stored_dep.decisions[-1])
+
+
+def test_a_run_cannot_be_cancelled(env: Env):
+    run_id = waiting_staging_run(env)
+    before = env.snapshot()
+    response = controller_decides(run_id, "t-bob", {"decision": "cancel"})
+    assert response.status_code == 400 and response.json["error"]["field"] == "decision"
+    assert "accepted decisions for run" in response.json["error"]["message"]
+    assert env.snapshot() == before
+
+
+def test_nothing_under_the_id_is_404_and_exit_2_naming_it(env: Env):
+    response = controller_decides("dep-nope", "t-bob", {"decision": "approve"})
+    assert response.status_code == 404, response.get_data(as_text=True)
+    assert response.json["error"]["field"] == "run_id"
+    assert response.json["error"]["message"] == "no run or deployment with id 'dep-nope'"
+    code, out = env.orchestra("reject", "dep-nope", "--as", "dan@corp.example")
+    assert code == 2 and "no run or deployment with id 'dep-nope'" in out, out
+    no_traceback(out)
+
+
 # ----------------------------------------------------------------------------- shared store
 
 
