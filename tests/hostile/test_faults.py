@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 from orchestra.breaker import BreakerState, CircuitBreaker, automation_breaker_name, find_breaker
-from orchestra.cli.common import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, run_exit_code
 from orchestra.clock import SystemClock
 from orchestra.config import load_config
 from orchestra.models import Action, Finding, Mode, Risk, Run, RunError, RunStatus, Severity, TriggerKind
 from orchestra.store import open_store
+from orchestra.toolkit.cli import EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, run_exit_code
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ":x: [bold red]boom[/] [link=file:///etc/passwd]x[/link]"

@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..models import Mode, RunStatus
 from ..registry import Registry
 from ..registry import registry as default_registry
-from .common import (
+from ..toolkit.cli import (
     EXIT_FAILED,
     EXIT_OK,
     console,
@@ -145,7 +145,7 @@ def controller_cmd(
     from ..continuous import Controller, ControllerOptions, HealthServer, MetricsWatch
     from ..registry import NO_BREACH_HANDLER
     from ..scheduling import configured_schedules
-    from .render import runs_table
+    from ..toolkit.runs_view import runs_table
 
     if not os.environ.get("ORCHESTRA_LOG_LEVEL"):
         logging.getLogger("orchestra.controller").setLevel(logging.INFO)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from .common import (
+from ..toolkit.cli import (
     console,
     current_identity,
     fail,
@@ -99,7 +99,7 @@ def dlq_replay(
     first replay's run instead of running again."""
     from ..app import build_app
     from ..events.dead_letters import replay_dead_letter
-    from .render import print_run_details, runs_table
+    from ..toolkit.runs_view import print_run_details, runs_table
 
     config = open_config(config_path)
     app = build_app(config=config, store_url=store_url_opt)

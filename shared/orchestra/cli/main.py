@@ -22,7 +22,7 @@ from ..inputs import Origin
 from ..logs import configure_logging
 from ..models import DecisionKind, Mode, RunStatus, TriggerKind
 from ..registry import registry
-from .common import (
+from ..toolkit.cli import (
     config_option,
     console,
     current_identity,
@@ -240,7 +240,7 @@ def run_cmd(
     the shortcuts --repo, --metric, --service, --billing, --usage)."""
     from ..app import build_app
     from ..runner import RunRequest
-    from .render import print_run_details, runs_table
+    from ..toolkit.runs_view import print_run_details, runs_table
 
     config = open_config(config_path)
     run_params = _params_from_flags(repo, metrics, service, billing, usage, params)
@@ -320,7 +320,7 @@ def runs_list(
     output_format: str,
 ) -> None:
     """List recent runs, newest first."""
-    from .render import runs_table
+    from ..toolkit.runs_view import runs_table
 
     store = store_from_flags(config_path, store_url_opt)
     runs = store.list_runs(task=task, status=status, trigger_id=trigger_id, limit=limit)
@@ -337,7 +337,7 @@ def runs_list(
 @store_options
 def runs_show(run_id: str, config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
     """Show one run with its findings and actions."""
-    from .render import print_run_details, runs_table
+    from ..toolkit.runs_view import print_run_details, runs_table
 
     run = store_from_flags(config_path, store_url_opt).get_run(run_id)
     if run is None:
@@ -357,7 +357,7 @@ def runs_show(run_id: str, config_path: str | None, store_url_opt: str | None, o
 @store_options
 def runs_recover(config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
     """Find runs whose owner died (expired lease) and retry, fail, verify or roll them back."""
-    from .render import runs_table
+    from ..toolkit.runs_view import runs_table
 
     recovered = _runner(config_path, store_url_opt).recover()
     if output_format == "json":
@@ -536,7 +536,7 @@ def _runner(config_path: str | None, store_url_opt: str | None) -> Runner:
 
 
 def _print_one(run: Run, output_format: str) -> None:
-    from .render import print_run_details, runs_table
+    from ..toolkit.runs_view import print_run_details, runs_table
 
     if output_format == "json":
         print_json(run.model_dump(mode="json"))

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from ...cli.common import (
+from ...models import format_timestamp
+from ...toolkit.cli import (
     console,
     current_identity,
     fail,
@@ -21,7 +22,6 @@ from ...cli.common import (
     store_from_flags,
     store_options,
 )
-from ...models import format_timestamp
 from .state import TERMINAL, DeploymentState, get_deployment, list_deployments
 
 if TYPE_CHECKING:

@@ -9,7 +9,9 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ...cli.common import (
+from ...config import Config
+from ...models import Mode, TriggerKind
+from ...toolkit.cli import (
     EXIT_FAILED,
     EXIT_OK,
     config_option,
@@ -22,8 +24,6 @@ from ...cli.common import (
     run_exit_code,
     store_options,
 )
-from ...config import Config
-from ...models import Mode, TriggerKind
 from .hook import TASK, execute
 
 
@@ -84,8 +84,8 @@ def analyze_cmd(
 def _print_findings(findings: list[Any], actions: list[Any]) -> None:
     from rich.table import Table
 
-    from ...cli.render import SEVERITY_STYLE
     from ...models import SEVERITY_ORDER
+    from ...toolkit.runs_view import SEVERITY_STYLE
 
     if findings:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -198,7 +198,7 @@ def optimize_cmd(
     if output_format == "json":
         print_json({"run": run.model_dump(mode="json"), "sizes": sizes})
     else:
-        from ...cli.render import print_run_details, runs_table
+        from ...toolkit.runs_view import print_run_details, runs_table
 
         console.print(runs_table([run]))
         print_run_details(console, run)

@@ -1,4 +1,5 @@
-"""What every CLI command shares: options, opening config and store, output and exit codes."""
+"""What every command shares, the core's and the automations': options, opening config and store,
+output and exit codes."""
 
 from __future__ import annotations
 
