@@ -8,7 +8,11 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint fmt dev bench package clean venv tools
+.PHONY: run test lint fmt dev bench package clean venv tools prerequisites-test prerequisites-lint
+
+# The system tools a target needs (one line per missing tool, with how to install it, then fail).
+prerequisites-test prerequisites-lint:
+	@$(PYTHON) scripts/check_prerequisites.py $(@:prerequisites-%=%)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +38,7 @@ run: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/python -m orchestra.devtopology $(DEV_ARGS)
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: prerequisites-test $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Each benchmark prints its figures as ratios against a baseline measured in the same run.
@@ -45,7 +49,7 @@ bench: $(STAMP)
 package:
 	$(PYTHON) scripts/package_functions.py --out build/functions
 
-lint: $(STAMP) $(TOOLS_STAMP)
+lint: prerequisites-lint $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
