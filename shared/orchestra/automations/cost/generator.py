@@ -523,3 +523,76 @@ def write_sample(directory: Path, opts: Options | None = None) -> dict[str, Any]
         for name, content in files.items():
             (sub / f"{name}.csv").write_text(content)
     return truth
+
+
+# ----- graded anomalies: the detection curve -----
+
+GRADED_SIZES: tuple[float, ...] = (1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0)
+
+
+@dataclass(frozen=True)
+class GradedSet:
+    """Daily net cost series ([series x day]) with anomalies of known size.
+
+    An anomaly of size ``factor`` adds ``(factor - 1) x`` the noise-free expected day to that
+    day's cost: at 2.0 the day costs about twice what it should.
+    """
+
+    values: np.ndarray
+    keys: np.ndarray  # (series, 2): the series index and 0, as DailySeries expects
+    first_day: int
+    series: np.ndarray  # per anomaly: row
+    column: np.ndarray  # per anomaly: day column
+    factor: np.ndarray  # per anomaly: size as a multiple of the expected day
+
+
+def graded_anomalies(
+    seed: int,
+    *,
+    series: int = 200,
+    days: int = 120,
+    window_days: int = 28,
+    sizes: tuple[float, ...] = GRADED_SIZES,
+    min_level: float = 60.0,
+    max_level: float = 5000.0,
+    max_sigma: float = 0.08,
+    start: dt.date = dt.date(2025, 1, 6),
+) -> GradedSet:
+    """Series with a weekly cycle, slow growth and lognormal daily noise; in each, one anomaly
+    every two to three weeks after the first baseline window, sized from ``sizes`` in turn.
+
+    Levels are log-uniform in ``[min_level, max_level]`` (the default keeps 1.8x above the default
+    absolute margin), daily noise sigma uniform in ``[0.02, max_sigma]``.
+    """
+    rng = np.random.Generator(np.random.PCG64([seed, 31]))
+    level = np.exp(rng.uniform(np.log(min_level), np.log(max_level), series))
+    weekend = rng.uniform(0.3, 1.0, series)
+    growth = rng.uniform(0.0, 0.003, series)
+    sigma = rng.uniform(0.02, max_sigma, series)
+    weekday = np.array([(start + dt.timedelta(days=d)).weekday() for d in range(days)])
+    cycle = np.where(weekday[None, :] >= 5, weekend[:, None], 1.0)
+    clean = level[:, None] * cycle * (1 + growth[:, None]) ** np.arange(days)[None, :]
+    noise = rng.lognormal(-(sigma[:, None] ** 2) / 2, sigma[:, None], (series, days))
+    values = clean * noise
+    rows: list[int] = []
+    cols: list[int] = []
+    factors: list[float] = []
+    turn = int(rng.integers(0, len(sizes)))
+    for i in range(series):
+        day = window_days + int(rng.integers(0, 7))
+        while day < days:
+            factor = sizes[turn % len(sizes)]
+            turn += 1
+            values[i, day] += (factor - 1) * clean[i, day]
+            rows.append(i)
+            cols.append(day)
+            factors.append(factor)
+            day += int(rng.integers(15, 22))
+    return GradedSet(
+        values=values,
+        keys=np.stack([np.arange(series), np.zeros(series, np.int64)], axis=1),
+        first_day=start.toordinal(),
+        series=np.array(rows, np.int64),
+        column=np.array(cols, np.int64),
+        factor=np.array(factors),
+    )
