@@ -9,6 +9,8 @@ Fixtures:
 - ``wire``: the same server, emptied before the test; after the test, a request nobody scripted
   fails the test (a client that sent something unexpected is a finding, not noise).
 - ``wire_fixture``: ``wire_fixture("name.json")`` -> the parsed recorded response.
+- ``grpc_wire_server`` (session) / ``grpc_wire``: the same for gRPC-only client libraries
+  (:class:`GrpcWireServer`: methods registered by name, replies scripted per method).
 
 Replies are scripted per (method, path): ``wire.answer("GET", "/v2/...", Reply(200, body))``;
 several replies for the same route are served in order, the last one repeating.
@@ -21,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from .grpc_server import GrpcWireServer
 from .server import WireServer, load_fixture
 
 
@@ -46,3 +49,22 @@ def wire(wire_server: WireServer) -> Iterator[WireServer]:
 @pytest.fixture
 def wire_fixture() -> Callable[[str], Any]:
     return load_fixture
+
+
+@pytest.fixture(scope="session")
+def grpc_wire_server() -> Iterator[GrpcWireServer]:
+    server = GrpcWireServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def grpc_wire(grpc_wire_server: GrpcWireServer) -> Iterator[GrpcWireServer]:
+    grpc_wire_server.reset()
+    yield grpc_wire_server
+    unexpected = [r.method for r in grpc_wire_server.unexpected]
+    grpc_wire_server.reset()
+    assert not unexpected, f"calls nobody scripted: {unexpected}"
