@@ -301,10 +301,16 @@ def logging_filter(settings: LoggingSettings, start: dt.datetime, end: dt.dateti
 
 
 def fetch_log_entries(
-    settings: LoggingSettings, start: dt.datetime, end: dt.datetime, *, session: Any = None
+    settings: LoggingSettings,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    session: Any = None,
+    url: str = ENTRIES_LIST_URL,
 ) -> Iterator[dict[str, Any]]:
     """Yield log entries page by page. ``session`` is a ``google.auth.transport.requests.
-    AuthorizedSession`` (created from ADC when None; injected in tests)."""
+    AuthorizedSession`` (created from ADC when None; injected in tests); ``url`` is the
+    ``entries.list`` endpoint (a local server in tests)."""
     if session is None:
         import google.auth
         from google.auth.transport.requests import AuthorizedSession
@@ -319,7 +325,7 @@ def fetch_log_entries(
     }
     seen = 0
     while True:
-        response = session.post(ENTRIES_LIST_URL, json=body, timeout=60)
+        response = session.post(url, json=body, timeout=60)
         status = response.status_code
         if status == 429 or status >= 500:
             raise TransientError(f"Cloud Logging entries.list answered HTTP {status}: {response.text[:300]}")
