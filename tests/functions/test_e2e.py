@@ -40,6 +40,11 @@ from tests.functions.test_alerts import CONSOLE_TEST
 pytestmark = [pytest.mark.emulator, pytest.mark.e2e]
 
 DATABASE = "functions-e2e"
+# How late the emulator may push a message that is due: its delivery loop polls, and a nacked
+# message comes back about 1 s after the retry policy's maximum backoff (measured: 2.8-3.0 s
+# between deliveries with a 2 s maximum). A late redelivery can only make the test pass
+# wrongly, never fail wrongly, so the margin is generous.
+PUSH_LATENCY_S = 3.0
 T = TypeVar("T")
 
 
@@ -169,7 +174,10 @@ def test_publish_push_function_firestore_run(e2e: E2E):
     )
     assert run.source_event == message_id and run.environment == "staging"
     assert run.requested_by.startswith("pubsub:tasks-")  # the push URL names the topic
-    record = e2e.store.get_event(record_id("scheduled", message_id))
+    # The function writes the event record after the run: wait for the record itself.
+    record = eventually(
+        lambda: e2e.store.get_event(record_id("scheduled", message_id)), what="the event record"
+    )
     assert record.status == "accepted" and record.run_ids == [run.id]
     assert count(counter, f"analyze:{message_id}") == 1
 
@@ -204,13 +212,30 @@ def test_redelivered_push_is_one_run(e2e: E2E):
 
 
 def test_poison_message_is_rejected_once_not_redelivered(e2e: E2E):
-    topic, _ = e2e.topology()
+    topic, subscription = e2e.topology()
     message_id = e2e.publish(topic, b"{this is not json")
     record = eventually(
         lambda: e2e.store.get_event(record_id("scheduled", message_id)), what="rejected record"
     )
     assert record.status == "rejected" and "message.data" in record.reason
-    time.sleep(4)  # two retry backoffs: a nacked message would have come back by now
+    # Had the function not acknowledged the push, the emulator would send it again within the
+    # subscription's maximum retry backoff of the answer (the record is written before it).
+    # Watch for that long, read from the subscription itself, plus the push loop's own latency.
+    config = e2e.subscriber.get_subscription(
+        subscription=e2e.subscriber.subscription_path(e2e.project, subscription)
+    )
+    window_s = config.retry_policy.maximum_backoff.total_seconds()
+    assert window_s == 2  # what topology() configured: the emulator reports the policy it applies
+    watch_until = time.monotonic() + window_s + PUSH_LATENCY_S
+    while time.monotonic() < watch_until:
+        statuses = [e.status for e in e2e.events_for("scheduled", message_id)]
+        assert statuses == ["rejected"], f"the poison message came back: {statuses}"
+        time.sleep(0.2)
+    # The push loop was delivering all along: a message published now arrives, and the poison
+    # message still has its single record.
+    counter = e2e.tmp / f"{uuid.uuid4().hex}.log"
+    marker = e2e.publish(topic, {"task": "probe", "params": {"counter": str(counter)}})
+    eventually(lambda: e2e.store.get_event(record_id("scheduled", marker)), what="the marker message")
     assert [e.status for e in e2e.events_for("scheduled", message_id)] == ["rejected"]
     assert not [d for d in e2e.store.list_dead_letters(limit=None) if d.data == "{this is not json"]
 
