@@ -97,7 +97,11 @@ def test_each_margin_pinned_from_both_sides_on_noisy_data(seed: int, binding: st
     others = max(v for k, v in limits.items() if k != binding)
     # the chosen margin decides this case: the others are well below it
     assert line > 1.25 * others, (binding, limits)
-    settings = AnomalySettings(relative_margin=relative, absolute_margin=absolute, noise_sigmas=sigmas)
+    settings = (
+        AnomalySettings()  # the defaults themselves, so that changing one fails here too
+        if knobs == "defaults"
+        else AnomalySettings(relative_margin=relative, absolute_margin=absolute, noise_sigmas=sigmas)
+    )
     above, below = values.copy(), values.copy()
     above[-1] = expected + 1.05 * line
     below[-1] = expected + 0.95 * line
@@ -135,6 +139,149 @@ def test_the_window_is_the_trailing_window_days(seed: int) -> None:
 )
 def test_severity_levels_from_both_sides(delta: float, level: Severity) -> None:
     assert an.severity_for(delta, AnomalySettings()) == level
+
+
+# ----- the shapes of a real billing export -----
+
+SHAPE_DAYS = 98  # 2025-01-06 .. 2025-04-13: three month starts, the last two evaluable
+
+
+def export_series(seed: int, level: float = 300.0, sigma: float = 0.05) -> np.ndarray:
+    return noisy_series(np.random.Generator(np.random.PCG64([seed, 13])), SHAPE_DAYS, level, sigma)
+
+
+def flagged_dates(
+    values: np.ndarray, settings: AnomalySettings | None = None
+) -> dict[str, tuple[float, float]]:
+    """Flagged day -> (actual, expected) for one series starting on FIRST."""
+    series = an.DailySeries(
+        values=values[None, :], keys=np.zeros((1, 2), np.int64), first_day=FIRST.toordinal()
+    )
+    found = an.detect(series, settings or AnomalySettings(), last_days=None)
+    return {series.date(a.column).isoformat(): (a.actual, a.expected) for a in found}
+
+
+def column(date: dt.date) -> int:
+    return (date - FIRST).days
+
+
+SEEDS = range(4)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_new_service_is_reported_on_its_first_day_only(seed: int) -> None:
+    values = export_series(seed)
+    start = 50
+    values[:start] = 0.0
+    found = flagged_dates(values)
+    first = (FIRST + dt.timedelta(days=start)).isoformat()
+    assert list(found) == [first], found  # new spend, judged against nothing
+    assert found[first][1] == 0.0
+    # a new service under the absolute margin is not worth a finding
+    small = export_series(seed, level=20.0)
+    small[:start] = 0.0
+    assert flagged_dates(small) == {}
+    # once its window is full it is judged like any other series: a spike is found
+    values[start + 35] *= 3
+    assert (FIRST + dt.timedelta(days=start + 35)).isoformat() in flagged_dates(values)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_service_back_after_a_pause_starts_again(seed: int) -> None:
+    # back after a whole window without cost: new spend again, reported on its first day only
+    values = export_series(seed)
+    values[30:62] = 0.0
+    assert list(flagged_dates(values)) == [(FIRST + dt.timedelta(days=62)).isoformat()]
+    # back after ten days: its first day matches the history, and the days after it, whose
+    # same-weekday history still has the pause's zeros, are not judged until a window has passed
+    values = export_series(seed)
+    values[40:50] = 0.0
+    assert flagged_dates(values) == {}
+    values[50 + 28] *= 3  # a full window later, a spike is found again
+    assert list(flagged_dates(values)) == [(FIRST + dt.timedelta(days=78)).isoformat()]
+    # a pause of a few days is not a start: a spike right after it is found
+    values = export_series(seed)
+    values[40:44] = 0.0
+    values[46] *= 3
+    assert list(flagged_dates(values)) == [(FIRST + dt.timedelta(days=46)).isoformat()]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_service_ending_is_not_an_anomaly(seed: int) -> None:
+    values = export_series(seed)
+    values[60:] = 0.0
+    assert flagged_dates(values) == {}
+
+
+def _month_starts() -> list[int]:
+    return [d for d in range(SHAPE_DAYS) if (FIRST + dt.timedelta(days=d)).day == 1]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_monthly_charge_on_the_first_recurs_without_findings(seed: int) -> None:
+    values = export_series(seed)
+    starts = _month_starts()
+    assert [(FIRST + dt.timedelta(days=d)).isoformat() for d in starts] == [
+        "2025-02-01",
+        "2025-03-01",
+        "2025-04-01",
+    ]
+    for d in starts:
+        values[d] += 3000.0  # a commitment, support or licence fee billed on the 1st
+    assert flagged_dates(values) == {}
+    # a first-of-month charge that grew beyond the margins over last month's is still found
+    grown = values.copy()
+    grown[starts[2]] += 2000.0
+    assert list(flagged_dates(grown)) == ["2025-04-01"]
+    # and a charge the previous month's 1st did not have is new: found
+    fresh = export_series(seed)
+    fresh[starts[2]] += 3000.0
+    actual, expected = flagged_dates(fresh)["2025-04-01"]
+    assert expected < 400 < 3000 < actual
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_credits_exceeding_cost(seed: int) -> None:
+    # net cost below zero all along (a promotion larger than the usage): nothing to report
+    values = export_series(seed, level=100.0) - 150.0
+    assert values.max() < 0
+    assert flagged_dates(values) == {}
+    # a refund day, far below zero, neither flagged nor lifting the following days' baseline
+    refund = export_series(seed)
+    refund[50] -= 2000.0
+    refund[57] *= 2.0  # a real anomaly a week later, same weekday as the refund
+    assert list(flagged_dates(refund)) == [(FIRST + dt.timedelta(days=57)).isoformat()]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_credits_that_end_are_a_step_up_reported_until_the_baseline_has_it(seed: int) -> None:
+    # credits covered the usage, then ended: the bill really rises, and each day says so until
+    # three of the four same weekdays in the window hold the new level
+    values = export_series(seed, level=200.0, sigma=0.03)
+    end = 60
+    values[:end] -= 250.0
+    found = flagged_dates(values)
+    days = sorted(column(dt.date.fromisoformat(d)) for d in found)
+    assert days[0] == end and all(end <= d < end + 21 for d in days), days
+    assert len(days) >= 10
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_steady_growth_of_two_percent_a_week_is_not_an_anomaly(seed: int) -> None:
+    values = export_series(seed, level=500.0) * 1.02 ** (np.arange(SHAPE_DAYS) / 7)
+    assert flagged_dates(values) == {}
+    # the same growth with a spike on top: the spike is found, the growth around it is not
+    values[80] *= 2.0
+    assert list(flagged_dates(values)) == [(FIRST + dt.timedelta(days=80)).isoformat()]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_holiday_dip_is_not_an_anomaly_and_the_return_is_not_either(seed: int) -> None:
+    values = export_series(seed)
+    holidays = [column(dt.date(2025, 2, 17)), column(dt.date(2025, 2, 18)), column(dt.date(2025, 2, 19))]
+    for d in holidays:
+        values[d] *= 0.3
+    assert flagged_dates(values) == {}
 
 
 # ----- the detection curve -----

@@ -6,6 +6,19 @@ whole window; the noise scale is 1.4826 x the median absolute deviation of the w
 weekday medians. A day is anomalous when it exceeds the expectation by *all* of: a relative
 margin, an absolute margin (currency units) and ``noise_sigmas`` noise scales. Medians keep an
 earlier spike from raising the baseline of the days after it.
+
+Two shapes of a real export are not anomalies day after day:
+
+- a series that starts (a new service, or one back after a week or more without cost) has no
+  baseline yet: its first day with cost is judged against the window as it is (for a new
+  service: zero, so new spend above the margins is reported once), the next
+  ``window_days - 1`` days are not judged, until a full window of its history exists;
+- a charge billed on the first of each month (subscriptions, support, licences): on the 1st the
+  expectation is at least the cost of the previous month's 1st, when the data covers it.
+
+A step up that stays (credits that ended, a larger deployment) is reported on each day until the
+trailing medians reach the new level (weekday-aware, 28 days: until three of the four same
+weekdays hold it): each of those days costs more than the history says it should.
 """
 
 from __future__ import annotations
@@ -115,11 +128,13 @@ def detect(series: DailySeries, settings: AnomalySettings, *, last_days: int | N
     if base.expected.shape[1] == 0:
         return []
     actual = series.values[:, base.start :]
-    delta = actual - base.expected
+    expected = _with_monthly_charges(series, base)
+    delta = actual - expected
     flagged = (
-        (delta > settings.relative_margin * np.maximum(base.expected, 0.0))
+        (delta > settings.relative_margin * np.maximum(expected, 0.0))
         & (delta > settings.absolute_margin)
         & (delta > settings.noise_sigmas * base.scale)
+        & _judged(series.values, settings.window_days)[:, base.start :]
     )
     if last_days is not None:
         flagged[:, : max(0, flagged.shape[1] - last_days)] = False
@@ -129,13 +144,61 @@ def detect(series: DailySeries, settings: AnomalySettings, *, last_days: int | N
             series=int(r),
             column=int(c) + base.start,
             actual=float(actual[r, c]),
-            expected=float(base.expected[r, c]),
+            expected=float(expected[r, c]),
             scale=float(base.scale[r, c]),
         )
         for r, c in zip(rows, cols, strict=True)
     ]
     found.sort(key=lambda a: (-a.delta, a.column, a.series))
     return found
+
+
+# A day "has cost" from one cent (either sign): sub-cent rounding rows do not start a series.
+ACTIVE_COST = 0.01
+# Days without cost after which cost again is a new start: a whole week leaves a hole in the
+# history of every weekday.
+QUIET_DAYS = 7
+
+
+def _judged(values: np.ndarray, window: int) -> np.ndarray:
+    """[series x day]: False for the days after a series starts, until a full window of its history.
+
+    A series starts on a day with cost preceded by no cost at all since the data began, or by at
+    least ``QUIET_DAYS`` days without cost. The start day itself is judged.
+    """
+    n, ndays = values.shape
+    idx = np.broadcast_to(np.arange(ndays), (n, ndays))
+    active = np.abs(values) >= ACTIVE_COST
+    last_active = np.maximum.accumulate(np.where(active, idx, -1), axis=1)
+    before = np.full((n, ndays), -1)
+    before[:, 1:] = last_active[:, :-1]  # last day with cost strictly before each day
+    starts = active & (idx >= 1) & ((before < 0) | (idx - before > QUIET_DAYS))
+    last_start = np.maximum.accumulate(np.where(starts, idx, -1), axis=1)
+    young = (last_start >= 0) & (idx - last_start < window) & (idx != last_start)
+    return ~young
+
+
+def _with_monthly_charges(series: DailySeries, base: Baseline) -> np.ndarray:
+    """The expectation, raised on each 1st of a month to the previous month's 1st when known."""
+    expected = base.expected
+    raised: np.ndarray | None = None
+    for offset in range(expected.shape[1]):
+        column = base.start + offset
+        date = series.date(column)
+        if date.day != 1:
+            continue
+        previous = (
+            date.replace(year=date.year - 1, month=12)
+            if date.month == 1
+            else date.replace(month=date.month - 1)
+        )
+        prior = previous.toordinal() - series.first_day
+        if prior < 0:
+            continue
+        if raised is None:
+            raised = expected.copy()
+        raised[:, offset] = np.maximum(expected[:, offset], series.values[:, prior])
+    return expected if raised is None else raised
 
 
 def evaluable_days(series: DailySeries, settings: AnomalySettings) -> int:
