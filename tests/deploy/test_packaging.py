@@ -283,8 +283,8 @@ def test_archives_import_only_their_vendored_library(served: dict[str, Any]) -> 
 def test_controller_archive_serves_health(served: dict[str, Any]) -> None:
     url = served["servers"]["controller"]["url"]
     status, body = _request(f"{url}/health")
-    assert status in (200, 503), body
-    assert json.loads(body)["status"] in ("healthy", "degraded", "unhealthy")
+    assert status == 200, body
+    assert json.loads(body)["status"] == "healthy", body
     status, body = _request(f"{url}/runs", headers={"Authorization": "Bearer archive-token"})
     assert status == 200, body
     status, _ = _request(f"{url}/runs")
@@ -299,7 +299,7 @@ def test_webhook_archive_verifies_signatures(served: dict[str, Any]) -> None:
     status, answer = _request(url, body, headers | {"X-Hub-Signature-256": signature})
     assert status == 200, answer
     status, _ = _request(url, body, headers | {"X-Hub-Signature-256": "sha256=" + "0" * 64})
-    assert status in (401, 403)
+    assert status == 401
 
 
 def test_event_archives_accept_push_deliveries(served: dict[str, Any]) -> None:
