@@ -1,4 +1,4 @@
-"""`make dev` end to end: emulators, five functions, topics and push subscriptions; a message
+"""`make dev` itself, end to end (the Makefile target in its own process group): emulators, five functions, topics and push subscriptions; a message
 published with gcloud runs an automation; SIGTERM leaves no process behind."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,13 +25,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.emulator]
 
 
 class Topology:
+    """`make dev` exactly as a person types it, with the repository's Makefile, in its own process
+    group (as a terminal runs a foreground job). The virtualenv stamp is up to date, so make goes
+    straight to the topology."""
+
     def __init__(self, log_dir: Path) -> None:
+        dev_args = f"--project {PROJECT} --log-dir {log_dir}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestra.devtopology", "--project", PROJECT, "--log-dir", str(log_dir)],
+            ["make", "--no-print-directory", "dev", f"DEV_ARGS={dev_args}"],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
         )
         self.output: list[str] = []
         self.lines: queue.Queue[str] = queue.Queue()
@@ -144,15 +149,17 @@ def test_make_dev_topology(tmp_path, monkeypatch):
         assert len(letters) == 1 and "gave up" in (letters[0].data or "")
         store.close()
 
-        topology.proc.send_signal(signal.SIGTERM)
-        assert topology.proc.wait(timeout=30) == 0, topology.text
+        # SIGTERM to the whole job, make and the topology both: the topology stops everything it
+        # started and exits 0; make, having waited for it, dies of the signal.
+        os.killpg(topology.proc.pid, signal.SIGTERM)
+        assert topology.proc.wait(timeout=30) == -signal.SIGTERM, topology.text
     finally:
         if topology.proc.poll() is None:
-            topology.proc.kill()
+            os.killpg(topology.proc.pid, signal.SIGKILL)
             topology.proc.wait(timeout=10)
 
     assert "every process it started is gone" in topology.text
-    for pgid in groups:
+    for pgid in [topology.proc.pid, *groups]:  # make's own group, then each one the topology started
         assert_group_gone(pgid)
     for host_port in (firestore, pubsub):
         port = host_port.rsplit(":", 1)[1]
