@@ -1,5 +1,6 @@
-"""`make dev` itself, end to end (the Makefile target in its own process group): emulators, five functions, topics and push subscriptions; a message
-published with gcloud runs an automation; SIGTERM leaves no process behind."""
+"""`make dev` itself, end to end (the Makefile target in its own process group): emulators, five
+functions, topics and push subscriptions; a message published with gcloud runs an automation;
+SIGTERM leaves no process behind."""
 
 from __future__ import annotations
 
