@@ -237,9 +237,11 @@ class FakeBigQuery:
     def __init__(self, rows: list[object]) -> None:
         self.rows = rows
         self.queries: list[tuple[str, object]] = []
+        self.locations: list[str | None] = []
 
-    def query(self, sql: str, job_config: object = None) -> FakeJob:
+    def query(self, sql: str, job_config: object = None, location: str | None = None) -> FakeJob:
         self.queries.append((sql, job_config))
+        self.locations.append(location)
         return FakeJob(self.rows)
 
 
@@ -268,6 +270,7 @@ def test_bigquery_source_queries_the_export_and_aggregates() -> None:
     settings = BigQuerySettings(table="billing-proj.billing.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9")
     data = read_bigquery(settings, start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 3), client=client)
     sql, config = client.queries[0]
+    assert client.locations == [settings.location]  # the job runs where the settings say
     assert "`billing-proj.billing.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9`" in sql
     assert "UNNEST(credits)" in sql and "_PARTITIONTIME" in sql
     params = {p.name: (p.type_, p.value) for p in config.query_parameters}

@@ -590,7 +590,7 @@ def read_bigquery(
         maximum_bytes_billed=settings.maximum_bytes_billed,
         labels={"orchestra-automation": "cost"},
     )
-    job = client.query(bigquery_sql(settings.table), job_config=job_config)
+    job = client.query(bigquery_sql(settings.table), job_config=job_config, location=settings.location)
     return billing_from_rows(job.result(), source=f"bigquery:{settings.table}")
 
 
