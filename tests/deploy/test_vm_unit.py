@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -243,3 +244,18 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
         check=False,
     )
     assert security.returncode == 0, security.stdout[-3000:]
+
+
+def test_ide_task_names_match_the_documentation() -> None:
+    """The IDE tasks the README names exist in .vscode/tasks.json under exactly those labels."""
+    tasks_text = (ROOT / ".vscode" / "tasks.json").read_text()
+    tasks = json.loads(
+        "\n".join(line for line in tasks_text.splitlines() if not line.lstrip().startswith("//"))
+    )
+    labels = {task["label"] for task in tasks["tasks"]}
+    documented = {"Orchestra: analyze workspace", "Orchestra: optimize workspace"}
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for name in documented:
+        assert f'"{name}"' in readme, f"README.md does not name the IDE task {name!r}"
+    assert documented <= labels, f"tasks.json labels {sorted(labels)} lack {sorted(documented - labels)}"
+    assert all(label.startswith("Orchestra: ") for label in labels), sorted(labels)
