@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from orchestra.cli.main import cli
+from orchestra.cli.main import _lease_wait_message, cli
+from orchestra.models import Lease, Mode, Run, RunStatus, TriggerKind
 from orchestra.registry import registry
+from orchestra.store import open_store
 
 from tests.runner.automations import Noop, Tuner
 
@@ -57,9 +60,11 @@ def test_default_config_is_valid(env):
 
 
 def test_config_show_prints_effective_defaults(env, tmp_path):
-    code, out = invoke("config", "show", "--config", write(tmp_path, GOOD), "--format", "json")
-    assert code == 0
-    shown = json.loads(out)
+    result = CliRunner().invoke(
+        cli, ["config", "show", "--config", write(tmp_path, GOOD), "--format", "json"]
+    )
+    assert result.exit_code == 0
+    shown = json.loads(result.stdout)  # where the store came from is a note on stderr
     assert shown["runner"]["retry"]["attempts"] == 3
     assert shown["environments"]["development"]["automation_level"] == 1
 
@@ -288,3 +293,89 @@ def test_param_scalars_stay_text_and_lists_are_yaml():
 
     params = _params_from_flags(None, (), None, None, None, ("revision=0123456", "risks=[low, high]", "n=3"))
     assert params == {"revision": "0123456", "risks": ["low", "high"], "n": "3"}
+
+
+def test_config_show_shows_the_store_in_effect_and_where_it_came_from(env, tmp_path, monkeypatch):
+    config = write(tmp_path, "store: sqlite:///from-config.db\n" + GOOD)
+    # ORCHESTRA_STORE (set by the env fixture) overrides the file.
+    result = CliRunner().invoke(cli, ["config", "show", "--config", config, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["store"] == env["store"]
+    assert "from ORCHESTRA_STORE (the configuration says sqlite:///from-config.db)" in result.stderr
+    # --store overrides both; the text output stays YAML, the origin a comment.
+    code, out = invoke("config", "show", "--config", config, "--store", "sqlite:///flag.db")
+    assert code == 0, out
+    assert out.splitlines()[0] == "# store: from --store (the configuration says sqlite:///from-config.db)"
+    assert "\nstore: sqlite:///flag.db\n" in out
+    # Without either, the file's store, and the note says so.
+    monkeypatch.delenv("ORCHESTRA_STORE")
+    code, out = invoke("config", "show", "--config", config)
+    assert code == 0, out
+    assert "\nstore: sqlite:///from-config.db\n" in out
+    assert "ORCHESTRA_STORE is not set" in out.splitlines()[0]
+
+
+def _hold_run(store_url: str, run_id: str, owner: str, expires_at: dt.datetime) -> None:
+    """Make the recorded run look like one whose owner is (or was) still running it."""
+    store = open_store(store_url)
+    try:
+        run = store.get_run(run_id)
+        assert run is not None
+        run.status = RunStatus.running
+        run.finished_at = None
+        run.lease = Lease(owner=owner, expires_at=expires_at, heartbeat_at=expires_at)
+        assert store.save_run(run)
+    finally:
+        store.close()
+
+
+def test_resubmitting_a_trigger_whose_run_is_held_by_a_lease_says_so_and_exits_3(env, tmp_path):
+    counter = tmp_path / "calls.log"
+    args = ["run", "noop", "--trigger-id", "held-1", "--param", f"counter={counter}"]
+    code, out = invoke(*args, "--format", "json")
+    assert code == 0, out
+    run_id = json.loads(out)["id"]
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    _hold_run(env["store"], run_id, "host:gone-42", expires)
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3, result.output
+    message = " ".join(result.stderr.split())
+    assert f"{run_id}: trigger held-1 was not run again" in message
+    assert f"lease of host:gone-42, waiting for the lease to expire at {expires.isoformat()}" in message
+    assert "`orchestra runs recover`" in message and "later delivery" in message
+    assert "trigger already handled" not in result.stdout
+    assert counter.read_text().count("analyze") == 1  # not run a second time
+    # The JSON output is the run, and the exit code says the same.
+    result = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["status"] == "running"
+
+
+def test_a_finished_duplicate_still_exits_0(env):
+    code, _ = invoke("run", "noop", "--trigger-id", "done-1")
+    assert code == 0
+    code, out = invoke("run", "noop", "--trigger-id", "done-1")
+    assert code == 0, out
+    assert "trigger already handled" in out
+
+
+def test_lease_wait_message_for_an_expired_lease_names_the_takeover():
+    now = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
+    run = Run(
+        id="noop-abc",
+        task="noop",
+        trigger_kind=TriggerKind.manual,
+        trigger_id="t-1",
+        environment="development",
+        mode=Mode.analyze,
+        automation_level=1,
+        status=RunStatus.running,
+        created_at=now,
+        updated_at=now,
+        lease=Lease(owner="host:x", expires_at=now - dt.timedelta(minutes=1), heartbeat_at=now),
+    )
+    message = _lease_wait_message(run, now)
+    assert "which expired at 2026-01-05T11:59:00+00:00" in message
+    assert "`orchestra runs recover` or a later delivery of this trigger takes the run over" in message
+    assert "waiting" not in _lease_wait_message(run.model_copy(update={"lease": None}), now)

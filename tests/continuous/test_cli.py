@@ -203,3 +203,23 @@ def test_sigterm_releases_a_run_that_outlasts_the_grace_period(tmp_path, config_
     (run,) = SqliteStateStore(db).list_runs(task="testing", limit=None)
     assert run.status == RunStatus.queued and run.lease is None and "released by" in (run.reason or "")
     assert not any(c.startswith("end") for c in calls(workdir))
+
+
+def test_once_analyzes_unless_told_to_apply(once: Callable[..., Result], workdir: Path) -> None:
+    default = once("--format", "json", "--environment", "staging")
+    assert default.exit_code == 0, default.output
+    assert {d["run"]["mode"] for d in json.loads(default.stdout)} == {"analyze"}
+
+
+def test_once_applies_when_asked(once: Callable[..., Result], workdir: Path) -> None:
+    applied = once("--format", "json", "--environment", "staging", "--run-mode", "apply")
+    assert applied.exit_code == 0, applied.output
+    assert {d["run"]["mode"] for d in json.loads(applied.stdout)} == {"apply"}
+
+
+def test_the_continuous_controller_applies_by_default_as_the_deployed_schedules_do() -> None:
+    from orchestra.cli.controller import default_run_mode
+    from orchestra.models import Mode
+
+    assert default_run_mode("continuous") is Mode.apply
+    assert default_run_mode("once") is Mode.analyze

@@ -65,6 +65,13 @@ def build_watch_settings(
     )
 
 
+def default_run_mode(controller_mode: str) -> Mode:
+    """The mode of the runs a controller starts when ``--run-mode`` is not given: one pass from a
+    shell or cron analyzes, as ``orchestra run`` does; the long-running controller applies, as the
+    deployed Cloud Scheduler jobs do (the automation level and approval gates still decide)."""
+    return Mode.analyze if controller_mode == "once" else Mode.apply
+
+
 def _exit_code(done: list[Submitted]) -> int:
     bad = {RunStatus.failed, RunStatus.rolled_back}
     if any((s.error and s.outcome is None) or (s.run is not None and s.run.status in bad) for s in done):
@@ -86,9 +93,9 @@ def _exit_code(done: list[Submitted]) -> int:
 @click.option(
     "--run-mode",
     type=click.Choice([m.value for m in Mode]),
-    default="apply",
-    show_default=True,
-    help="Mode of the runs started; the automation level and approval gates decide what applies.",
+    help="Mode of the runs started (default: analyze with --mode once, as `orchestra run`; apply with "
+    "--mode continuous, as the deployed schedules). In apply mode the automation level and approval "
+    "gates decide what applies, and files are written only where the configuration says.",
 )
 @click.option(
     "--automation-level", type=click.IntRange(0, 3), help="Level of the runs (default: environment's)."
@@ -120,7 +127,7 @@ def _exit_code(done: list[Submitted]) -> int:
 def controller_cmd(
     mode: str,
     environment: str | None,
-    run_mode: str,
+    run_mode: str | None,
     automation_level: int | None,
     host: str,
     port: int,
@@ -168,7 +175,7 @@ def controller_cmd(
     runner = app.runner
     options = ControllerOptions(
         environment=env_name,
-        mode=Mode(run_mode),
+        mode=Mode(run_mode) if run_mode else default_run_mode(mode),
         automation_level=automation_level,
         tick_seconds=tick_seconds,
         grace_seconds=grace_seconds,

@@ -8,6 +8,7 @@ commands that use them: every invocation pays for this module, and the pre-commi
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import sys
@@ -23,6 +24,8 @@ from ..logs import configure_logging
 from ..models import DecisionKind, Mode, RunStatus, TriggerKind
 from ..registry import registry
 from ..toolkit.cli import (
+    EXIT_OK,
+    EXIT_SKIPPED,
     config_option,
     console,
     current_identity,
@@ -285,6 +288,9 @@ def run_cmd(
             runs.append(outcome.run)
             if outcome.duplicate:
                 duplicates.add(outcome.run.id)
+        now = runner.clock.now()
+    held = [r for r in runs if r.id in duplicates and r.status == RunStatus.running]
+    held_ids = {r.id for r in held}
     if output_format == "json":
         payload = [r.model_dump(mode="json") for r in runs]
         print_json(payload if task == "all" else payload[0])
@@ -292,11 +298,33 @@ def run_cmd(
         console.print(runs_table(runs))
         for run in runs:
             console.print()
-            if run.id in duplicates:
+            if run.id in duplicates and run.id not in held_ids:
                 console.print(f"[dim]{run.id}: trigger already handled; showing the existing run[/]")
             print_run_details(console, run)
             registry.create(run.task).render(run, console)
-    sys.exit(run_exit_code(runs))
+    for run in held:
+        err_console.print(Text(_lease_wait_message(run, now)), highlight=False, soft_wrap=True)
+    code = run_exit_code(runs)
+    sys.exit(EXIT_SKIPPED if held and code == EXIT_OK else code)
+
+
+def _lease_wait_message(run: Run, now: dt.datetime) -> str:
+    """Why a re-submitted trigger did not run: its run is `running` under another owner's lease
+    (that owner may be alive, or may have died), and who takes it over and when."""
+    head = f"{run.id}: trigger {run.trigger_id} was not run again: its run is still running"
+    takeover = "or a later delivery of this trigger takes the run over"
+    if run.lease is None:
+        return f"{head} without a lease; `orchestra runs recover` {takeover} (exit 3)."
+    until = run.lease.expires_at.isoformat()
+    if run.lease.expires_at > now:
+        return (
+            f"{head} under the lease of {run.lease.owner}, waiting for the lease to expire at {until}. "
+            f"If that owner died, `orchestra runs recover` after {until} {takeover} (exit 3)."
+        )
+    return (
+        f"{head} under the lease of {run.lease.owner}, which expired at {until}; "
+        f"`orchestra runs recover` {takeover} (exit 3)."
+    )
 
 
 @cli.group("runs")
@@ -401,16 +429,32 @@ def config_validate(config_path: str | None) -> None:
 
 @config_group.command("show")
 @config_option
+@store_option
 @format_option
 @handle_errors
-def config_show(config_path: str | None, output_format: str) -> None:
-    """Print the effective configuration (defaults filled in)."""
+def config_show(config_path: str | None, store_url_opt: str | None, output_format: str) -> None:
+    """Print the effective configuration (defaults filled in), with the store that commands use:
+    --store, else ORCHESTRA_STORE, else the configuration's `store`. Where the store came from is
+    a YAML comment (text) or a line on stderr (json)."""
+    from ..store import STORE_ENV_VAR
+
     data = open_config(config_path).model_dump(mode="json")
+    configured = data["store"]
+    source = click.get_current_context().get_parameter_source("store_url_opt")
+    if store_url_opt and source == click.core.ParameterSource.COMMANDLINE:
+        origin = f"from --store (the configuration says {configured})"
+    elif store_url_opt:
+        origin = f"from {STORE_ENV_VAR} (the configuration says {configured})"
+    else:
+        origin = f"from the configuration ({config_path or 'built-in defaults'}); {STORE_ENV_VAR} is not set"
+    data["store"] = store_url_opt or configured
     if output_format == "json":
         print_json(data)
+        err_console.print(Text(f"store: {origin}"), highlight=False, soft_wrap=True)
     else:
         import yaml
 
+        click.echo(f"# store: {origin}")
         click.echo(yaml.safe_dump(data, sort_keys=False))
 
 
