@@ -173,7 +173,7 @@ def test_scheduled_message_runs_the_plugin(world: dict[str, Any], store: SqliteS
 def test_controller_runs_the_default_schedule(world: dict[str, Any], store: SqliteStateStore) -> None:
     world["file"].parent.mkdir(parents=True)
     world["file"].write_text("old greeting\n")
-    result = orchestra(world, "controller", "--mode", "once", "--format", "json")
+    result = orchestra(world, "controller", "--mode", "once", "--run-mode", "apply", "--format", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     [slot] = json.loads(result.stdout)
     # The configuration names no schedule: the plugin's default one (09:00 UTC daily) applies,
