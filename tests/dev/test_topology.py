@@ -153,7 +153,7 @@ def test_make_dev_topology(tmp_path, monkeypatch):
         # SIGTERM to the whole job, make and the topology both: the topology stops everything it
         # started and exits 0; make, having waited for it, dies of the signal.
         os.killpg(topology.proc.pid, signal.SIGTERM)
-        assert topology.proc.wait(timeout=30) == -signal.SIGTERM, topology.text
+        assert topology.proc.wait(timeout=120) == -signal.SIGTERM, topology.text
     finally:
         if topology.proc.poll() is None:
             os.killpg(topology.proc.pid, signal.SIGKILL)
