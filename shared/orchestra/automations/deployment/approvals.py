@@ -216,6 +216,19 @@ def approve(
     return _decide_id(store, clock, settings, deployment_id, request, config)
 
 
+def _decline(
+    kind: DecisionKind,
+    store: StateStore,
+    clock: Clock,
+    deployment_id: str,
+    identity: str,
+    reason: str | None,
+    config: Config,
+) -> Deployment:
+    request = DecisionRequest(decision=kind, identity=identity, comment=reason)
+    return _decide_id(store, clock, None, deployment_id, request, config)
+
+
 def reject(
     store: StateStore,
     clock: Clock,
@@ -225,8 +238,7 @@ def reject(
     *,
     config: Config,
 ) -> Deployment:
-    request = DecisionRequest(decision=DecisionKind.reject, identity=identity, comment=reason)
-    return _decide_id(store, clock, None, deployment_id, request, config)
+    return _decline(DecisionKind.reject, store, clock, deployment_id, identity, reason, config)
 
 
 def cancel(
@@ -238,5 +250,4 @@ def cancel(
     *,
     config: Config,
 ) -> Deployment:
-    request = DecisionRequest(decision=DecisionKind.cancel, identity=identity, comment=reason)
-    return _decide_id(store, clock, None, deployment_id, request, config)
+    return _decline(DecisionKind.cancel, store, clock, deployment_id, identity, reason, config)
