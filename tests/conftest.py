@@ -14,6 +14,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +37,14 @@ from emulators import (  # noqa: E402
     start_emulator,
     stop_all,
 )
+from hypothesis import settings  # noqa: E402
 from orchestra.store.base import StateStore  # noqa: E402
+
+# The fuzz suites search the same examples on every run so the gate is repeatable;
+# `HYPOTHESIS_PROFILE=explore make test` searches new ones (and keeps what fails in .hypothesis/).
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 EMULATOR_PROJECT = "orchestra-test"
 

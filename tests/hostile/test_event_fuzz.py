@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from orchestra.app import App, build_app
 from orchestra.clock import FakeClock, RandomIds
@@ -151,13 +151,18 @@ def test_alert_notifications_are_a_notification_or_an_input_error(incident: Any)
 
 @FUZZ
 @given(message=task_messages, raw=st.binary(max_size=120), as_raw=st.booleans())
+@example(message={"task": "../../etc/passwd", "trigger_id": "0"}, raw=b"", as_raw=False)
+@example(message={"task": "performance", "trigger_id": "0"}, raw=b"", as_raw=False)
 def test_scheduled_handler_records_every_message_and_never_raises(app: App, message, raw, as_raw) -> None:
     data = raw if as_raw else json.dumps({**message, "mode": "analyze"}).encode()
     message_id = f"fuzz-{app.ids.new_id('')}"
     handled = handle_scheduled(pubsub_event(data, message_id), app)
     assert handled.status in set(EventStatus)
     records = app.store.list_events(source="scheduled", limit=None)
-    assert any(r.event_id == message_id for r in records), "the message was not recorded"
+    # A message is recorded under its idempotency key (``trigger_id``) when it names one.
+    assert any(
+        r.event_id == message_id or r.payload.get("message_id") == message_id for r in records
+    ), "the message was not recorded"
     # Paths are never accepted from a message: a run never names a local file.
     for run in app.store.list_runs(limit=None):
         assert run.origin == "remote"
