@@ -3,6 +3,11 @@
 JSON is chosen when running on Google Cloud (``K_SERVICE`` / ``FUNCTION_TARGET`` set) or when
 ``ORCHESTRA_LOG_FORMAT=json``. Fields: ``severity``, ``message``, ``time``, ``logger``, and the
 run id, task and trace when known (``logging.googleapis.com/trace`` links logs to a request).
+
+An announcement's line (:mod:`orchestra.announcements`) also carries ``announcement`` (its type),
+``announcement_id``, ``source``, ``subject`` and ``data`` as a nested JSON object, so Cloud
+Logging indexes ``jsonPayload.announcement``, ``jsonPayload.subject``, ``jsonPayload.data.task``…
+Severity ``NOTICE`` (level 25) is written as Cloud Logging's ``NOTICE``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from contextvars import ContextVar
 trace_context: ContextVar[str | None] = ContextVar("orchestra_trace", default=None)
 
 _EXTRA_FIELDS = ("run_id", "task", "trigger_id", "event_id")
+# Written only on announcement lines (a record with an ``announcement`` attribute).
+_ANNOUNCEMENT_FIELDS = ("announcement", "announcement_id", "source", "subject", "data")
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,6 +37,9 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 entry[key] = value
+        if getattr(record, "announcement", None) is not None:
+            for key in _ANNOUNCEMENT_FIELDS:
+                entry[key] = getattr(record, key, None)
         trace = trace_context.get()
         if trace:
             entry["logging.googleapis.com/trace"] = trace
@@ -44,6 +54,8 @@ class TextFormatter(logging.Formatter):
         run_id = getattr(record, "run_id", None)
         if run_id:
             base += f" [run {run_id}]"
+        if getattr(record, "announcement", None) is not None:
+            base += " " + json.dumps(getattr(record, "data", None), default=str, sort_keys=True)
         if record.exc_info:
             base += "\n" + self.formatException(record.exc_info)
         return base
