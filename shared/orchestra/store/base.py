@@ -11,6 +11,7 @@ strings). Adapters may convert ``expires_at`` to a native timestamp (Firestore T
 from __future__ import annotations
 
 import datetime as dt
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from ..errors import InputError
 from ..models import DeadLetter, EventRecord, Run, RunStatus, Timestamp, format_timestamp
 
 Op = Literal["==", "<", "<=", ">", ">=", "in"]
@@ -41,6 +43,57 @@ class Lock(BaseModel):
     owner: str
     acquired_at: Timestamp
     expires_at: Timestamp
+
+
+class RunPage(BaseModel):
+    """A page of runs and the cursor of the next one (None on the last page)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runs: list[Run]
+    next: str | None = None
+
+
+_CURSOR_SEPARATOR = "~"
+_CURSOR_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+def encode_run_cursor(run: Run) -> str:
+    """The position just after ``run`` in the newest-first order of runs."""
+    return f"{format_timestamp(run.created_at)}{_CURSOR_SEPARATOR}{run.id}"
+
+
+def decode_run_cursor(cursor: str) -> tuple[str, str]:
+    """(created_at, run id) of a cursor from :func:`encode_run_cursor`; InputError otherwise."""
+    stamp, sep, run_id = cursor.partition(_CURSOR_SEPARATOR)
+    if not sep or not _CURSOR_TIME.match(stamp) or not run_id or len(cursor) > 600:
+        raise InputError(
+            "not a page cursor; accepted: the value of a 'next page' link (TIMESTAMP~RUN_ID)",
+            where="after",
+        )
+    return stamp, run_id
+
+
+def _run_filters(
+    task: str | None,
+    status: RunStatus | str | None,
+    trigger_id: str | None,
+    source_event: str | None,
+    environment: str | None,
+    trigger_kind: str | None,
+) -> list[Where]:
+    where: list[Where] = []
+    for field, value in (
+        ("task", task),
+        ("status", status),
+        ("trigger_id", trigger_id),
+        ("source_event", source_event),
+        ("environment", environment),
+        ("trigger_kind", trigger_kind),
+    ):
+        if value:
+            where.append((field, "==", str(value)))
+    return where
 
 
 def lookup(doc: dict[str, Any], dotted: str) -> Any:
@@ -174,19 +227,52 @@ class StateStore(ABC):
         status: RunStatus | str | None = None,
         trigger_id: str | None = None,
         source_event: str | None = None,
+        environment: str | None = None,
+        trigger_kind: str | None = None,
         limit: int | None = 50,
     ) -> list[Run]:
-        where: list[Where] = []
-        if task:
-            where.append(("task", "==", task))
-        if status:
-            where.append(("status", "==", str(status)))
-        if trigger_id:
-            where.append(("trigger_id", "==", trigger_id))
-        if source_event:
-            where.append(("source_event", "==", source_event))
+        where = _run_filters(task, status, trigger_id, source_event, environment, trigger_kind)
         docs = self.query(RUNS, where=where, order_by="created_at", descending=True, limit=limit)
         return [Run.model_validate(d) for d in docs]
+
+    def list_runs_page(
+        self,
+        *,
+        task: str | None = None,
+        status: RunStatus | str | None = None,
+        trigger_id: str | None = None,
+        environment: str | None = None,
+        trigger_kind: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> RunPage:
+        """One page of runs, newest first (ties on the run id, descending), and the cursor of the
+        next page: pass ``RunPage.next`` as ``after``. The page is read with a range on
+        ``created_at`` (no offset), so a page deep in a long history costs what the first does."""
+        if limit < 1:
+            raise InputError(f"page size {limit} is too small; accepted: 1 or more", where="limit")
+        where = _run_filters(task, status, trigger_id, None, environment, trigger_kind)
+        position = decode_run_cursor(after) if after else None
+        if position is not None:
+            where.append(("created_at", "<=", position[0]))
+        skipped = 0
+        while True:
+            wanted = limit + 1 + skipped
+            docs = self.query(RUNS, where=where, order_by="created_at", descending=True, limit=wanted)
+            skipped = 0
+            if position is not None:
+                # Runs created at the cursor's instant that sort before it were on earlier pages.
+                for doc in docs:
+                    if doc.get("created_at") == position[0] and str(doc.get("id")) >= position[1]:
+                        skipped += 1
+                    else:
+                        break
+            rest = docs[skipped:]
+            if len(rest) > limit or len(docs) < wanted:
+                break
+        runs = [Run.model_validate(d) for d in rest[:limit]]
+        following = encode_run_cursor(runs[-1]) if len(rest) > limit else None
+        return RunPage(runs=runs, next=following)
 
     # ----- events -----
     def record_event(self, event: EventRecord) -> bool:
