@@ -1,5 +1,8 @@
 # One Cloud Scheduler job per scheduled automation and target environment, straight from the
 # configuration's `automations.<name>.schedule` / `.environments` (module.config), all in UTC.
+# Only schedules that can succeed in the cloud get a job: the workspace automation needs a
+# repository to clone (`automations.workspace.settings.source`); without one it gets none
+# (module.config's blocked_schedules says so) and runs weekly in GitHub Actions instead.
 #
 # Most publish {"task", "environment", "mode"} to the schedule topic. Long analyses
 # (var.http_scheduled_tasks, default: performance) call the HTTP controller instead, as in the

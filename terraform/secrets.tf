@@ -67,3 +67,18 @@ resource "google_secret_manager_secret_version" "webhook" {
   secret      = google_secret_manager_secret.webhook.id
   secret_data = random_password.webhook.result
 }
+
+# Access tokens the scheduled runs read to clone a repository
+# (automations.workspace.settings.source.token_secret, derived by module.config): the operator
+# creates the secret and its versions; the functions that run automations may read it, nothing more.
+resource "google_secret_manager_secret_iam_member" "source_token" {
+  for_each = {
+    for pair in setproduct(tolist(module.config.source_token_secrets), [for name, fn in local.functions : name if fn.runs]) :
+    "${pair[1]}:${pair[0]}" => { secret = pair[0], function = pair[1] }
+  }
+
+  project   = split("/", each.value.secret)[1]
+  secret_id = each.value.secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.fn[each.value.function].member
+}

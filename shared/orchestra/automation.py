@@ -12,6 +12,8 @@ A plugin also brings what the core would otherwise have to know about it, all op
 
 - ``default_schedule`` / ``default_environments``: used when ``automations.<name>`` in the
   configuration sets no ``schedule`` / ``environments``;
+- ``schedule_blocker()``: why a scheduled run cannot succeed where schedules are derived for (the
+  cloud, or the continuous controller here), so that no schedule is created that fails every time;
 - ``cli()``: a click command or group mounted under ``orchestra``;
 - ``handles`` + ``request_for_event()`` / ``handle_event()``: the :class:`EventKind` s the
   plugin turns into runs or requests (a GitHub push, a threshold breach); the event functions
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+ScheduleTarget = Literal["cloud", "local"]
+"""Where derived schedules run: ``cloud`` (Cloud Scheduler jobs calling the functions, which have no
+working copy) or ``local`` (the continuous controller or ``make dev`` in its working directory)."""
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
@@ -240,6 +245,13 @@ class Automation(ABC):
         """For a plugin with :attr:`approvable` kinds: take ``request`` on the subject
         ``subject_id`` names, through :func:`orchestra.approvals.decide`, and record it. None when
         no subject of this plugin has that id (the core then asks the next plugin)."""
+        return None
+
+    @classmethod
+    def schedule_blocker(cls, config: Config, target: ScheduleTarget) -> str | None:
+        """Why a scheduled run of this automation cannot succeed on ``target``, as what to set or
+        where the work runs instead; None when it can (the default). A blocked schedule is not
+        derived, and ``orchestra config validate`` shows the reason."""
         return None
 
     @classmethod

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from croniter import croniter
@@ -23,7 +23,10 @@ from .config import Config
 from .errors import InputError
 
 if TYPE_CHECKING:
+    from .automation import ScheduleTarget
     from .registry import Registry
+
+TARGET_WORDS: dict[str, str] = {"cloud": "in the cloud", "local": "in continuous mode here"}
 
 _EPSILON = dt.timedelta(microseconds=1)
 
@@ -104,6 +107,13 @@ class ScheduleSet:
     schedules: list[Schedule]
     unavailable: list[str]
     """Automations with a schedule in the configuration that are not installed (not scheduled)."""
+    blocked: dict[str, str] = field(default_factory=dict)
+    """Automations whose scheduled run could not succeed where the schedules run (not scheduled):
+    name -> a note saying why and what to set."""
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.blocked.values())
 
 
 def configured_schedules(
@@ -111,6 +121,7 @@ def configured_schedules(
     environment: str | None = None,
     available: Iterable[str] | None = None,
     registry: Registry | None = None,
+    target: ScheduleTarget = "local",
 ) -> ScheduleSet:
     """Every enabled, scheduled automation, once per target environment.
 
@@ -120,6 +131,11 @@ def configured_schedules(
     controller's ``--environment``), else the configuration's default environment. With
     ``available`` (default: the registry's names), automations not in it are left out and listed
     in ``unavailable``.
+
+    With ``registry``, each plugin is asked whether its scheduled run can succeed on ``target``
+    (``cloud``: Cloud Scheduler and the functions; ``local``: the continuous controller in this
+    working directory); a schedule that cannot is left out and its reason is in ``blocked``. The
+    Terraform module terraform/modules/orchestra-config derives the cloud's jobs by the same rule.
     """
     fallback = environment or config.default_environment
     if fallback not in config.environments:
@@ -132,6 +148,7 @@ def configured_schedules(
     allowed = None if available is None else set(available)
     schedules: list[Schedule] = []
     unavailable: list[str] = []
+    blocked: dict[str, str] = {}
     for name, auto in config.automations.items():
         if not auto.enabled:
             continue
@@ -139,11 +156,16 @@ def configured_schedules(
             if auto.schedule:
                 unavailable.append(name)
             continue
-        plugin = registry.get_class(name) if registry is not None and not auto.schedule else None
+        plugin = registry.get_class(name) if registry is not None else None
         cron = auto.schedule or (plugin.default_schedule if plugin is not None else None)
         if not cron:
             continue
-        defaults = [e for e in (plugin.default_environments if plugin else ()) if e in config.environments]
+        reason = plugin.schedule_blocker(config, target) if plugin is not None else None
+        if reason:
+            blocked[name] = f"{name}: no schedule {TARGET_WORDS[target]}: {reason}"
+            continue
+        own = plugin.default_environments if plugin is not None and not auto.schedule else ()
+        defaults = [e for e in own if e in config.environments]
         for env in auto.environments or defaults or [fallback]:
             schedules.append(Schedule(task=name, cron=cron, environment=env))
-    return ScheduleSet(schedules, unavailable)
+    return ScheduleSet(schedules, unavailable, blocked)

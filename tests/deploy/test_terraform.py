@@ -450,7 +450,7 @@ def test_alert_policies_come_from_the_configuration(tf: Terraform) -> None:
 def _expected_jobs(config_path: Path, environment: str, http_tasks: set[str]) -> dict[str, dict[str, str]]:
     config = parse_config(config_path.read_text(), str(config_path))
     expected = {}
-    for schedule in configured_schedules(config, environment).schedules:
+    for schedule in configured_schedules(config, environment, registry=registry, target="cloud").schedules:
         expected[f"{schedule.task}-{schedule.environment}"] = {
             "task": schedule.task,
             "environment": schedule.environment,

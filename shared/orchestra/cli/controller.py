@@ -184,6 +184,8 @@ def controller_cmd(
     controller = Controller(runner, schedule_set.schedules, options, watch=watch)
     for task in schedule_set.unavailable:
         err_console.print(f"[dim]{task}: scheduled in the configuration but not available; not scheduled[/]")
+    for note in schedule_set.notes:
+        err_console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
 
     if mode == "once":
         done = controller.tick()

@@ -419,12 +419,18 @@ def config_group() -> None:
 @config_option
 @handle_errors
 def config_validate(config_path: str | None) -> None:
-    """Check a configuration file; every problem is listed as path.to.field: problem."""
+    """Check a configuration file; every problem is listed as path.to.field: problem. Notes
+    follow for scheduled automations that get no schedule in the cloud or here (and why)."""
+    from ..scheduling import configured_schedules
+
     config = open_config(config_path)
     console.print(
         f"configuration OK: {len(config.environments)} environments, {len(config.automations)} automations",
         highlight=False,
     )
+    for target in ("cloud", "local"):
+        for note in configured_schedules(config, registry=registry, target=target).notes:
+            console.print(Text(f"note: {note}"), highlight=False, soft_wrap=True)
 
 
 @config_group.command("show")

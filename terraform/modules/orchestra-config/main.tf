@@ -36,12 +36,36 @@ locals {
   automations  = try({ for name, auto in local.config.automations : name => auto }, {})
   thresholds   = try({ for name, rule in local.config.thresholds : name => rule }, {})
 
-  # Same rule as orchestra.scheduling.configured_schedules: every enabled automation with a
-  # schedule, once per target environment (its own `environments`, else this deployment's).
+  # Settings an automation's scheduled run needs to succeed in the cloud, where a function has no
+  # working copy (the plugin's schedule_blocker for target "cloud"): the workspace automation
+  # clones settings.source; without it, weekly maintenance runs in GitHub Actions
+  # (.github/workflows/workspace.yml) and the cloud gets no workspace job.
+  cloud_required_settings = {
+    workspace = "source"
+  }
+
+  # Same rule as orchestra.scheduling.configured_schedules (target "cloud"): every enabled
+  # automation with a schedule whose run can succeed here, once per target environment (its own
+  # `environments`, else this deployment's).
   scheduled = {
     for name, auto in local.automations : name => auto
-    if auto != null && try(auto.schedule, null) != null && try(auto.enabled, true)
+    if auto != null && try(auto.schedule, null) != null && try(auto.enabled, true) && (
+      lookup(local.cloud_required_settings, name, null) == null ||
+      try(auto.settings[local.cloud_required_settings[name]], null) != null
+    )
   }
+  blocked_schedules = {
+    for name, auto in local.automations :
+    name => "set automations.${name}.settings.${local.cloud_required_settings[name]}"
+    if auto != null && try(auto.schedule, null) != null && try(auto.enabled, true) && !contains(keys(local.scheduled), name)
+  }
+
+  # Secret Manager secrets the scheduled runs read (the workspace source's access token), as
+  # projects/P/secrets/S (the version stripped).
+  source_token_secrets = toset(compact([
+    for name, auto in local.scheduled :
+    try(regex("^(projects/[^/]+/secrets/[^/]+)/versions/[^/]+$", auto.settings.source.token_secret)[0], null)
+  ]))
   schedule_jobs = merge({}, [
     for name, auto in local.scheduled : {
       for env in(try(auto.environments, null) == null ? [var.environment] : auto.environments) :
@@ -166,6 +190,16 @@ output "schedule_jobs" {
     condition     = length(setsubtract(var.http_tasks, keys(local.automations))) == 0
     error_message = "http_tasks names automations that ${var.config_file} does not configure."
   }
+}
+
+output "blocked_schedules" {
+  description = "Scheduled automations that get no job in the cloud: name -> the setting they need."
+  value       = local.blocked_schedules
+}
+
+output "source_token_secrets" {
+  description = "Secrets (projects/P/secrets/S) holding tokens the scheduled runs read to clone their sources."
+  value       = local.source_token_secrets
 }
 
 output "alert_rules" {

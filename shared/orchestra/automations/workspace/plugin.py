@@ -5,16 +5,24 @@ Imports stay light (pydantic models only); git work loads when a run analyses or
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from ...automation import Analysis, Automation, RunContext, Verification
+from ...automation import Analysis, Automation, RunContext, ScheduleTarget, Verification
 from ...models import Action, Run, TriggerKind
 from .settings import WorkspaceParams, WorkspaceSettings
 
 if TYPE_CHECKING:
     import click
+
+    from ...config import Config
+
+NO_SOURCE = (
+    "set automations.workspace.settings.source (a repository to clone); weekly maintenance runs in "
+    "GitHub Actions (.github/workflows/workspace.yml)"
+)
 
 
 class WorkspaceAutomation(Automation):
@@ -28,6 +36,24 @@ class WorkspaceAutomation(Automation):
     Params: ClassVar[type[BaseModel]] = WorkspaceParams
 
     @classmethod
+    def schedule_blocker(cls, config: Config, target: ScheduleTarget) -> str | None:
+        """A scheduled run names no repository: it clones ``settings.source``, else it analyses
+        the working directory. A function in the cloud has no working copy; a continuous
+        controller has one only when it runs inside a git repository."""
+        settings = config.settings_for(cls.name, WorkspaceSettings)
+        if settings.source is not None:
+            return None
+        if target == "cloud":
+            return NO_SOURCE
+        from .gitio import Git, GitError
+
+        try:
+            Git(os.getcwd()).run("rev-parse", "--git-dir", timeout=30)
+        except (GitError, OSError, TimeoutError):
+            return f"the working directory is not in a git repository; {NO_SOURCE}"
+        return None
+
+    @classmethod
     def cli(cls) -> tuple[click.Command, ...]:
         """`orchestra workspace …` and `orchestra hooks …`."""
         from .cli import hooks_group, workspace_group
@@ -38,17 +64,46 @@ class WorkspaceAutomation(Automation):
         from .analysis import analyze_repository
 
         params: WorkspaceParams = ctx.params
-        ctx.progress(f"workspace: analysing {params.repo}")
+        settings: WorkspaceSettings = ctx.settings
         # The weekly scheduled run is the full optimization: fresh history walk and git gc.
         scheduled = ctx.run.trigger_kind == TriggerKind.scheduled
+        if settings.source is not None and "repo" not in params.model_fields_set:
+            return self._analyze_source(ctx, settings, params, scheduled)
+        ctx.progress(f"workspace: analysing {params.repo}")
         result = analyze_repository(
             params.repo,
-            ctx.settings,
+            settings,
             full=params.full or scheduled,
             query_remotes=params.query_remotes,
             scheduled=scheduled,
         )
         return Analysis(findings=result.findings, actions=result.actions, summary=result.report)
+
+    def _analyze_source(
+        self, ctx: RunContext, settings: WorkspaceSettings, params: WorkspaceParams, scheduled: bool
+    ) -> Analysis:
+        """Clone ``settings.source`` into temporary storage and analyse the clone. Nothing is
+        proposed: the clone is gone once the run ends, so an action could act on nothing (the
+        report says what an analysis of a working copy would propose)."""
+        from .analysis import analyze_repository
+        from .source import cloned
+
+        assert settings.source is not None
+        with cloned(settings.source, progress=ctx.progress) as clone:
+            ctx.heartbeat()
+            ctx.progress(f"workspace: analysing the clone of {clone.url}")
+            result = analyze_repository(
+                clone.path, settings, full=True, query_remotes=False, scheduled=scheduled
+            )
+        summary = {
+            **result.report,
+            "repo": clone.url,
+            "source": {
+                **clone.describe(),
+                "actions_not_proposed": [a.description for a in result.actions],
+            },
+        }
+        return Analysis(findings=result.findings, actions=[], summary=summary)
 
     def prepare(self, ctx: RunContext, action: Action) -> dict[str, Any]:
         from . import actions

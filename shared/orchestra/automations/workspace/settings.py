@@ -7,9 +7,12 @@ git-sizer's one-star levels (10 MB blob, path depth 10, 2.5 k tree entries, 50 k
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ...inputs import InputDir
 from ...models import Severity
@@ -78,6 +81,91 @@ MAX_BYTES = 10**13  # 10 TB
 BlobSize = Annotated[int, Field(gt=0, le=MAX_BYTES)]
 
 
+SECRET_VERSION_PATTERN = r"^projects/[A-Za-z0-9._:-]+/secrets/[A-Za-z0-9_-]{1,255}/versions/(latest|[0-9]+)$"
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+-]{1,255}(?<![./])$")
+_LOOPBACK_NAMES = {"localhost"}
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class RepositorySource(BaseModel):
+    """A repository the scheduled run clones (partially, into a temporary directory removed
+    afterwards) when no working copy is at hand: in the cloud, a function has none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="https:// clone URL, without credentials (file:// for a local mirror; http:// only to this machine)",
+    )
+    token_secret: str | None = Field(
+        None,
+        pattern=SECRET_VERSION_PATTERN,
+        description="Secret Manager version holding an access token (projects/P/secrets/S/versions/latest)",
+    )
+    branch: str | None = Field(None, description="branch checked out; default: the remote's HEAD")
+    clone_timeout_seconds: float = Field(300, gt=0, le=3600, description="the whole clone (seconds, <= 1 h)")
+
+    @field_validator("url")
+    @classmethod
+    def _clone_url(cls, value: str) -> str:
+        # The URL is never repeated in these messages: a mistyped one may hold a credential.
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError("the URL has spaces or control characters")
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname or ""
+        except ValueError:
+            raise ValueError("not a URL; expected https://HOST/OWNER/REPO.git") from None
+        if parts.scheme not in ("https", "http", "file"):
+            raise ValueError(
+                "accepted schemes: https:// (file:// for a local mirror, http:// to this machine)"
+            )
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "credentials do not belong in the URL; put a token in Secret Manager and set token_secret"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("the URL has a query or fragment; expected https://HOST/OWNER/REPO.git")
+        if parts.scheme == "file":
+            if host or not parts.path.startswith("/"):
+                raise ValueError("a file:// URL names an absolute local path (file:///srv/mirror/repo.git)")
+        elif not host:
+            raise ValueError("the URL names no host; expected https://HOST/OWNER/REPO.git")
+        elif parts.scheme == "http" and not _loopback(host):
+            raise ValueError("http:// sends the token in clear: use https:// (http:// only to this machine)")
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_name(cls, value: str | None) -> str | None:
+        if value is not None and not _BRANCH.match(value):
+            raise ValueError(
+                "not a branch name git accepts (letters, digits, . _ / + -; no leading '-', no '..')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _token_over_http(self) -> RepositorySource:
+        if self.token_secret is not None and self.scheme == "file":
+            raise ValueError(
+                "token_secret: a file:// URL takes no token; remove token_secret or use https://"
+            )
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
+
+
 class WorkspaceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -137,6 +225,11 @@ class WorkspaceSettings(BaseModel):
     )
     precommit_conflict_markers: bool = Field(
         PRECOMMIT_CONFLICT_MARKERS_DEFAULT, description="pre-commit: block staged merge-conflict markers"
+    )
+    source: RepositorySource | None = Field(
+        None,
+        description="a repository to clone for runs that name none (the cloud's scheduled run); "
+        "without it, runs analyze --repo (default: the working directory)",
     )
 
     @field_validator("blob_severity_bytes")
