@@ -62,6 +62,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,9 +72,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from .clock import Clock, IdSource, RandomIds, SystemClock
+from .config import TOPIC_PATTERN
+from .errors import ConfigError
 from .models import Timestamp, format_timestamp
 
 if TYPE_CHECKING:
+    from .config import EventsConfig
     from .models import DeadLetter, Run
 
 LOGGER_NAME = "orchestra.announcements"
@@ -243,6 +247,83 @@ class InMemoryPublisher:
 
     def close(self) -> None:
         return None
+
+
+def to_cloudevent_json(announcement: Announcement) -> tuple[dict[str, str], bytes]:
+    """The announcement as a CloudEvent in structured JSON mode: the headers
+    (``content-type: application/cloudevents+json``) and the body."""
+    # Imported here: the cloudevents library is needed only when publishing.
+    from cloudevents.conversion import to_structured
+    from cloudevents.http import CloudEvent
+
+    event = CloudEvent(announcement.cloudevent_attributes(), announcement.data)
+    headers, body = to_structured(event)
+    return dict(headers), body
+
+
+def topic_path(topic: str, project: str | None = None) -> str:
+    """``projects/P/topics/T`` from a full path, or from a name and the project (``project``, else
+    ``GOOGLE_CLOUD_PROJECT``, ``GCP_PROJECT`` or ``PUBSUB_PROJECT_ID``)."""
+    if topic.startswith("projects/"):
+        return topic
+    project = (
+        project
+        or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        or os.environ.get("GCP_PROJECT")
+        or os.environ.get("PUBSUB_PROJECT_ID")
+    )
+    if not project:
+        raise ValueError(
+            f"events topic {topic!r} is a bare name and no project is known; give "
+            "projects/PROJECT/topics/NAME, or set GOOGLE_CLOUD_PROJECT"
+        )
+    return f"projects/{project}/topics/{topic}"
+
+
+class PubSubPublisher:
+    """Publishes each announcement as one Pub/Sub message: the data is the CloudEvent in
+    structured JSON mode; the attributes are ``content-type: application/cloudevents+json``,
+    ``ce-type`` and ``ce-subject`` (for subscription filters). The client is created on first
+    use; its retries stop at the publish timeout, so an unreachable Pub/Sub costs at most that."""
+
+    def __init__(self, topic: str, *, client: Any = None) -> None:
+        self.topic = topic
+        self._client = client
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from google.cloud import pubsub_v1
+
+                self._client = pubsub_v1.PublisherClient()
+            return self._client
+
+    def publish(self, announcement: Announcement, timeout: float) -> None:
+        from google.api_core.retry import Retry
+
+        headers, body = to_cloudevent_json(announcement)
+        future = self.client().publish(
+            self.topic,
+            body,
+            retry=Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=timeout),
+            timeout=timeout,
+            **{
+                "content-type": headers.get("content-type", CONTENT_TYPE),
+                "ce-type": announcement.type.value,
+                "ce-subject": announcement.subject,
+            },
+        )
+        future.result(timeout=timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.stop()
+            except Exception as exc:  # noqa: BLE001 - closing must not fail the shutdown
+                announcements_logger().warning("closing the events publisher failed: %s", exc)
 
 
 # ---------------------------------------------------------------------------------- announcer
@@ -434,6 +515,42 @@ class Announcer:
             to_state=to_state,
         )
         return self.announce(AnnouncementType.deployment_changed, deployment_id, data)
+
+
+def configured_topic(config_topic: str | None) -> str | None:
+    """The events topic in effect: ``ORCHESTRA_EVENTS_TOPIC`` (empty: none), else the
+    configuration's ``events.topic``."""
+    explicit = os.environ.get(TOPIC_ENV)
+    if explicit is None:
+        return config_topic
+    explicit = explicit.strip()
+    if explicit and not re.match(TOPIC_PATTERN, explicit):
+        raise ConfigError(
+            TOPIC_ENV,
+            [f"{TOPIC_ENV}: not a Pub/Sub topic; accepted: a topic name or projects/PROJECT/topics/NAME"],
+        )
+    return explicit or None
+
+
+def build_announcer(
+    config: EventsConfig,
+    *,
+    clock: Clock | None = None,
+    ids: IdSource | None = None,
+    publisher: EventPublisher | None = None,
+) -> Announcer:
+    """The application's announcer: ``publisher`` if given, else Pub/Sub when a topic is
+    configured (see :func:`configured_topic`), else the log line only."""
+    if publisher is None:
+        topic = configured_topic(config.topic)
+        if topic:
+            try:
+                publisher = PubSubPublisher(topic_path(topic))
+            except ValueError as exc:
+                raise ConfigError("events", [f"events.topic ({TOPIC_ENV}): {exc}"]) from None
+    return Announcer(
+        clock=clock, ids=ids, publisher=publisher, publish_timeout=config.publish_timeout_seconds
+    )
 
 
 # ------------------------------------------------------------------------- process announcer

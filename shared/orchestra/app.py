@@ -14,6 +14,10 @@ Environment:
 - ``CONFIG_PATH``: the YAML configuration (default: the built-in defaults).
 - ``ORCHESTRA_STORE``: ``sqlite:///PATH`` or ``firestore://PROJECT[/DATABASE]`` (default: the
   configuration's ``store``).
+- ``ORCHESTRA_EVENTS_TOPIC``: the Pub/Sub topic announcements are published to (default: the
+  configuration's ``events.topic``; empty or unset in both: announcements are only logged). The
+  application's announcer is installed as the process's (:func:`orchestra.announcements.install`),
+  so breakers and plugins announce through it too.
 - ``ORCHESTRA_EXTRA_AUTOMATIONS``: comma-separated module names imported before the first run,
   for automations that are not installed distributions (installed ones are found through the
   ``orchestra.automations`` entry points, see :mod:`orchestra.registry`). A listed module either
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    from .announcements import Announcer, EventPublisher
     from .clock import Clock, IdSource
     from .config import Config
     from .registry import Registry
@@ -55,8 +60,10 @@ class App:
     clock: Clock
     ids: IdSource
     registry: Registry
+    announcer: Announcer
 
     def close(self) -> None:
+        self.announcer.close()
         self.store.close()
 
 
@@ -120,6 +127,7 @@ def build_app(
     ids: IdSource | None = None,
     registry: Registry | None = None,
     progress: Callable[[str], None] | None = None,
+    publisher: EventPublisher | None = None,
 ) -> App:
     """The one assembly of an application: the functions, every CLI command that runs, approves
     or recovers runs, the continuous controller, dead-letter replay and the git hooks build
@@ -132,9 +140,12 @@ def build_app(
       configuration's;
     - ``clock`` / ``ids``: the system's by default (tests inject fakes);
     - ``registry``: the process-wide registry by default;
-    - ``progress``: called with a short message as a run goes (the CLI's status line)."""
+    - ``progress``: called with a short message as a run goes (the CLI's status line);
+    - ``publisher``: where announcements are published besides the log (tests); else Pub/Sub
+      when an events topic is configured, else none."""
     # Imported here, not at the top: the CLI imports this module on every invocation (for
     # load_config and the extra automations) and must not pay for the runner and the store.
+    from .announcements import build_announcer, install
     from .clock import RandomIds, SystemClock
     from .registry import registry as default_registry
     from .runner import Runner
@@ -147,8 +158,20 @@ def build_app(
     store = store or open_store(store_url or configured_store_url(config.store))
     clock = clock or SystemClock()
     ids = ids or RandomIds()
-    runner = Runner(config, store, clock=clock, ids=ids, registry=registry, progress=progress)
-    return App(config=config, store=store, runner=runner, clock=clock, ids=ids, registry=registry)
+    announcer = build_announcer(config.events, clock=clock, ids=ids, publisher=publisher)
+    install(announcer)
+    runner = Runner(
+        config, store, clock=clock, ids=ids, registry=registry, progress=progress, announcer=announcer
+    )
+    return App(
+        config=config,
+        store=store,
+        runner=runner,
+        clock=clock,
+        ids=ids,
+        registry=registry,
+        announcer=announcer,
+    )
 
 
 def get_app() -> App:

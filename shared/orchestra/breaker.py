@@ -15,6 +15,11 @@ breaker is due for its probe.
 
 The healthy path reads one document and writes nothing: state is written only on transitions
 and while failures accumulate.
+
+Transitions are announced (:mod:`orchestra.announcements`, through the process's announcer):
+``dev.orchestra.breaker.opened.v1`` when a closed or half-open breaker opens,
+``dev.orchestra.breaker.closed.v1`` when a half-open probe succeeds or an open or half-open
+breaker is reset. Staying open (a late failure) and taking a probe are not announced.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from . import announcements
 from .clock import Clock
 from .config import BreakerConfig
 from .errors import InputError, TransientError
@@ -119,6 +125,22 @@ class CircuitBreaker:
         doc = self.store.get(BREAKERS, self.doc_id)
         return BreakerRecord.model_validate(doc) if doc else None
 
+    def _announce(self, record: BreakerRecord, *, opened: bool) -> None:
+        open_until = (
+            record.opened_at + dt.timedelta(seconds=self.config.open_seconds)
+            if opened and record.opened_at
+            else None
+        )
+        announcer = announcements.current()
+        announcements.announce_safely(
+            f"breaker {self.name} {'opened' if opened else 'closed'}",
+            announcer.breaker_changed,
+            self.name,
+            opened=opened,
+            failures=record.failures,
+            open_until=open_until,
+        )
+
     def _write(self, new: BreakerRecord, old: BreakerRecord | None) -> bool:
         data = new.model_dump(mode="json")
         if old is None:
@@ -205,6 +227,8 @@ class CircuitBreaker:
                 }
             )
             if self._write(closed, record):
+                if record.state == BreakerState.half_open:
+                    self._announce(closed, opened=False)
                 return
 
     def release_probe(self, owner: str, permit: Permit | None = None) -> None:
@@ -254,6 +278,8 @@ class CircuitBreaker:
                     update |= {"state": BreakerState.open, "opened_at": now}
             new = base.model_copy(update=update)
             if self._write(new, record):
+                if new.state == BreakerState.open and base.state != BreakerState.open:
+                    self._announce(new, opened=True)
                 return new.state
         raise RuntimeError(f"circuit {self.name}: could not record a failure under contention")
 
@@ -264,6 +290,8 @@ class CircuitBreaker:
             id=self.doc_id, name=self.name, updated_at=now, version=(record.version + 1) if record else 0
         )
         self.store.put(BREAKERS, self.doc_id, fresh.model_dump(mode="json"))
+        if record is not None and record.state != BreakerState.closed:
+            self._announce(fresh, opened=False)
 
 
 def list_breakers(store: StateStore) -> list[BreakerRecord]:

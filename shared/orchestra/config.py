@@ -280,6 +280,24 @@ class InputsConfig(Section):
         return value
 
 
+TOPIC_PATTERN = r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/)?[A-Za-z][A-Za-z0-9._~+%-]{2,254}$"
+
+
+class EventsConfig(Section):
+    """Announcements (runs finished, approvals awaited, deployments, breakers, dead letters):
+    always one log line each; also published as CloudEvents to ``topic`` when it is set."""
+
+    topic: str | None = Field(
+        None,
+        pattern=TOPIC_PATTERN,
+        description="Pub/Sub topic (name or projects/P/topics/T) announcements are published to; "
+        "overridden by ORCHESTRA_EVENTS_TOPIC; unset: the log line only",
+    )
+    publish_timeout_seconds: float = Field(
+        2.0, gt=0, le=30, description="longest a publish may hold up the caller (seconds, <= 30)"
+    )
+
+
 class AutomationCatalog(Protocol):
     """The automations a configuration may name (an :class:`orchestra.registry.Registry`)."""
 
@@ -317,6 +335,7 @@ class Config(Section):
     )
     runner: RunnerConfig = RunnerConfig()
     inputs: InputsConfig = InputsConfig()
+    events: EventsConfig = EventsConfig()
     identities: dict[str, str] = Field(
         default_factory=dict,
         description="external identity ('github:alice': a GitHub login or pusher name) -> that "

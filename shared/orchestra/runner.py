@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from . import announcements
+from .announcements import Announcer
 from .approvals import RUN, Decided, DecisionRequest, Pending
 from .approvals import decide as decide_pending
 from .automation import Automation, DecisionContext, RunContext, Verification
@@ -135,6 +137,7 @@ class Runner:
         registry: Registry | None = None,
         heartbeat_in_background: bool = True,
         progress: Callable[[str], None] | None = None,
+        announcer: Announcer | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -145,6 +148,15 @@ class Runner:
         self.heartbeat_in_background = heartbeat_in_background
         self.progress = progress or (lambda message: None)
         self._save_lock = threading.RLock()
+        self._announcer = announcer
+
+    @property
+    def announcer(self) -> Announcer:
+        """Where runs announce that they stopped (default: the process's announcer)."""
+        return self._announcer or announcements.current()
+
+    def _announce(self, run: Run) -> None:
+        announcements.announce_safely(f"run {run.id} {run.status}", self.announcer.run_stopped, run)
 
     # ------------------------------------------------------------------ validation
     def validate(self, request: RunRequest) -> tuple[Automation, str, int, Any]:
@@ -214,6 +226,7 @@ class Runner:
             return self._handle_existing(run.id, automation, permit)
         if not permit.allowed:
             log.info("run %s skipped: %s", run.id, permit.reason, extra={"run_id": run.id, "task": run.task})
+            self._announce(run)
             return RunOutcome(run)
         return RunOutcome(self._execute(run, automation, permit))
 
@@ -408,6 +421,8 @@ class Runner:
                 stored = self.store.get_run(run.id)
                 if stored is not None:
                     run.__dict__.update(stored.__dict__)
+                return
+        self._announce(run)
 
     def _gate_and_apply(self, run: Run, automation: Automation, ctx: RunContext) -> None:
         env = self.config.environment(run.environment)
@@ -591,6 +606,7 @@ class Runner:
                 run.updated_at = now
                 if self.store.replace_run(run, expect_updated_at=old_updated):
                     expired.append(run)
+                    self._announce(run)
         return expired
 
     @staticmethod
@@ -674,6 +690,7 @@ class Runner:
         run.updated_at = now
         if not self.store.replace_run(run, expect_updated_at=old_updated):
             raise IllegalTransition(f"run {run_id} changed while being rejected; try again", where="run_id")
+        self._announce(run)
         return run
 
     def decide(

@@ -10,6 +10,9 @@ the dead-letter topic: same data and attributes, a new message id, plus the attr
 Replaying re-runs the original trigger through the runner. The original message id is not in
 the dead-lettered copy, so a replay's trigger id is ``replay:{dead letter id}``: replaying the same
 dead letter twice returns the first replay's run instead of running again.
+
+A newly stored dead letter is announced (``dev.orchestra.deadletter.stored.v1``, see
+:mod:`orchestra.announcements`); a redelivery of one already stored is not.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..announcements import announce_safely
 from ..errors import InputError, NotFound, TransientError
 from ..models import DeadLetter, run_id_for, safe_doc_id
 from ..runner import RunOutcome, RunRequest
@@ -125,6 +129,8 @@ def handle_dead_letter(event: CloudEventLike, app: App) -> Handled:
         reason=f"stored dead letter {letter.id} from {letter.origin} {attempts}".strip(),
         payload=payload,
     )
+    if created:
+        announce_safely(f"dead letter {letter.id} stored", app.announcer.dead_letter_stored, letter)
     return Handled(EventStatus.accepted, record, extra={"dead_letter": letter})
 
 

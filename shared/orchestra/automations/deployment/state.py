@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from ...announcements import announce_deployment_changed
 from ...errors import IllegalTransition, NotFound
 from ...models import Decision, DecisionKind, Timestamp
 
@@ -113,6 +114,9 @@ class Deployment(BaseModel):
     )
     verification: dict[str, Any] = Field(default_factory=dict)
     rolled_back_to: dict[str, Any] | None = None
+    blocked: str | None = Field(
+        None, description="why it cannot go out as it stands (a required suite failed on its revision)"
+    )
     history: list[Transition] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -164,8 +168,22 @@ class Deployment(BaseModel):
         return None
 
 
+def _announce(deployment: Deployment, from_state: DeploymentState | None) -> None:
+    announce_deployment_changed(
+        deployment.id,
+        environment=deployment.environment,
+        revision=deployment.revision,
+        from_state=from_state.value if from_state else None,
+        to_state=deployment.state.value,
+        service=str(deployment.deployed.get("service") or deployment.repository),
+    )
+
+
 def save_new(store: StateStore, deployment: Deployment) -> bool:
-    return store.create(DEPLOYMENTS, deployment.id, deployment.model_dump(mode="json"))
+    created = store.create(DEPLOYMENTS, deployment.id, deployment.model_dump(mode="json"))
+    if created:
+        _announce(deployment, None)
+    return created
 
 
 def get_deployment(store: StateStore, deployment_id: str) -> Deployment:
@@ -256,6 +274,7 @@ def transition(
             f"deployment {deployment.id} changed concurrently (now {where_now}); not moved to {to_state}",
             where="deployment",
         )
+    _announce(updated, deployment.state)
     return updated
 
 
