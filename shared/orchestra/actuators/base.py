@@ -1,9 +1,11 @@
 """Cloud Run service settings that the automations change, and the actuator port.
 
 ``ServiceConfig`` is the slice of a Cloud Run service we reason about: vCPU and memory limits of
-the serving container, request concurrency, min/max instances and startup CPU boost. The
+the serving container, request concurrency, min/max instances, startup CPU boost and the billing
+mode (``cpu_idle``: CPU only during requests, i.e. request-based billing). The
 validity rules are Cloud Run's (vCPU 1, 2, 4, 6, 8; memory caps 4/8/16/24/32 GiB and minimums
-2 GiB at 4 vCPU, 4 GiB at 6 and 8 vCPU; concurrency 1..1000; min <= max instances).
+2 GiB at 4 vCPU, 4 GiB at 6 and 8 vCPU; concurrency 1..1000; min <= max instances; less than
+1 vCPU only with request-based billing).
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ CONCURRENCY_MAX = 1000
 DEFAULT_CONCURRENCY = 80
 DEFAULT_MAX_INSTANCES = 100
 
-CHANGE_FIELDS = ("cpu", "memory_mib", "concurrency", "min_instances", "max_instances", "startup_cpu_boost")
+CHANGE_FIELDS = (
+    "cpu",
+    "memory_mib",
+    "concurrency",
+    "min_instances",
+    "max_instances",
+    "startup_cpu_boost",
+    "cpu_idle",
+)
 
 
 class ServiceConfig(BaseModel):
@@ -39,6 +49,11 @@ class ServiceConfig(BaseModel):
     min_instances: int = 0
     max_instances: int = DEFAULT_MAX_INSTANCES
     startup_cpu_boost: bool = False
+    cpu_idle: bool = Field(
+        True,
+        description="CPU allocated only while requests are handled (request-based billing, the "
+        "default); false: CPU always allocated (instance-based billing)",
+    )
 
     def with_changes(self, changes: dict[str, Any]) -> ServiceConfig:
         unknown = set(changes) - set(CHANGE_FIELDS)
@@ -84,6 +99,8 @@ def problems(config: ServiceConfig) -> list[str]:
         out.append(f"max instances {config.max_instances} must be at least 1")
     if config.min_instances > config.max_instances:
         out.append(f"min instances {config.min_instances} exceeds max instances {config.max_instances}")
+    if not config.cpu_idle and config.cpu < 1:
+        out.append(f"instance-based billing needs at least 1 vCPU, not {config.cpu:g}")
     return out
 
 
@@ -105,6 +122,7 @@ def make_valid(config: ServiceConfig) -> ServiceConfig:
         min_instances=min_instances,
         max_instances=max_instances,
         startup_cpu_boost=config.startup_cpu_boost,
+        cpu_idle=config.cpu_idle,
     )
 
 

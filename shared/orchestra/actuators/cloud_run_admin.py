@@ -66,7 +66,16 @@ def config_from_service(service: Any) -> ServiceConfig:
         min_instances=service.template.scaling.min_instance_count,
         max_instances=service.template.scaling.max_instance_count or DEFAULT_MAX_INSTANCES,
         startup_cpu_boost=bool(container.resources.startup_cpu_boost),
+        cpu_idle=cpu_idle(container),
     )
+
+
+def cpu_idle(container: Any) -> bool:
+    """Request-based billing: ``resources.cpu_idle``. A container without ``resources`` runs with
+    the default (request-based); once ``resources`` is set, the API states the field explicitly."""
+    if "resources" not in container:
+        return True
+    return bool(container.resources.cpu_idle)
 
 
 def raw_fields(service: Any) -> dict[str, Any]:
@@ -80,11 +89,16 @@ def raw_fields(service: Any) -> dict[str, Any]:
         "min_instance_count": int(service.template.scaling.min_instance_count),
         "max_instance_count": int(service.template.scaling.max_instance_count),
         "startup_cpu_boost": bool(container.resources.startup_cpu_boost),
+        "cpu_idle": cpu_idle(container),
     }
 
 
 def _set_raw(service: Any, raw: dict[str, Any]) -> None:
     container = _container(service)
+    # Setting any resource field sends ``resources``, and then an unset cpu_idle means
+    # instance-based billing: keep the mode the service had unless the change names it.
+    if raw.keys() & {"cpu", "memory", "startup_cpu_boost", "cpu_idle"}:
+        container.resources.cpu_idle = bool(raw.get("cpu_idle", cpu_idle(container)))
     for key, field in (("cpu", "cpu"), ("memory", "memory")):
         if key not in raw:
             continue
@@ -116,6 +130,8 @@ def raw_from_changes(changes: dict[str, Any]) -> dict[str, Any]:
         raw["max_instance_count"] = int(changes["max_instances"])
     if "startup_cpu_boost" in changes:
         raw["startup_cpu_boost"] = bool(changes["startup_cpu_boost"])
+    if "cpu_idle" in changes:
+        raw["cpu_idle"] = bool(changes["cpu_idle"])
     return raw
 
 

@@ -4,7 +4,8 @@ Edits the ``serving.knative.dev/v1`` Service document that
 ``gcloud run services describe SERVICE --format export`` writes and
 ``gcloud run services replace FILE`` reads: ``containerConcurrency``, the serving container's
 resource limits, the ``autoscaling.knative.dev/minScale``/``maxScale`` and
-``run.googleapis.com/startup-cpu-boost`` template annotations.
+``run.googleapis.com/startup-cpu-boost`` and ``run.googleapis.com/cpu-throttling`` (billing mode:
+``"true"``, the default, is request-based, ``"false"`` instance-based) template annotations.
 
 The revision name (``spec.template.metadata.name``) is removed on edit: ``replace`` with an
 existing revision name and a changed template is rejected, and without a name Cloud Run generates
@@ -46,6 +47,7 @@ from .base import (
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
 CPU_BOOST = "run.googleapis.com/startup-cpu-boost"
+CPU_THROTTLING = "run.googleapis.com/cpu-throttling"
 # The documents Orchestra edits are small, and their previous text goes into the run record as
 # rollback data: refuse anything larger than this before reading it.
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -200,6 +202,8 @@ def config_from_document(doc: dict[str, Any], where: str) -> ServiceConfig:
         min_instances=integer(annotations.get(MIN_SCALE), MIN_SCALE, 0),
         max_instances=integer(annotations.get(MAX_SCALE), MAX_SCALE, DEFAULT_MAX_INSTANCES),
         startup_cpu_boost=str(annotations.get(CPU_BOOST, "false")).lower() == "true",
+        # Absent means throttled: request-based billing is Cloud Run's default.
+        cpu_idle=str(annotations.get(CPU_THROTTLING, "true")).lower() != "false",
     )
 
 
@@ -226,6 +230,8 @@ def edit_document(doc: dict[str, Any], changes: dict[str, Any], where: str) -> d
         annotations[MAX_SCALE] = str(int(changes["max_instances"]))
     if "startup_cpu_boost" in changes:
         annotations[CPU_BOOST] = "true" if changes["startup_cpu_boost"] else "false"
+    if "cpu_idle" in changes:
+        annotations[CPU_THROTTLING] = "true" if changes["cpu_idle"] else "false"
     metadata.pop("name", None)
     return out
 

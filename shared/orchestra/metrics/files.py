@@ -63,17 +63,22 @@ def check_series_file(path: str | Path, name: str, *, max_bytes: int = DEFAULT_M
         _check_header(lines, where)
 
 
-def _check_name(name: str) -> None:
-    if name not in FILE_METRICS:
-        raise InputError(
-            f"unknown metric {name!r}; accepted: {', '.join(FILE_METRICS)}", where=f"--metric {name}"
-        )
+def _check_name(name: str, names: Sequence[str] = FILE_METRICS) -> None:
+    if name not in names:
+        raise InputError(f"unknown metric {name!r}; accepted: {', '.join(names)}", where=f"--metric {name}")
 
 
-def read_series(path: str | Path, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> MetricSeries:
+def read_series(
+    path: str | Path,
+    name: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    names: Sequence[str] = FILE_METRICS,
+) -> MetricSeries:
     """Read and validate one CSV series, streaming: memory grows with the samples kept (16
-    bytes each), not with the file."""
-    _check_name(name)
+    bytes each), not with the file. ``names``: the metric names the caller accepts (an
+    automation may read more than the shared ones; values outside PERCENT_METRICS are >= 0)."""
+    _check_name(name, names)
     reader, lines, where = _open_lines(path, max_bytes)
     percent = name in PERCENT_METRICS
     upper = 100.0 if percent else math.inf

@@ -4,8 +4,9 @@ Input is the Cloud Billing export: the BigQuery standard usage cost table in the
 (``settings.bigquery.table``), or a CSV / JSON-lines file with the export's columns
 (``--billing PATH``). With neither, the bundled sample export is analyzed (and the summary says so).
 
-Actions: lowering idle minimum instances and rightsizing over-provisioned services are proposed
-as actions only for services with a target: ``settings.services[].manifest`` (the service YAML,
+Actions: lowering idle minimum instances, rightsizing over-provisioned services and switching a
+service to its cheaper billing mode (request-based or instance-based, from its utilization) are
+proposed as actions only for services with a target: ``settings.services[].manifest`` (the service YAML,
 deployed with ``gcloud run services replace``) or ``resource_name`` (Cloud Run Admin API). Apply
 goes through ``orchestra.actuators``; verify re-reads the service; rollback restores the snapshot
 taken by prepare. Without a target the recommendation is a finding only.
@@ -91,7 +92,14 @@ class Budget(Section):
 
 
 class CloudRunPrices(Section):
-    """Per-second list prices (USD, Tier 1 regions). Check current pricing and override."""
+    """Per-second list prices (USD, Tier 1 regions). Check current pricing and override.
+
+    Source: the Cloud Run pricing page (https://cloud.google.com/run/pricing), services, Tier 1,
+    without the free tier: request-based billing $0.000024 per vCPU-second and $0.0000025 per
+    GiB-second while requests are handled, $0.0000025 per vCPU- and GiB-second for idle minimum
+    instances, $0.40 per million requests; instance-based billing $0.000018 per vCPU-second and
+    $0.000002 per GiB-second for the whole instance lifetime, no request fee.
+    """
 
     vcpu_second: float = Field(0.000024, ge=0, le=1, description="request-based billing, active")
     gib_second: float = Field(0.0000025, ge=0, le=1)
@@ -99,6 +107,9 @@ class CloudRunPrices(Section):
     idle_gib_second: float = Field(0.0000025, ge=0, le=1)
     instance_vcpu_second: float = Field(0.000018, ge=0, le=1, description="instance-based billing")
     instance_gib_second: float = Field(0.000002, ge=0, le=1)
+    per_million_requests: float = Field(
+        0.40, ge=0, le=MAX_AMOUNT, description="request-based billing's request fee (per million requests)"
+    )
 
 
 class RunService(Section):
@@ -149,6 +160,25 @@ class WasteSettings(Section):
     min_monthly_savings: float = Field(5, ge=0, le=MAX_AMOUNT)
 
 
+class BillingModeSettings(Section):
+    """Request-based vs instance-based billing per service, from its utilization."""
+
+    enabled: bool = Field(True, description="compare the two billing modes of services with usage metrics")
+    margin: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="switch only when the other mode costs less than the current one by more than "
+        "this share of the current cost (0..1)",
+    )
+    min_monthly_savings: float = Field(
+        5, ge=0, le=MAX_AMOUNT, description="... and saves at least this much per month"
+    )
+    min_hours: float = Field(
+        24, gt=0, le=24 * 366, description="usage history needed to judge a service (hours)"
+    )
+
+
 class Settings(Section):
     bigquery: BigQuerySettings | None = None
     history_days: int = Field(
@@ -160,6 +190,7 @@ class Settings(Section):
     cloud_run_prices: CloudRunPrices = CloudRunPrices()
     services: list[RunService] = Field(default_factory=list)
     waste: WasteSettings = WasteSettings()
+    billing_mode: BillingModeSettings = BillingModeSettings()
 
 
 class Params(BaseModel):
@@ -171,14 +202,17 @@ class Params(BaseModel):
     by_sku: bool = Field(False, description="series per project x service x SKU")
     metrics: dict[str, InputPath] = Field(
         default_factory=dict,
-        description="request_count / cpu / memory CSVs; 'NAME' for --service, 'SERVICE.NAME' for any",
+        description="request_count / cpu / memory (waste) and instance_count / active_instances / "
+        "billable_instance_time (billing mode) CSVs; 'NAME' for --service, 'SERVICE.NAME' for any",
     )
     service: str | None = Field(None, description="limit waste analysis to this Cloud Run service")
 
 
 class CostAutomation(Automation):
     name: ClassVar[str] = "cost"
-    description: ClassVar[str] = "Billing anomalies, budget forecasts and Cloud Run waste, ranked by savings"
+    description: ClassVar[str] = (
+        "Billing anomalies, budget forecasts, Cloud Run waste and billing mode, ranked by savings"
+    )
     Settings: ClassVar[type[BaseModel]] = Settings
     Params: ClassVar[type[BaseModel]] = Params
 
@@ -189,7 +223,7 @@ class CostAutomation(Automation):
     def analyze(self, ctx: RunContext[Settings, Params]) -> Analysis:
         from .engine import analyze
 
-        return analyze(ctx, bigquery_client=self.bigquery_client)
+        return analyze(ctx, bigquery_client=self.bigquery_client, run_client=self.run_client)
 
     def prepare(self, ctx: RunContext, action: Action) -> dict[str, Any]:
         from .engine import prepare

@@ -1,4 +1,4 @@
-"""The cost automation's work: load, analyze, and the manifest actions' handlers."""
+"""The cost automation's work: load, analyze, and the Cloud Run actions' handlers."""
 
 from __future__ import annotations
 
@@ -6,23 +6,39 @@ import datetime as dt
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
-from ...actuators.base import Actuator, actuator_from_target
+from ...actuators.base import Actuator, ServiceConfig, actuator_from_target
 from ...automation import Analysis, RunContext, Verification
 from ...config import ThresholdRule
 from ...errors import InputError
 from ...inputs import DEFAULT_MAX_BYTES, max_input_bytes
 from ...models import Action, Finding, Severity
+from ...toolkit.cloudrun.status import read_status, verify_changes
 from ...toolkit.dependencies import guarded
 from . import Params, RunService, Settings
 from . import analysis as an
 from .billing import BillingData, read_bigquery, read_billing_file
+from .billing_mode import (
+    USAGE_METRICS,
+    BillingModeEstimate,
+    ServiceShape,
+    cpu_idle_of,
+    estimate,
+    mode_of,
+    usage_from_series,
+)
 from .waste import WasteItem, idle_min_instances, over_provisioned
 
+if TYPE_CHECKING:
+    from orchestra.metrics.base import MetricSeries
+
 WASTE_METRICS = ("request_count", "cpu", "memory")
+# Every metric cost reads from files: waste, then billing mode.
+COST_METRICS = (*WASTE_METRICS, *USAGE_METRICS)
+SET_BILLING_MODE = "set-billing-mode"
 
 T = TypeVar("T")
 
@@ -66,7 +82,7 @@ def metric_paths(params: Params, services: list[RunService], sample: bool) -> di
     if sample and not params.metrics:
         base = sample_dir() / "metrics"
         for service in services:
-            for name in WASTE_METRICS:
+            for name in COST_METRICS:
                 path = base / service.name / f"{name}.csv"
                 if path.is_file():
                     out[(service.name, name)] = str(path)
@@ -86,9 +102,9 @@ def metric_paths(params: Params, services: list[RunService], sample: bool) -> di
                     f"or name it SERVICE.{key} (configured services: {', '.join(sorted(names)) or 'none'})",
                     where=f"--metric {key}",
                 )
-        if metric not in WASTE_METRICS:
+        if metric not in COST_METRICS:
             raise InputError(
-                f"metric {metric!r} is not used by cost; accepted: {', '.join(WASTE_METRICS)}",
+                f"metric {metric!r} is not used by cost; accepted: {', '.join(COST_METRICS)}",
                 where=f"--metric {key}",
             )
         if service not in names:
@@ -111,6 +127,33 @@ def memory_limit_percent(thresholds: dict[str, ThresholdRule], environment: str)
     return min(limits, default=100.0)
 
 
+def selected_services(settings: Settings, params: Params) -> list[RunService]:
+    services = [s for s in settings.services if params.service in (None, s.name)]
+    if params.service and not services:
+        raise InputError(
+            f"service {params.service!r} is not in automations.cost.settings.services", where="--service"
+        )
+    return services
+
+
+def load_series(
+    settings: Settings, params: Params, sample: bool, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> dict[str, dict[str, MetricSeries]]:
+    """service -> metric -> series, for the selected services (empty dict: none given)."""
+    from orchestra.metrics.files import read_series
+
+    services = selected_services(settings, params)
+    paths = metric_paths(params, services, sample)
+    return {
+        service.name: {
+            m: read_series(p, m, max_bytes=max_bytes, names=COST_METRICS)
+            for (s, m), p in paths.items()
+            if s == service.name
+        }
+        for service in services
+    }
+
+
 def find_waste(
     settings: Settings,
     params: Params,
@@ -118,21 +161,15 @@ def find_waste(
     *,
     memory_limit: float = 100.0,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    series_by_service: dict[str, dict[str, MetricSeries]] | None = None,
 ) -> tuple[list[WasteItem], list[str]]:
-    from orchestra.metrics.files import read_series
-
-    services = [s for s in settings.services if params.service in (None, s.name)]
-    if params.service and not services:
-        raise InputError(
-            f"service {params.service!r} is not in automations.cost.settings.services", where="--service"
-        )
-    paths = metric_paths(params, services, sample)
+    services = selected_services(settings, params)
+    if series_by_service is None:
+        series_by_service = load_series(settings, params, sample, max_bytes=max_bytes)
     items: list[WasteItem] = []
     notes: list[str] = []
     for service in services:
-        series = {
-            m: read_series(p, m, max_bytes=max_bytes) for (s, m), p in paths.items() if s == service.name
-        }
+        series = {m: v for m, v in series_by_service.get(service.name, {}).items() if m in WASTE_METRICS}
         if not series:
             notes.append(f"{service.name}: no request_count / cpu / memory series given; waste not assessed")
             continue
@@ -195,7 +232,7 @@ def _anomaly_findings(
     return findings, rows, len(found)
 
 
-def analyze(ctx: RunContext, *, bigquery_client: Any = None) -> Analysis:
+def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = None) -> Analysis:
     params: Params = ctx.params
     data, settings = load_billing(ctx, ctx.settings, params, bigquery_client)
     ctx.heartbeat()
@@ -225,12 +262,13 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None) -> Analysis:
                 )
             )
 
+    series_by_service = load_series(settings, params, data.sample, max_bytes=max_input_bytes(ctx.config))
     waste, waste_notes = find_waste(
         settings,
         params,
         data.sample,
         memory_limit=memory_limit_percent(ctx.config.thresholds, ctx.run.environment),
-        max_bytes=max_input_bytes(ctx.config),
+        series_by_service=series_by_service,
     )
     actions: list[Action] = []
     for item in waste:
@@ -251,6 +289,31 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None) -> Analysis:
                 id=f"waste:{item.kind}:{item.service}",
                 severity=Severity.medium if item.monthly_savings >= 100 else Severity.low,
                 summary=item.summary,
+                evidence=evidence,
+            )
+        )
+
+    modes, mode_notes = find_billing_modes(ctx, settings, params, series_by_service, run_client=run_client)
+    for item in modes:
+        if item.outcome != "switch":
+            continue
+        service = next(s for s in settings.services if s.name == item.service)
+        evidence = item.as_dict()
+        if service.target():
+            action = _billing_mode_action(item, service)
+            actions.append(action)
+            evidence["action"] = action.id
+        else:
+            evidence["action"] = None
+            evidence["why_no_action"] = (
+                "no target for this service: set automations.cost.settings.services[].manifest "
+                "(service YAML) or resource_name (Cloud Run Admin API)"
+            )
+        findings.append(
+            Finding(
+                id=f"billing-mode:{item.service}",
+                severity=Severity.medium if item.monthly_savings >= 100 else Severity.low,
+                summary=item.summary(),
                 evidence=evidence,
             )
         )
@@ -279,8 +342,13 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None) -> Analysis:
         },
         "budgets": budgets,
         "recommendations": [w.as_dict() for w in waste],
-        "monthly_savings": round(sum(w.monthly_savings for w in waste), 2),
-        "notes": data.notes + waste_notes,
+        "billing_modes": [m.as_dict() for m in modes],
+        "monthly_savings": round(
+            sum(w.monthly_savings for w in waste)
+            + sum(m.monthly_savings for m in modes if m.outcome == "switch"),
+            2,
+        ),
+        "notes": data.notes + waste_notes + mode_notes,
         "applies": "services with a manifest or resource_name get actions; others analysis only",
     }
     return Analysis(findings=findings, actions=actions, summary=summary)
@@ -313,6 +381,97 @@ def _waste_action(item: WasteItem, service: RunService) -> Action:
     )
 
 
+def service_shape(ctx: RunContext, service: RunService, run_client: Any) -> ServiceShape:
+    """vCPU, memory, billing mode and min instances: read from the service's target (its YAML or
+    the Admin API, as every Cloud Run action reads it), else taken from the settings."""
+    target = service.target()
+    if target is None:
+        return ServiceShape(
+            vcpu=service.vcpu,
+            memory_gib=service.memory_gib,
+            mode=service.billing,
+            min_instances=service.min_instances,
+            origin="automations.cost.settings.services (no manifest or resource_name to read)",
+        )
+    actuator = actuator_from_target(target, run_client=run_client)
+    found = guarded(ctx, target["type"], actuator.service_name)
+    if found not in (None, service.name):
+        raise InputError(
+            f"target is service {found!r}, not {service.name!r}",
+            where=f"automations.cost.settings.services[{service.name}]",
+        )
+    config: ServiceConfig = guarded(ctx, target["type"], actuator.read)
+    return ServiceShape(
+        vcpu=config.cpu,
+        memory_gib=config.memory_mib / 1024,
+        mode=mode_of(config.cpu_idle),
+        min_instances=config.min_instances,
+        origin=f"read from {actuator.describe()}",
+    )
+
+
+def find_billing_modes(
+    ctx: RunContext,
+    settings: Settings,
+    params: Params,
+    series_by_service: dict[str, dict[str, MetricSeries]],
+    *,
+    run_client: Any = None,
+) -> tuple[list[BillingModeEstimate], list[str]]:
+    """Each selected service's billing-mode estimate; notes for those that could not be judged."""
+    if not settings.billing_mode.enabled:
+        return [], []
+    out: list[BillingModeEstimate] = []
+    notes: list[str] = []
+    for service in selected_services(settings, params):
+        series = series_by_service.get(service.name, {})
+        if not any(m in series for m in USAGE_METRICS):
+            notes.append(
+                f"{service.name}: no {' / '.join(USAGE_METRICS)} series given; billing mode not assessed"
+            )
+            continue
+        shape = service_shape(ctx, service, run_client)
+        usage = usage_from_series(series, shape.mode)
+        item = estimate(
+            service.name, shape, usage, service.prices or settings.cloud_run_prices, settings.billing_mode
+        )
+        if service.target() is not None and shape.mode != service.billing:
+            item.notes.append(
+                f"the service is {shape.mode}-based ({shape.origin}); settings say {service.billing}-based"
+            )
+        if item.outcome == "unknown":
+            notes.append(item.summary())
+        out.append(item)
+    out.sort(key=lambda m: -m.monthly_savings)
+    return out, notes
+
+
+def _billing_mode_action(item: BillingModeEstimate, service: RunService) -> Action:
+    target = dict(service.target() or {})
+    if target.get("type") == "cloud-run-yaml":
+        target["path"] = str(Path(target["path"]).resolve())
+    if item.recommended is None:
+        raise ValueError(f"{item.service}: no billing mode recommended, nothing to act on")
+    where = target.get("path") or target.get("name")
+    evidence = item.as_dict()
+    return Action(
+        id=f"{SET_BILLING_MODE}:{service.name}",
+        description=f"{item.summary()} ({where})",
+        risk=item.risk,
+        kind=SET_BILLING_MODE,
+        params={
+            "target": target,
+            "service": service.name,
+            "changes": {"cpu_idle": cpu_idle_of(item.recommended)},
+            "previous": {"cpu_idle": cpu_idle_of(item.current)},
+            "monthly_savings": round(item.monthly_savings, 2),
+            "estimates": evidence["estimates"],
+            "utilization": evidence["utilization"],
+            "break_even_utilization": evidence["break_even_utilization"],
+        },
+    )
+
+
 # ----- action handlers: they work from the stored action alone -----
 
 
@@ -331,7 +490,20 @@ def _guarded(ctx: RunContext, action: Action, fn: Callable[[], T]) -> T:
 
 
 def prepare(ctx: RunContext, action: Action, *, run_client: Any = None) -> dict[str, Any]:
-    return _guarded(ctx, action, _actuator(action, run_client).snapshot)
+    actuator = _actuator(action, run_client)
+    previous: dict[str, Any] = action.params.get("previous", {})
+    if previous:
+        # Decided on the configuration seen by the analysis: refuse if someone changed it since.
+        current = _guarded(ctx, action, actuator.read).model_dump()
+        changes = action.params["changes"]
+        drift = {k: current[k] for k, v in previous.items() if current[k] not in (v, changes.get(k))}
+        if drift:
+            raise InputError(
+                f"{actuator.describe()} changed since the analysis ({drift} now, {previous} then); "
+                "run the analysis again",
+                where=f"action {action.id}",
+            )
+    return _guarded(ctx, action, actuator.snapshot)
 
 
 def apply(ctx: RunContext, action: Action, *, run_client: Any = None) -> dict[str, Any]:
@@ -341,6 +513,10 @@ def apply(ctx: RunContext, action: Action, *, run_client: Any = None) -> dict[st
 
 
 def verify(ctx: RunContext, action: Action, *, run_client: Any = None) -> Verification:
+    if action.kind == SET_BILLING_MODE:
+        # The service reports the new mode and, through the Admin API, is ready.
+        actuator = _actuator(action, run_client)
+        return verify_changes(_guarded(ctx, action, lambda: read_status(actuator)), action.params["changes"])
     config = _guarded(ctx, action, _actuator(action, run_client).read).model_dump()
     wanted = action.params["changes"]
     ok = all(config.get(k) == v for k, v in wanted.items())

@@ -27,6 +27,8 @@ def describe_change(changes: dict[str, Any], previous: dict[str, Any]) -> str:
             return f"{format_cpu(value)} vCPU"
         if key == "memory_mib":
             return format_memory(int(value))
+        if key == "cpu_idle":
+            return "request-based" if value else "instance-based"
         return str(value).lower() if isinstance(value, bool) else str(value)
 
     labels = {
@@ -36,6 +38,7 @@ def describe_change(changes: dict[str, Any], previous: dict[str, Any]) -> str:
         "min_instances": "min instances",
         "max_instances": "max instances",
         "startup_cpu_boost": "startup CPU boost",
+        "cpu_idle": "billing",
     }
     return ", ".join(f"{labels[k]} {show(k, previous[k])} -> {show(k, v)}" for k, v in changes.items())
 
@@ -87,10 +90,12 @@ def rollback(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]
 def verify(
     ctx: RunContext, action: Action, run_client: Any, judge_checks: CheckJudge | None = None
 ) -> Verification:
-    """After ``settings.settle_seconds``, the service has the changed settings; the action's
-    metric checks, when it has any, are then ``judge_checks``'s to decide."""
+    """After ``settings.settle_seconds`` from the change, the service has the changed settings; the
+    action's metric checks, when it has any, are then ``judge_checks``'s to decide. A check made
+    again later (a pending verification) waits only for what is left of the settle period."""
     settings: SourceSettings = ctx.settings
-    ctx.clock.sleep(settings.settle_seconds)
+    elapsed = (ctx.clock.now() - action.applied_at).total_seconds() if action.applied_at else 0.0
+    ctx.clock.sleep(max(0.0, settings.settle_seconds - max(0.0, elapsed)))
     actuator = actuator_for(action, run_client, settings)
     config = guarded(ctx, action.params["target"].get("type"), actuator.read)
     changes: dict[str, Any] = action.params.get("changes", {})
