@@ -24,6 +24,7 @@ A plugin also brings what the core would otherwise have to know about it, all op
 - ``approvable`` + ``decide()``: kinds of subject the plugin keeps waiting for a person (a
   deployment), so that ``orchestra approve|reject ID`` and ``POST /approvals/{id}`` reach them
   as they reach runs, through the one approval rule of :mod:`orchestra.approvals`.
+- ``run_view()``: sections (tables, charts as data) for the console's page of one of its runs.
 
 Plugins are discovered through the ``orchestra.automations`` entry-point group (see
 :mod:`orchestra.registry`).
@@ -38,9 +39,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .models import Action, Finding
+from .models import Action, Finding, VerificationOutcome
 
 if TYPE_CHECKING:
     import click
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from .approvals import Decided, DecisionRequest
     from .clock import Clock, IdSource
     from .config import Config, EnvironmentConfig
+    from .console.views import RunView
     from .health import Check
     from .models import Run
     from .runner import RunRequest
@@ -79,8 +81,34 @@ class Analysis(BaseModel):
 
 
 class Verification(BaseModel):
-    ok: bool
+    """What ``verify`` found: ``passed``, ``failed`` or ``inconclusive`` (nothing worse, but nothing
+    proves the change yet, e.g. no samples after it). ``Verification(ok=True|False)`` still reads as
+    passed / failed; give ``outcome`` for inconclusive. ``ok`` is True only for passed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ok: bool = False
+    outcome: VerificationOutcome = VerificationOutcome.failed
     evidence: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_meaning(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        ok, outcome = data.get("ok"), data.get("outcome")
+        if outcome is None:
+            data["outcome"] = VerificationOutcome.passed if ok else VerificationOutcome.failed
+        elif ok is None:
+            data["ok"] = VerificationOutcome(outcome) == VerificationOutcome.passed
+        elif bool(ok) != (VerificationOutcome(outcome) == VerificationOutcome.passed):
+            raise ValueError(f"ok={ok} contradicts outcome={outcome}; ok is true only for passed")
+        return data
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.outcome == VerificationOutcome.inconclusive
 
 
 @dataclass
@@ -120,6 +148,22 @@ class EventKind(StrEnum):
     breach = "breach"
     """A threshold breach (a Monitoring incident, or the continuous watch) asking for a focused
     run: the event is a :class:`BreachEvent`."""
+    run_finished = "run_finished"
+    """A run reached a final status (the runner announces it to every plugin that handles the
+    kind): the event is a :class:`RunFinished`."""
+
+
+class RunFinished(BaseModel):
+    """A run that reached a final status, as the runner announces it (:attr:`EventKind.run_finished`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str
+    task: str
+    status: str = Field(description="succeeded, failed, skipped or rolled_back")
+    environment: str
+    trigger_kind: str
+    trigger_id: str
 
 
 class BreachEvent(BaseModel):
@@ -147,6 +191,9 @@ class EventOutcome(BaseModel):
     status: Literal["accepted", "duplicate", "ignored"] = "accepted"
     reason: str | None = None
     request: Any = Field(None, description="a RunRequest the core submits")
+    requests: list[Any] = Field(
+        default_factory=list, description="more RunRequests the core submits (after ``request``)"
+    )
     payload: dict[str, Any] = Field(default_factory=dict, description="facts added to the event record")
     extra: dict[str, Any] = Field(default_factory=dict, description="facts returned to the caller")
 
@@ -278,3 +325,9 @@ class Automation(ABC):
 
     def render(self, run: Run, console: Any) -> None:
         """Optional: print the automation-specific part of ``run.summary`` (a rich Console)."""
+
+    def run_view(self, run: Run) -> RunView | None:
+        """Optional: the automation's sections of the console's run page (tables and charts as
+        data, see :mod:`orchestra.console.views`), shown after the generic findings and actions.
+        None (the default) shows only those."""
+        return None

@@ -618,6 +618,27 @@ def health_cmd(config_path: str | None, store_url_opt: str | None, output_format
     sys.exit({Status.healthy: 0, Status.degraded: 1, Status.unhealthy: 2}[report.status])
 
 
+@cli.command("console")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: any free port."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address.")
+@click.option("--as", "identity", help=AS_HELP)
+@config_option
+@store_option
+@handle_errors
+def console_cmd(
+    port: int, host: str, identity: str | None, config_path: str | None, store_url_opt: str | None
+) -> None:
+    """Serve the operator console on HOST:PORT and print a one-time login URL (it works once)."""
+    from ..app import build_app
+    from ..console.serve import check_loopback, serve
+
+    check_loopback(host)
+    app = build_app(config=open_config(config_path), store_url=store_url_opt)
+    serve(app, current_identity(app.store, identity), host=host, port=port)
+
+
 for _command in (dlq_group, controller_cmd):
     cli.add_command(_command)
 
