@@ -179,6 +179,13 @@ class AutomationConfig(Section):
         None, description="cron expression (UTC, exactly 5 fields: minute hour day month weekday)"
     )
     environments: list[str] | None = Field(None, description="scheduled runs target these environments")
+    alert_after_minutes: int | None = Field(
+        None,
+        ge=2,
+        le=527040,
+        description="Cloud Monitoring alerts when no run succeeded for this long (2 minutes..366 days); "
+        "default: twice the schedule's interval",
+    )
     settings: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("schedule")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
@@ -58,6 +58,9 @@ class RunStatus(StrEnum):
     failed = "failed"
     skipped = "skipped"
     awaiting_approval = "awaiting_approval"
+    awaiting_verification = "awaiting_verification"
+    """Applied, but verification could not tell yet: re-checked until the environment's
+    verification window ends (see :class:`VerificationRecord`)."""
     rolled_back = "rolled_back"
 
 
@@ -95,6 +98,15 @@ class ActionStatus(StrEnum):
     failed = "failed"
 
 
+class VerificationOutcome(StrEnum):
+    """What one check of an applied change showed."""
+
+    passed = "passed"
+    failed = "failed"
+    inconclusive = "inconclusive"
+    """Nothing says the change is worse, but nothing proves it helped either (no samples yet)."""
+
+
 class Finding(Strict):
     id: str
     severity: Severity
@@ -119,6 +131,35 @@ class Action(Strict):
     verified: bool | None = None
     result: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = None
+
+
+VerificationDecider = Literal["checks", "policy:rollback", "policy:accept"]
+
+
+class VerificationRecord(BaseModel):
+    """``action.result["verification"]``: the automation's evidence (its own keys, e.g. ``checks``)
+    plus what the runner made of it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    outcome: VerificationOutcome
+    decided_by: VerificationDecider | None = Field(
+        None,
+        description="checks: the checks passed or failed; policy:rollback / policy:accept: still "
+        "inconclusive when the window ended, the environment's policy decided; None: pending",
+    )
+    pending: bool = Field(False, description="inconclusive inside the window: re-checked later")
+    window_ends_at: Timestamp | None = Field(None, description="end of the verification window")
+    checked_at: Timestamp
+    attempts: int = Field(1, ge=1, description="how many times the change was checked")
+
+    @classmethod
+    def of(cls, action: Action) -> VerificationRecord | None:
+        """The action's record, or None when it has none (or one stored before outcomes)."""
+        raw = action.result.get("verification")
+        if not isinstance(raw, dict) or "outcome" not in raw or "checked_at" not in raw:
+            return None
+        return cls.model_validate(raw)
 
 
 class Lease(Strict):

@@ -10,19 +10,33 @@ small: a function that only records dead letters never imports numpy or git help
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import importlib
+import logging
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from .automation import Automation, BreachEvent, Collection, EventKind
-from .errors import ConfigError, UnknownTaskError
+from .automation import (
+    Automation,
+    BreachEvent,
+    Collection,
+    EventContext,
+    EventKind,
+    EventOutcome,
+    RunFinished,
+)
+from .errors import ConfigError, InputError, UnknownTaskError, is_transient
 from .inputs import Origin
-from .models import Mode
+from .models import TERMINAL_STATUSES, EventRecord, Mode, Run, safe_doc_id
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from .config import Config
-    from .runner import RunRequest
+    from .runner import Runner, RunRequest
 
 ENTRY_POINT_GROUP = "orchestra.automations"
 
@@ -47,7 +61,7 @@ class Registry:
     def __init__(self, paths: dict[str, str] | None = None) -> None:
         self._paths: dict[str, str] | None = dict(paths) if paths is not None else None
         self._classes: dict[str, type[Automation]] = {}
-        self._handlers: dict[EventKind, type[Automation] | None] = {}
+        self._handlers: dict[EventKind, list[type[Automation]]] = {}
         self._approvable: list[type[Automation]] | None = None
 
     def _known_paths(self) -> dict[str, str]:
@@ -94,13 +108,20 @@ class Registry:
             if cls is not None:
                 yield cls
 
-    def handler(self, kind: EventKind) -> type[Automation] | None:
-        """The automation that handles events of ``kind`` (the first by name), or None.
+    def handlers(self, kind: EventKind) -> list[type[Automation]]:
+        """Every automation that handles events of ``kind``, by name.
 
-        Imports plugins until one declares the kind; the answer is kept for the registry's life."""
+        Imports every plugin once; the answer is kept for the registry's life (until a plugin is
+        registered or unregistered)."""
         if kind not in self._handlers:
-            self._handlers[kind] = next((c for c in self.classes() if kind in c.handles), None)
-        return self._handlers[kind]
+            self._handlers[kind] = [c for c in self.classes() if kind in c.handles]
+        return list(self._handlers[kind])
+
+    def handler(self, kind: EventKind) -> type[Automation] | None:
+        """The first automation by name that handles events of ``kind``, or None: for kinds one
+        plugin answers (a breach asks for one focused run)."""
+        found = self.handlers(kind)
+        return found[0] if found else None
 
     def approvable(self) -> list[type[Automation]]:
         """The automations that declare approvable subjects (imports every plugin once; the
@@ -197,3 +218,158 @@ def breach_request(
         origin=origin,
         params={**(extra_params or {}), **request.params},
     )
+
+
+# ------------------------------------------------------------------------------ dispatch
+
+log = logging.getLogger("orchestra.registry")
+
+
+@dataclass
+class Dispatched:
+    """What one handler did with an event: its outcome and the runs the core submitted for it,
+    or the error it (or one of its runs' submission) raised."""
+
+    name: str
+    outcome: EventOutcome | None = None
+    runs: list[Run] = field(default_factory=list)
+    duplicates: int = 0
+    error: Exception | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.error is not None and is_transient(self.error)
+
+    @property
+    def status(self) -> str:
+        """accepted, duplicate, ignored, rejected (the event or a run it asked for is bad input)
+        or failed."""
+        if self.error is not None:
+            return "rejected" if isinstance(self.error, InputError) else "failed"
+        assert self.outcome is not None
+        if self.runs and self.duplicates == len(self.runs):
+            return "duplicate"
+        return self.outcome.status
+
+    @property
+    def reason(self) -> str:
+        if self.error is not None:
+            return f"{type(self.error).__name__}: {self.error}"
+        assert self.outcome is not None
+        if self.runs and self.duplicates == len(self.runs):
+            return "already handled: " + ", ".join(f"run {r.id} is {r.status.value}" for r in self.runs)
+        runs = ", ".join(f"run {r.id} {r.status.value}" for r in self.runs)
+        if self.outcome.reason:
+            return f"{self.outcome.reason} ({runs})" if runs else self.outcome.reason
+        return runs or f"{self.name}: {self.outcome.status}"
+
+    def describe(self) -> dict[str, Any]:
+        """For the event record: what this handler did."""
+        out: dict[str, Any] = {"status": self.status, "reason": self.reason[:1000]}
+        if self.runs:
+            out["run_ids"] = [r.id for r in self.runs]
+        if self.error is not None:
+            out["transient"] = self.transient
+        return out
+
+
+def dispatch(
+    registry: Registry, runner: Runner, kind: EventKind, event: BaseModel, ctx: EventContext
+) -> list[Dispatched]:
+    """Hand ``event`` to every automation that handles ``kind`` (by name), then submit the runs
+    they ask for. Every handler is asked before any run starts, so work a handler records itself
+    (a deployment request) exists when another handler's run ends. One handler failing is kept in
+    its :class:`Dispatched` and never stops the others."""
+    done: list[Dispatched] = []
+    for plugin in registry.handlers(kind):
+        item = Dispatched(plugin.name)
+        try:
+            item.outcome = plugin.handle_event(kind, event, ctx)
+        except Exception as exc:  # noqa: BLE001 - recorded per handler; the others go on
+            log.warning("%s could not handle a %s event: %s", plugin.name, kind, exc)
+            item.error = exc
+        done.append(item)
+    for item in done:
+        if item.outcome is None:
+            continue
+        requests = [r for r in (item.outcome.request, *item.outcome.requests) if r is not None]
+        for request in requests:
+            try:
+                submitted = runner.submit(request)
+            except Exception as exc:  # noqa: BLE001 - recorded per handler; the others go on
+                log.warning("%s: run %s for a %s event not submitted: %s", item.name, request.task, kind, exc)
+                item.error = item.error or exc
+                continue
+            item.runs.append(submitted.run)
+            item.duplicates += int(submitted.duplicate)
+    return done
+
+
+_announcing = threading.local()
+MAX_ANNOUNCE_DEPTH = 3
+
+
+def announce_run_finished(runner: Runner, run: Run) -> list[Dispatched]:
+    """Tell the automations that handle :attr:`EventKind.run_finished` that ``run`` ended, submit
+    the runs they ask for, and record an event (``runner:run-finished:<run id>``) when one of them
+    acted or failed. A run that failed transiently (it will be retried) is not announced.
+
+    Never raises: the finished run's outcome stands whatever its listeners do. Runs started by a
+    listener are announced in turn, up to a few levels deep."""
+    if run.status not in TERMINAL_STATUSES or (run.error is not None and run.error.transient):
+        return []
+    depth = getattr(_announcing, "depth", 0)
+    if depth >= MAX_ANNOUNCE_DEPTH:
+        log.warning("run %s finished %d announcements deep: not announced", run.id, depth)
+        return []
+    _announcing.depth = depth + 1
+    try:
+        event = RunFinished(
+            run_id=run.id,
+            task=run.task,
+            status=run.status.value,
+            environment=run.environment,
+            trigger_kind=run.trigger_kind.value,
+            trigger_id=run.trigger_id,
+        )
+        ctx = EventContext(
+            config=runner.config,
+            store=runner.store,
+            clock=runner.clock,
+            ids=runner.ids,
+            source_event=f"run:{run.id}",
+        )
+        done = dispatch(runner.registry, runner, EventKind.run_finished, event, ctx)
+        if any(d.status != "ignored" for d in done):
+            _record_announcement(runner, run, done)
+        return done
+    except Exception as exc:  # noqa: BLE001 - a listener never changes the finished run
+        log.warning("announcing the end of run %s failed: %s", run.id, exc, extra={"run_id": run.id})
+        return []
+    finally:
+        _announcing.depth = depth
+
+
+def _record_announcement(runner: Runner, run: Run, done: list[Dispatched]) -> None:
+    now = runner.clock.now()
+    key = f"run-finished:{run.id}"
+    acted = [d for d in done if d.status != "ignored"]
+    record = EventRecord(
+        # The id an event record of this source and key has (orchestra.events.records.record_id).
+        id=safe_doc_id(f"runner:{key}"),
+        source="runner",
+        event_id=key,
+        kind="run-finished",
+        status="accepted" if any(d.status == "accepted" for d in acted) else acted[0].status,
+        reason="; ".join(f"{d.name}: {d.reason}" for d in acted)[:2000],
+        run_ids=[r.id for d in done for r in d.runs],
+        received_at=now,
+        payload={
+            "run_id": run.id,
+            "task": run.task,
+            "status": run.status.value,
+            "handlers": {d.name: d.describe() for d in done},
+        },
+        expires_at=now + dt.timedelta(days=runner.config.runner.retention.events_days),
+    )
+    runner.store.save_event(record)

@@ -9,10 +9,14 @@ It makes automations safe on an at-least-once, crash-prone platform:
   surfaced (``TransientError``) so the platform redelivers; permanent errors are recorded;
 - breakers: one per (automation, environment); while open, runs are recorded as skipped;
 - gates: automation level and environment decide which actions apply, wait, or are skipped;
-- rollback: rollback data is stored before apply; failed apply or verification rolls back.
+- rollback: rollback data is stored before apply; failed apply or verification rolls back;
+- verification windows: a change whose verification is inconclusive (nothing worse, nothing proven
+  yet) leaves its run ``awaiting_verification``; the next run of the same automation in the same
+  environment (and every ``recover`` pass) checks it again until it passes, fails (rolled back),
+  or the environment's window ends and its ``on_inconclusive`` policy rolls back or accepts it.
 
-Happy path store traffic: one breaker read, one create (the dedupe claim, already ``running``),
-one final write.
+Happy path store traffic: one query for verifications still pending, one breaker read, one create
+(the dedupe claim, already ``running``), one final write.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -58,14 +62,17 @@ from .models import (
     RunPhase,
     RunStatus,
     TriggerKind,
+    VerificationRecord,
     run_id_for,
 )
-from .registry import Registry
+from .registry import Registry, announce_run_finished
 from .registry import registry as default_registry
 from .store.base import StateStore
 
 log = logging.getLogger("orchestra.runner")
 T = TypeVar("T")
+# Statuses a run rests in without an owner, waiting for someone (or something) to decide.
+WAITING_STATUSES = frozenset({RunStatus.awaiting_approval, RunStatus.awaiting_verification})
 
 
 @dataclass
@@ -192,6 +199,9 @@ class Runner:
     # ------------------------------------------------------------------ submit
     def submit(self, request: RunRequest) -> RunOutcome:
         automation, env_name, level, params = self.validate(request)
+        # Earlier changes of this automation here whose verification could not tell yet are
+        # checked again first: this run then analyses what they left (kept or rolled back).
+        self.recheck_verifications(task=request.task, environment=env_name)
         trigger_id = request.trigger_id or self.ids.new_id(f"{request.trigger_kind}-")
         now = self.clock.now()
         permit = self._breaker(request.task, env_name).before_call(self.owner)
@@ -406,9 +416,11 @@ class Runner:
     def _finish(self, run: Run, lease_lost: bool) -> None:
         with self._save_lock:
             now = self.clock.now()
-            if run.status not in (RunStatus.awaiting_approval,):
+            if run.status == RunStatus.awaiting_verification:
+                run.phase = RunPhase.verifying
+            elif run.status != RunStatus.awaiting_approval:
                 run.phase = RunPhase.done
-            if run.status != RunStatus.awaiting_approval:
+            if run.status not in WAITING_STATUSES:
                 run.finished_at = now
             run.lease = None
             run.updated_at = now
@@ -422,6 +434,8 @@ class Runner:
                 if stored is not None:
                     run.__dict__.update(stored.__dict__)
                 return
+        # Plugins that handle run_finished (a deployment waiting for suites) hear of it now.
+        announce_run_finished(self, run)
         self._announce(run)
 
     def _gate_and_apply(self, run: Run, automation: Automation, ctx: RunContext) -> None:
@@ -480,19 +494,129 @@ class Runner:
         self._checkpoint(run)
         return self._verify(run, automation, ctx, applied)
 
-    def _verify(self, run: Run, automation: Automation, ctx: RunContext, applied: list[Action]) -> bool:
-        for action in applied:
+    def _verify(
+        self,
+        run: Run,
+        automation: Automation,
+        ctx: RunContext,
+        applied: list[Action],
+        check: list[Action] | None = None,
+    ) -> bool:
+        """Verify ``check`` (default: all of ``applied``). True when every check passed, or an
+        inconclusive one outlived its window where the environment accepts such changes. A failed
+        check, or an inconclusive one whose window ended where the policy is rollback, rolls back
+        all of ``applied``; inconclusive ones inside their window leave the run
+        ``awaiting_verification``. Both return False."""
+        env = self.config.environment(run.environment)
+        policy = env.on_inconclusive
+        window = dt.timedelta(minutes=env.verification.window_minutes)
+        waiting: list[tuple[Action, dt.datetime, str]] = []
+        expired: list[tuple[Action, dt.datetime, str]] = []
+        rechecked_ok: list[Action] = []
+        for action in applied if check is None else check:
             try:
                 verification = automation.verify(ctx, action)
             except Exception as exc:  # noqa: BLE001 - an unverifiable change is treated as failed
                 verification = Verification(ok=False, evidence={"error": f"{type(exc).__name__}: {exc}"})
+            now = self.clock.now()  # after verify: it may wait on the clock for fresh data
+            previous = VerificationRecord.of(action)
+            ends = (previous.window_ends_at if previous else None) or (action.applied_at or now) + window
+            attempts = previous.attempts + 1 if previous else 1
+            if verification.inconclusive:
+                action.verified = None
+                why = _inconclusive_why(verification.evidence)
+                if now < ends:
+                    self._record(action, verification, None, ends, now, attempts)
+                    waiting.append((action, ends, why))
+                else:
+                    self._record(action, verification, f"policy:{policy}", ends, now, attempts)
+                    expired.append((action, ends, why))
+                continue
             action.verified = verification.ok
-            action.result = {**action.result, "verification": verification.evidence}
+            self._record(action, verification, "checks", ends, now, attempts)
             if not verification.ok:
                 self._rollback(run, automation, ctx, applied)
+                self._close_pending(applied, f"rolled back with {action.id}, whose verification failed")
                 run.reason = f"verification of {action.id} failed; rolled back: {verification.evidence}"
                 return False
+            if attempts > 1:
+                rechecked_ok.append(action)
+        where = f"{run.environment}'s policy (verification.on_inconclusive: {policy})"
+        if expired and policy == "rollback":
+            self._rollback(run, automation, ctx, applied)
+            for action, ends, _ in expired:
+                action.reason = f"verification still inconclusive when its window ended at {ends.isoformat()}"
+            self._close_pending(applied, "rolled back with the changes whose window ended undecided")
+            run.reason = (
+                f"verification of {_listed(expired)} still inconclusive when its window ended at "
+                f"{expired[0][1].isoformat()}; rolled back by {where}"
+            )
+            return False
+        for action, ends, _ in expired:
+            action.reason = f"verification still inconclusive when its window ended at {ends.isoformat()}; kept by {where}"
+        if waiting:
+            for action, ends, why in waiting:
+                action.reason = (
+                    f"verification pending: inconclusive ({why}); checked again until {ends.isoformat()}"
+                )
+            run.status = RunStatus.awaiting_verification
+            run.reason = (
+                f"verification of {_listed(waiting)} inconclusive; checked again by the next {run.task} "
+                f"run in {run.environment} or `orchestra runs recover` until "
+                f"{max(ends for _, ends, _ in waiting).isoformat()}, then {where} decides"
+            )
+            return False
+        if expired:
+            run.reason = (
+                f"verification of {_listed(expired)} still inconclusive when its window ended at "
+                f"{expired[0][1].isoformat()}; kept by {where}"
+            )
+        elif rechecked_ok:
+            run.reason = (
+                f"verification of {', '.join(a.id for a in rechecked_ok)} passed when checked again at "
+                f"{self.clock.now().isoformat()}"
+            )
+            for action in rechecked_ok:
+                action.reason = "verified when checked again"
         return True
+
+    @staticmethod
+    def _record(
+        action: Action,
+        verification: Verification,
+        decided_by: str | None,
+        window_ends_at: dt.datetime,
+        now: dt.datetime,
+        attempts: int,
+    ) -> None:
+        """Store what the check found and who decided under ``action.result["verification"]``."""
+        record = VerificationRecord.model_validate(
+            {
+                "outcome": verification.outcome,
+                "decided_by": decided_by,
+                "pending": decided_by is None,
+                "window_ends_at": window_ends_at,
+                "checked_at": now,
+                "attempts": attempts,
+            }
+        )
+        action.result = {
+            **action.result,
+            "verification": {**verification.evidence, **record.model_dump(mode="json")},
+        }
+
+    @staticmethod
+    def _close_pending(actions: list[Action], note: str) -> None:
+        """Pending verifications of actions rolled back with another: no longer checked."""
+        for action in actions:
+            record = VerificationRecord.of(action)
+            if record is not None and record.pending:
+                action.result["verification"] = {
+                    **action.result["verification"],
+                    "pending": False,
+                    "decided_by": "checks",
+                    "note": note,
+                }
 
     def _rollback(self, run: Run, automation: Automation, ctx: RunContext, actions: list[Action]) -> None:
         run.status = RunStatus.rolled_back
@@ -542,10 +666,13 @@ class Runner:
             if action.rollback is None and action.status == ActionStatus.proposed:
                 action.status = ActionStatus.skipped
                 action.reason = "not started before the previous owner died; not applied by recovery"
-        ok = self._verify(run, automation, ctx, touched)
-        if ok:
+        # Changes a previous check already decided (passed) are not checked again.
+        check = [a for a in touched if (record := VerificationRecord.of(a)) is None or record.pending]
+        ok = self._verify(run, automation, ctx, touched, check=check)
+        if ok or run.status == RunStatus.awaiting_verification:
             for action in touched:
                 action.status = ActionStatus.applied
+        if ok:
             self._settle_status(run)
         self._finish(run, lease_lost=False)
         breaker = self._breaker(run.task, run.environment)
@@ -588,8 +715,71 @@ class Runner:
                 stored = self.store.get_run(stale.id)
                 if stored:
                     recovered.append(stored)
+        # Runs recovered just now were checked by their recovery: not again in the same pass.
+        rechecked = self.recheck_verifications(skip={r.id for r in recovered})
+        recovered.extend(r for r in rechecked if r.status not in WAITING_STATUSES)
         recovered.extend(self.expire_approvals())
         return recovered
+
+    # ------------------------------------------------------------------ pending verifications
+    def recheck_verifications(
+        self, task: str | None = None, environment: str | None = None, *, skip: Collection[str] = ()
+    ) -> list[Run]:
+        """Check again the runs awaiting verification (only ``task``'s in ``environment`` when
+        given): each passes (succeeded), fails (rolled back), stays pending inside its window, or,
+        once the window has ended, goes the way its environment's ``on_inconclusive`` policy says.
+        Returns the runs checked, as they are now. A run another owner is checking is left to it;
+        one that cannot be checked now is logged and checked by a later pass."""
+        try:
+            waiting = self.store.list_runs(task=task, status=RunStatus.awaiting_verification, limit=None)
+        except OrchestraError as exc:
+            log.warning("could not list runs awaiting verification: %s", exc)
+            return []
+        checked: list[Run] = []
+        for run in waiting:
+            if (environment is not None and run.environment != environment) or run.id in skip:
+                continue
+            try:
+                result = self._recheck(run)
+            except (OrchestraError, ValidationError) as exc:
+                log.warning(
+                    "run %s: verification could not be checked again: %s",
+                    run.id,
+                    exc,
+                    extra={"run_id": run.id},
+                )
+                continue
+            if result is not None:
+                checked.append(result)
+        return checked
+
+    def _recheck(self, waiting: Run) -> Run | None:
+        automation = self.registry.create(waiting.task)
+        now = self.clock.now()
+        run = waiting.model_copy(deep=True)
+        run.status = RunStatus.running
+        run.lease = self._new_lease(now)
+        run.updated_at = now
+        if not self.store.replace_run(run, expect_updated_at=waiting.updated_at):
+            return None  # another owner claimed it first
+        applied = [a for a in run.actions if a.status == ActionStatus.applied]
+        check = [a for a in applied if (record := VerificationRecord.of(a)) is not None and record.pending]
+        with _Heartbeat(self, run) as heartbeat:
+            try:
+                ctx = self.context(run, automation, heartbeat=lambda: self.renew_lease(run))
+            except ValidationError:
+                # Parameters that no longer validate: put the run back as it was, for a later pass.
+                run.status = RunStatus.awaiting_verification
+                self._finish(run, heartbeat.lost)
+                raise
+            if self._verify(run, automation, ctx, applied, check=check):
+                self._settle_status(run)
+            self._finish(run, heartbeat.lost)
+        if run.status in (RunStatus.rolled_back, RunStatus.failed):
+            permit = Permit(allowed=True)
+            self._breaker(run.task, run.environment).record_failure(run.reason or "rolled back", permit)
+        log.info("run %s: verification checked again, now %s", run.id, run.status, extra={"run_id": run.id})
+        return run
 
     # ------------------------------------------------------------------ approvals
     def expire_approvals(self) -> list[Run]:
@@ -724,3 +914,26 @@ class Runner:
                 return decided
         kinds = " or ".join([RUN, *self.registry.approvable_kinds()])
         raise NotFound(f"no {kinds} with id {subject_id!r}", where="run_id")
+
+
+def _inconclusive_why(evidence: dict[str, Any]) -> str:
+    """Why a check could not tell, from its evidence: its ``reason``, else its checks' reasons."""
+    reason = evidence.get("reason")
+    if isinstance(reason, str) and reason:
+        return reason[:300]
+    checks = evidence.get("checks")
+    if isinstance(checks, list):
+        reasons = sorted(
+            {
+                str(c["reason"])
+                for c in checks
+                if isinstance(c, dict) and c.get("verdict") == "inconclusive" and c.get("reason")
+            }
+        )
+        if reasons:
+            return "; ".join(reasons)[:300]
+    return "no evidence either way"
+
+
+def _listed(entries: list[tuple[Action, dt.datetime, str]]) -> str:
+    return ", ".join(f"{action.id} ({why})" for action, _, why in entries)

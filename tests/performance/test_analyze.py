@@ -138,7 +138,7 @@ def test_apply_verify_rollback_when_cpu_gets_worse(tmp_path: Path, sqlite_store:
     ctx, action, service_yaml, original = _apply(automation, sqlite_store, tmp_path)
     _append(tmp_path / "cpu.csv", 5, [99.5] * 12)  # after the change: hotter than before
     verification = automation.verify(ctx, action)  # type: ignore[arg-type]
-    assert not verification.ok
+    assert verification.outcome == "failed" and not verification.ok
     assert verification.evidence["checks"][0]["verdict"] == "worse"
     automation.rollback(ctx, action)  # type: ignore[arg-type]
     assert service_yaml.read_text() == original
@@ -151,7 +151,8 @@ def test_apply_verify_keeps_a_change_that_helped(tmp_path: Path, sqlite_store: S
     ctx, action, service_yaml, original = _apply(automation, sqlite_store, tmp_path)
     _append(tmp_path / "cpu.csv", 5, [48.0, 47.5, 49.0, 46.0])
     verification = automation.verify(ctx, action)  # type: ignore[arg-type]
-    assert verification.ok and verification.evidence["checks"][0]["verdict"] == "better"
+    assert verification.outcome == "passed" and verification.ok
+    assert verification.evidence["checks"][0]["verdict"] == "better"
     assert service_yaml.read_text() != original
 
 
@@ -167,7 +168,9 @@ def test_verify_waits_for_the_settle_period(tmp_path: Path, sqlite_store: StateS
     before = clock.now()
     verification = automation.verify(ctx, action)
     assert (clock.now() - before).total_seconds() == 300
-    assert verification.ok and verification.evidence["checks"][0]["verdict"] == "inconclusive"
+    # No samples after the change yet: not proven either way.
+    assert (verification.outcome, verification.ok) == ("inconclusive", False)
+    assert verification.evidence["checks"][0]["verdict"] == "inconclusive"
 
 
 def test_prepare_refuses_when_the_service_changed_since_analysis(

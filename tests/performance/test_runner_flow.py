@@ -39,16 +39,58 @@ def _request(tmp_path: Path, level: int, environment: str = "development") -> tu
     return request, service_yaml, cpu
 
 
-def test_runner_keeps_a_change_it_cannot_judge_yet(tmp_path: Path, sqlite_store: StateStore) -> None:
-    request, service_yaml, _ = _request(tmp_path, level=3)
+def test_a_change_it_cannot_judge_yet_waits_for_verification(
+    tmp_path: Path, sqlite_store: StateStore
+) -> None:
+    request, service_yaml, cpu = _request(tmp_path, level=3)
     original = service_yaml.read_text()
     runner = _runner(sqlite_store, {"settle_seconds": 0})
     run = runner.submit(request).run
-    # No post-change samples: verification is inconclusive and keeps the change.
-    assert run.status == RunStatus.succeeded, run.reason
-    assert run.actions[0].status == ActionStatus.applied
+    # No post-change samples: inconclusive, so neither kept for good nor rolled back yet.
+    assert run.status == RunStatus.awaiting_verification, run.reason
+    assert run.actions[0].status == ActionStatus.applied and run.actions[0].verified is None
+    record = run.actions[0].result["verification"]
+    assert (record["outcome"], record["pending"], record["decided_by"]) == ("inconclusive", True, None)
+    assert record["window_ends_at"] == "2026-01-05T13:00:00.000000Z"  # development: 60 min
+    assert record["checks"][0]["verdict"] == "inconclusive"
+    assert "no samples after the change yet" in (run.reason or "")
     assert "cpu: '2'" in service_yaml.read_text()
     assert run.actions[0].rollback and run.actions[0].rollback["previous_text"] == original
+
+    # Cooler samples arrive; the next pass checks again and the change is verified.
+    cpu.write_text(cpu.read_text() + "2014-04-17 02:44:00,41.0\n2014-04-17 02:49:00,40.5\n")
+    assert isinstance(runner.clock, FakeClock)
+    runner.clock.advance(minutes=20)
+    (checked,) = runner.recheck_verifications()
+    assert checked.status == RunStatus.succeeded, checked.reason
+    record = checked.actions[0].result["verification"]
+    assert (record["outcome"], record["decided_by"], record["attempts"]) == ("passed", "checks", 2)
+    assert record["checks"][0]["verdict"] == "better"
+    assert checked.actions[0].verified is True
+    assert "cpu: '2'" in service_yaml.read_text()
+    assert sqlite_store.get_run(run.id).status == RunStatus.succeeded  # type: ignore[union-attr]
+
+
+def test_production_rolls_back_a_change_still_unproven_when_the_window_ends(
+    tmp_path: Path, sqlite_store: StateStore
+) -> None:
+    request, service_yaml, _ = _request(tmp_path, level=3, environment="production")
+    original = service_yaml.read_text()
+    runner = _runner(sqlite_store, {"settle_seconds": 0})
+    run = runner.submit(request).run
+    assert run.status == RunStatus.awaiting_verification, run.reason
+    assert "production's policy (verification.on_inconclusive: rollback)" in (run.reason or "")
+    assert isinstance(runner.clock, FakeClock)
+    runner.clock.advance(minutes=61)
+    # The next performance run in production checks it first: still no samples, window over.
+    later = RunRequest(**{**request.__dict__, "mode": Mode.analyze, "trigger_id": "later"})
+    runner.submit(later)
+    stored = sqlite_store.get_run(run.id)
+    assert stored is not None and stored.status == RunStatus.rolled_back, stored and stored.reason
+    record = stored.actions[0].result["verification"]
+    assert (record["outcome"], record["decided_by"]) == ("inconclusive", "policy:rollback")
+    assert "rolled back by production's policy" in (stored.reason or "")
+    assert service_yaml.read_text() == original
 
 
 def test_runner_rolls_back_on_worse_metric(tmp_path: Path, sqlite_store: StateStore) -> None:

@@ -142,8 +142,74 @@ class Tuner(Automation):
         Path(ctx.params.target).write_text(json.dumps(data))
 
 
+class ProbeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: str
+    script: str
+    """A JSON file: action id -> the outcomes its checks give, in turn (the last one repeats)."""
+    actions: int = 1
+
+
+class Probe(Automation):
+    """Sets ``keyN`` in a JSON file; each verification says what the script file says next, and
+    counts itself in the script file (``checked``), so separate runners agree."""
+
+    name = "probe"
+    Params = ProbeParams
+
+    def analyze(self, ctx: RunContext) -> Analysis:
+        p: ProbeParams = ctx.params
+        return Analysis(
+            actions=[
+                Action(
+                    id=f"set-{i}",
+                    description=f"set key{i}",
+                    risk=Risk.low,
+                    kind="set",
+                    params={"key": f"key{i}"},
+                )
+                for i in range(p.actions)
+            ]
+        )
+
+    def _read(self, ctx: RunContext) -> dict[str, Any]:
+        path = Path(ctx.params.target)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def prepare(self, ctx: RunContext, action: Action) -> dict[str, Any]:
+        return {"previous": self._read(ctx).get(action.params["key"])}
+
+    def apply(self, ctx: RunContext, action: Action) -> dict[str, Any]:
+        data = self._read(ctx)
+        data[action.params["key"]] = "new"
+        Path(ctx.params.target).write_text(json.dumps(data))
+        return {}
+
+    def verify(self, ctx: RunContext, action: Action) -> Verification:
+        path = Path(ctx.params.script)
+        script = json.loads(path.read_text())
+        outcomes: list[str] = script[action.id]
+        outcome = outcomes.pop(0) if len(outcomes) > 1 else outcomes[0]
+        script.setdefault("checked", []).append(action.id)
+        path.write_text(json.dumps(script))
+        evidence: dict[str, Any] = {"value": self._read(ctx).get(action.params["key"])}
+        if outcome == "inconclusive":
+            evidence["reason"] = "no samples after the change yet"
+        return Verification(outcome=outcome, evidence=evidence)
+
+    def rollback(self, ctx: RunContext, action: Action) -> None:
+        data = self._read(ctx)
+        previous = (action.rollback or {}).get("previous")
+        if previous is None:
+            data.pop(action.params["key"], None)
+        else:
+            data[action.params["key"]] = previous
+        Path(ctx.params.target).write_text(json.dumps(data))
+
+
 def build_registry() -> Registry:
     reg = Registry({})
     reg.register(Noop)
     reg.register(Tuner)
+    reg.register(Probe)
     return reg

@@ -200,7 +200,13 @@ def test_failed_verification_rolls_back(store, runner_config, clock, tmp_path):
     run = runner.submit(tuner("verify-bad", tmp_path, value=5, verify_ok=False)).run
     assert run.status == RunStatus.rolled_back
     assert run.actions[0].status == ActionStatus.rolled_back
-    assert run.actions[0].result["verification"] == {"current": 5}
+    verification = run.actions[0].result["verification"]
+    assert verification["current"] == 5
+    assert (verification["outcome"], verification["decided_by"], verification["pending"]) == (
+        "failed",
+        "checks",
+        False,
+    )
     assert json.loads((tmp_path / "service.json").read_text()) == {"key0": 1}
     record = find_breaker(store, automation_breaker_name("tuner", "development"))
     assert record.failures == 1

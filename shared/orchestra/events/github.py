@@ -1,15 +1,20 @@
-"""GitHub webhook payloads (``push``, ``ping``) -> whatever the automation that handles pushes does.
+"""GitHub webhook payloads (``push``, ``ping``) -> whatever the automations that handle pushes do.
 
-A push is parsed into :class:`PushEvent` and handed to the automation that declares it handles
-:attr:`~orchestra.automation.EventKind.push` (the deployment automation among the built-ins: a
-push to a branch becomes a deployment request for the environment the branch maps to; see
-``orchestra.automations.deployment.push``). The event is recorded with the status and reason the
-handler reports (accepted, duplicate, ignored); with no handler it is recorded as ignored.
+A push is parsed into :class:`PushEvent` and handed to every automation that declares it handles
+:attr:`~orchestra.automation.EventKind.push`, by name (among the built-ins: the deployment
+automation turns a push to a branch into a deployment request for the environment the branch
+maps to, see ``orchestra.automations.deployment.push``; the testing automation runs the suites
+whose ``triggers.push`` patterns match the branch, on the pushed revision). Every handler is asked
+before the runs they ask for start (:func:`orchestra.registry.dispatch`). The event is recorded
+once, with what each handler did under ``handlers`` (status, reason, run ids); one handler
+failing is recorded there and does not lose what the others did. With no handler the event is
+recorded as ignored.
 
 Deduplication: the delivery id (``X-GitHub-Delivery``) keys the event record, so a redelivery is
-recorded as a duplicate. The handler may deduplicate further on what the push asks for (the
-deployment automation keys a deployment by repository, environment and revision, so a captured
-push re-sent with a new delivery id requests nothing).
+recorded as a duplicate. Handlers deduplicate further on what the push asks for (the deployment
+automation keys a deployment by repository, environment and revision, the testing automation a
+suite run by repository, suite and revision), so a push re-sent with a new delivery id requests
+and runs nothing again.
 
 Who pushed: the pusher's name (shown as ``github:<name>``), the pusher's e-mail and the sender's
 login (:meth:`PushEvent.requester`); none of them may approve what the push requested
@@ -26,9 +31,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..automation import EventContext, EventKind
+from ..errors import TransientError
 from ..identities import Requester
+from ..registry import Dispatched, dispatch
 from .parsing import validated
-from .records import EventLog, EventStatus, Handled, submit_for_event
+from .records import EventLog, EventStatus, Handled
 
 if TYPE_CHECKING:
     from ..app import App
@@ -139,23 +146,54 @@ def handle_github(app: App, *, event_name: str, delivery_id: str, data: dict[str
         )
     push = parse_push(data)
     payload = push.summary()
-    handler = app.registry.handler(EventKind.push)
-    if handler is None:
+    if not app.registry.handlers(EventKind.push):
         return events.ignore(SOURCE, delivery_id, kind, "no registered automation handles pushes", payload)
     ctx = EventContext(
         config=app.config, store=app.store, clock=app.clock, ids=app.ids, source_event=delivery_id
     )
-    outcome = handler.handle_event(EventKind.push, push, ctx)
-    payload = {**payload, **outcome.payload}
-    reason = outcome.reason or f"{handler.name}: {outcome.status}"
-    if outcome.status == "ignored":
+    done = dispatch(app.registry, app.runner, EventKind.push, push, ctx)
+    return _settle(events, delivery_id, kind, payload, done)
+
+
+def _settle(
+    events: EventLog, delivery_id: str, kind: str, payload: dict[str, Any], done: list[Dispatched]
+) -> Handled:
+    """One event record for the delivery, saying what each handler did (``handlers``).
+
+    A handler that failed transiently leaves no record, so that a redelivery asks every handler
+    again (each one deduplicates on what the push asks for). When no handler accepted the push,
+    the first failure is raised as it is (a push every handler refused is a bad request)."""
+    transient = next((d.error for d in done if d.transient), None)
+    if transient is not None:
+        acted = ", ".join(f"{d.name}: {d.status}" for d in done)
+        raise TransientError(
+            f"push {delivery_id} not fully handled ({acted}); redeliver it: {transient}"
+        ) from transient
+    statuses = [d.status for d in done]
+    if "accepted" not in statuses:
+        failed = next((d.error for d in done if d.error is not None), None)
+        if failed is not None:
+            raise failed
+    for item in done:
+        if item.outcome is not None:
+            payload = {**payload, **item.outcome.payload}
+    payload["handlers"] = {d.name: d.describe() for d in done}
+    extra: dict[str, Any] = {}
+    for item in done:
+        if item.outcome is not None:
+            extra.update(item.outcome.extra)
+    if len(done) == 1:
+        reason = done[0].reason
+    else:
+        reason = "; ".join(f"{d.name}: {d.reason}" for d in done)
+    runs = [run for d in done for run in d.runs]
+    if "accepted" in statuses:
+        status = EventStatus.accepted
+    elif "duplicate" in statuses:
+        status = EventStatus.duplicate
+    else:
         return events.ignore(SOURCE, delivery_id, kind, reason, payload)
-    if outcome.request is not None:
-        handled = submit_for_event(
-            app, outcome.request, source=SOURCE, key=delivery_id, kind=kind, payload=payload
-        )
-        handled.extra.update(outcome.extra)
-        return handled
-    status = EventStatus.duplicate if outcome.status == "duplicate" else EventStatus.accepted
-    record = events.save(SOURCE, delivery_id, kind, status, reason=reason, payload=payload)
-    return Handled(status, record, extra=dict(outcome.extra))
+    record = events.save(
+        SOURCE, delivery_id, kind, status, reason=reason, run_ids=[r.id for r in runs], payload=payload
+    )
+    return Handled(status, record, runs, extra=extra)

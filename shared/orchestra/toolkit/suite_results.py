@@ -1,7 +1,8 @@
 """Stored test-suite results, as a deployment gate reads them.
 
 The testing automation writes one document per suite run in ``test_results`` (its full schema
-lives with it); a gate needs only which suite ran on which revision, when, and how it ended.
+lives with it); a gate needs only which suite ran on which revision, when, and how it ended, and
+which run recorded it (so that a finished run tells a gate which revisions have new results).
 """
 
 from __future__ import annotations
@@ -42,3 +43,10 @@ def latest_for_revision(store: StateStore, suite: str, revision: str) -> SuiteOu
         if run.suite == suite:
             return run
     return None
+
+
+def results_for_run(store: StateStore, run_id: str) -> list[SuiteOutcome]:
+    """The suite runs one run recorded, newest first (equality only: no composite index)."""
+    docs = store.query(TEST_RESULTS, where=[("run_id", "==", run_id)])
+    runs = [SuiteOutcome.model_validate(d) for d in docs]
+    return sorted(runs, key=lambda r: r.started_at, reverse=True)

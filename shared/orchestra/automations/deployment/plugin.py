@@ -7,7 +7,9 @@ Each run looks at the run's environment:
    wait for it;
 2. for the newest pending deployment that is approved, inside its window, not frozen, whose
    required test suites passed on the revision, whose deployer is configured and healthy and
-   whose environment is not locked, it proposes "deploy <id> to <env>".
+   whose environment is not locked, it proposes "deploy <id> to <env>". A required suite that
+   failed marks the deployment ``blocked`` with the suite named; a finished run that recorded
+   suite results starts such a run at once for the deployments waiting for them (:mod:`.gate`).
 
 The runner's gates decide whether that action applies (automation level, protected
 environments). Risk is the environment's (production high, staging medium, development low).
@@ -44,6 +46,7 @@ from ...breaker import CircuitBreaker, dependency_breaker_name
 from ...errors import IllegalTransition, InputError
 from ...models import Action, Finding, Run, Severity, format_timestamp
 from .approvals import POLICY_ACTOR, approved_by_someone_else, expired, require_decision
+from .gate import blocked_reason, mark_blocked, suite_gate
 from .requests import APPROVED, check_settings, reconcile, request_deployment
 from .settings import DeploymentSettings, EnvironmentPolicy
 from .state import (
@@ -105,22 +108,6 @@ def last_known_good(store: Any, environment: str, exclude: str | None = None) ->
     return None
 
 
-def suite_gate(store: Any, suites: list[str], revision: str) -> tuple[list[str], list[str]]:
-    """(failed, missing) required suites for ``revision``."""
-    if not suites:
-        return [], []
-    from ...toolkit.suite_results import latest_for_revision
-
-    failed, missing = [], []
-    for suite in suites:
-        result = latest_for_revision(store, suite, revision)
-        if result is None:
-            missing.append(suite)
-        elif result.status != "passed":
-            failed.append(f"{suite} ({result.status}: {result.reason})")
-    return failed, missing
-
-
 def _compact(d: Deployment) -> dict[str, Any]:
     return {
         "id": d.id,
@@ -139,7 +126,7 @@ class DeploymentAutomation(Automation):
     description = "gated, windowed, verified deployments with automatic rollback"
     Settings = DeploymentSettings
     Params = DeploymentParams
-    handles = frozenset({EventKind.push})
+    handles = frozenset({EventKind.push, EventKind.run_finished})
     approvable = (DEPLOYMENT,)
 
     @classmethod
@@ -151,7 +138,13 @@ class DeploymentAutomation(Automation):
 
     @classmethod
     def handle_event(cls, kind: EventKind, event: BaseModel, ctx: EventContext) -> EventOutcome:
-        """A verified GitHub push -> a deployment request for the environment its branch maps to."""
+        """A verified GitHub push -> a deployment request for the environment its branch maps to;
+        a finished run that recorded suite results -> the deployments waiting for them released
+        or blocked (:mod:`.gate`)."""
+        if kind == EventKind.run_finished:
+            from .gate import handle_run_finished
+
+            return handle_run_finished(cls.name, event, ctx)  # type: ignore[arg-type]
         from .push import handle_push
 
         if kind != EventKind.push:
@@ -352,6 +345,7 @@ class DeploymentAutomation(Automation):
         if policy.deployer is None:
             return f"no deployer configured for {env}"
         failed, missing = suite_gate(ctx.store, policy.required_suites, dep.revision)
+        mark_blocked(ctx.store, ctx.clock, dep, blocked_reason(dep.revision, failed))
         if failed:
             return block(
                 "tests-failed",

@@ -9,7 +9,7 @@ from ...config import ThresholdRule
 from ...inputs import max_input_bytes
 from ...metrics import source_from_spec
 from ...metrics.base import MetricSeries, iso, to_ms
-from ...models import Action, Finding, Severity
+from ...models import Action, Finding, Severity, VerificationOutcome
 from ...toolkit.cloudrun import actions as service_actions
 from ...toolkit.cloudrun.actions import describe_change
 from ...toolkit.cloudrun.inputs import ServiceInput, resolve
@@ -305,6 +305,17 @@ def judge(check: dict[str, Any], post: MetricSeries | None, tolerance_percent: f
     return {**out, "verdict": "better" if mean < base else "not-worse"}
 
 
+def outcome_of(verdicts: list[dict[str, Any]]) -> VerificationOutcome:
+    """Any check worse: failed; else any check that could not judge (no samples after the change,
+    no baseline): inconclusive, the change is not proven yet; else passed."""
+    found = {v["verdict"] for v in verdicts}
+    if "worse" in found:
+        return VerificationOutcome.failed
+    if "inconclusive" in found:
+        return VerificationOutcome.inconclusive
+    return VerificationOutcome.passed
+
+
 def verify(ctx: RunContext, action: Action, monitoring_client: Any, run_client: Any) -> Verification:
     settings: PerformanceSettings = ctx.settings
 
@@ -313,7 +324,7 @@ def verify(ctx: RunContext, action: Action, monitoring_client: Any, run_client: 
         post, window = _post_window(ctx, action, monitoring_client, metrics)
         verdicts = [judge(c, post.get(c["metric"]), settings.verify_tolerance_percent) for c in checks]
         evidence.update({"window": window, "checks": verdicts})
-        return Verification(ok=not any(v["verdict"] == "worse" for v in verdicts), evidence=evidence)
+        return Verification(outcome=outcome_of(verdicts), evidence=evidence)
 
     return service_actions.verify(ctx, action, run_client, judge_checks)
 

@@ -7,7 +7,8 @@ unreadable JUnit XML, flaky tests with a quarantine suggestion, slow tests and d
 Which suites run:
 - ``--param suite=NAME``: that suite;
 - a push (``--param branch=B``, or a webhook/hook trigger with a branch): suites whose
-  ``triggers.push`` patterns match the branch;
+  ``triggers.push`` patterns match the branch; a GitHub push webhook starts one run per matching
+  suite on the pushed revision, keyed on repository, suite and revision (see :mod:`.push`);
 - a scheduled run: suites whose ``triggers.schedule`` has had an occurrence since their last run;
 - a manual run without ``suite``: suites with ``triggers.manual`` (the default).
 With no suites configured, the run analyses the stored history and says so.
@@ -21,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ...automation import Analysis, Automation, Collection, RunContext
+from ...automation import Analysis, Automation, Collection, EventContext, EventKind, EventOutcome, RunContext
 from ...errors import InputError
 from ...inputs import InputDir
 from ...models import Finding, Run, Severity, TriggerKind
@@ -52,6 +53,12 @@ def trigger_of(params: TestingParams, kind: TriggerKind) -> TriggerName:
     return "manual"
 
 
+def suites_for_branch(settings: TestingSettings, branch: str) -> list[str]:
+    """The suites whose ``triggers.push`` patterns match ``branch`` (``refs/heads/`` optional)."""
+    branch = branch.removeprefix("refs/heads/")
+    return [n for n, s in settings.suites.items() if any(fnmatchcase(branch, p) for p in s.triggers.push)]
+
+
 def _due(ctx: RunContext, name: str, suite: Suite, now: dt.datetime) -> bool:
     from croniter import croniter
 
@@ -74,10 +81,7 @@ def select_suites(ctx: RunContext, settings: TestingSettings, params: TestingPar
     if trigger == "push":
         if not params.branch:
             raise InputError("a push trigger needs the branch (--param branch=NAME)", where="params.branch")
-        branch = params.branch.removeprefix("refs/heads/")
-        return trigger, [
-            n for n, s in settings.suites.items() if any(fnmatchcase(branch, p) for p in s.triggers.push)
-        ]
+        return trigger, suites_for_branch(settings, params.branch)
     if trigger == "schedule":
         now = ctx.clock.now()
         return trigger, [n for n, s in settings.suites.items() if _due(ctx, n, s, now)]
@@ -92,11 +96,25 @@ class TestingAutomation(Automation):
     Settings = TestingSettings
     Params = TestingParams
     collections = (Collection(name="test_results", retention="runner.retention.runs_days"),)
+    handles = frozenset({EventKind.push})
+
+    # Injection points for the Cloud Build runner (tests, or a caller with its own session).
+    cloud_build_session: Any = None
+    cloud_build_endpoint: str | None = None
+
+    @classmethod
+    def handle_event(cls, kind: EventKind, event: BaseModel, ctx: EventContext) -> EventOutcome:
+        """A verified GitHub push -> one run per suite whose ``triggers.push`` matches its branch."""
+        from .push import handle_push
+
+        if kind != EventKind.push:
+            return EventOutcome(status="ignored", reason=f"{cls.name} does not handle {kind} events")
+        return handle_push(cls.name, event, ctx)  # type: ignore[arg-type]
 
     def analyze(self, ctx: RunContext) -> Analysis:
         from .flaky import broken_tests, duration_trends, flaky_tests, slowest_tests
         from .results import SuiteRun, save_suite_run, suite_history
-        from .suites import execute_suite
+        from .runners import SuiteJob, build_runner
 
         settings: TestingSettings = ctx.settings
         params: TestingParams = ctx.params
@@ -105,16 +123,20 @@ class TestingAutomation(Automation):
         executed: list[SuiteRun] = []
         for name in selected:
             ctx.progress(f"testing: running suite {name}…")
-            suite_run = execute_suite(
-                name,
-                settings.suites[name],
-                run_id=ctx.run.id,
-                clock=ctx.clock,
-                repo=params.repo,
-                revision=params.revision,
-                branch=params.branch.removeprefix("refs/heads/") if params.branch else None,
-                trigger=trigger,
-                retention_days=ctx.config.runner.retention.runs_days,
+            suite = settings.suites[name]
+            runner = build_runner(suite, session=self.cloud_build_session, endpoint=self.cloud_build_endpoint)
+            suite_run = runner.run(
+                SuiteJob(
+                    name=name,
+                    suite=suite,
+                    run_id=ctx.run.id,
+                    clock=ctx.clock,
+                    repo=params.repo,
+                    revision=params.revision,
+                    branch=params.branch.removeprefix("refs/heads/") if params.branch else None,
+                    trigger=trigger,
+                    retention_days=ctx.config.runner.retention.runs_days,
+                )
             )
             suite_run = save_suite_run(ctx.store, suite_run)
             executed.append(suite_run)
