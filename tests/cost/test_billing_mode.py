@@ -263,7 +263,7 @@ def test_analysis_recommends_each_service_its_cheaper_mode(make_context, manifes
     switch = actions["set-billing-mode:busy-api"]
     assert switch.risk == Risk.medium and switch.kind == "set-billing-mode"
     assert switch.params["changes"] == {"cpu_idle": False}
-    assert switch.params["previous"] == {"cpu_idle": True}
+    assert switch.params["previous"] == {"cpu_idle": True, "cpu": 2.0, "memory_mib": 1024, "min_instances": 1}
     assert busy.evidence["action"] == switch.id
     assert actions["set-billing-mode:sparse-api"].params["changes"] == {"cpu_idle": True}
 

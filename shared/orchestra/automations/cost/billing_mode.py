@@ -83,6 +83,9 @@ class ServiceShape:
     mode: Mode
     min_instances: int
     origin: str
+    # The configuration read from the service's target (None: taken from the settings). An action
+    # stores it so that apply refuses a service changed since the estimate.
+    config: dict[str, Any] | None = None
 
 
 @dataclass

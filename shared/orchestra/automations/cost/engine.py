@@ -39,6 +39,8 @@ WASTE_METRICS = ("request_count", "cpu", "memory")
 # Every metric cost reads from files: waste, then billing mode.
 COST_METRICS = (*WASTE_METRICS, *USAGE_METRICS)
 SET_BILLING_MODE = "set-billing-mode"
+# The configuration a billing-mode estimate depends on besides the mode.
+SHAPE_FIELDS = ("cpu", "memory_mib", "min_instances")
 
 T = TypeVar("T")
 
@@ -407,6 +409,7 @@ def service_shape(ctx: RunContext, service: RunService, run_client: Any) -> Serv
         mode=mode_of(config.cpu_idle),
         min_instances=config.min_instances,
         origin=f"read from {actuator.describe()}",
+        config=config.model_dump(),
     )
 
 
@@ -454,6 +457,9 @@ def _billing_mode_action(item: BillingModeEstimate, service: RunService) -> Acti
         raise ValueError(f"{item.service}: no billing mode recommended, nothing to act on")
     where = target.get("path") or target.get("name")
     evidence = item.as_dict()
+    # What the estimate rests on: prepare refuses a service changed since.
+    config = item.shape.config or {}
+    previous = {"cpu_idle": cpu_idle_of(item.current), **{k: config[k] for k in SHAPE_FIELDS if k in config}}
     return Action(
         id=f"{SET_BILLING_MODE}:{service.name}",
         description=f"{item.summary()} ({where})",
@@ -463,7 +469,7 @@ def _billing_mode_action(item: BillingModeEstimate, service: RunService) -> Acti
             "target": target,
             "service": service.name,
             "changes": {"cpu_idle": cpu_idle_of(item.recommended)},
-            "previous": {"cpu_idle": cpu_idle_of(item.current)},
+            "previous": previous,
             "monthly_savings": round(item.monthly_savings, 2),
             "estimates": evidence["estimates"],
             "utilization": evidence["utilization"],
