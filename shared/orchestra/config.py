@@ -107,6 +107,27 @@ class Section(BaseModel):
 GROUP_PREFIX = "group:"
 
 
+MAX_VERIFICATION_WINDOW_MINUTES = 7 * 24 * 60
+
+
+class VerificationPolicy(Section):
+    """How long an applied change whose verification cannot tell yet (``inconclusive``: no samples
+    after it, no baseline) is re-checked, and what happens when the window ends undecided."""
+
+    window_minutes: float = Field(
+        60,
+        ge=0,
+        le=MAX_VERIFICATION_WINDOW_MINUTES,
+        description="minutes after the change during which an inconclusive verification is checked "
+        "again (0..10080; 0: the policy decides at once)",
+    )
+    on_inconclusive: Literal["rollback", "accept"] | None = Field(
+        None,
+        description="still inconclusive when the window ends: rollback undoes the change, accept "
+        "keeps it; unset: rollback in a protected environment, accept elsewhere",
+    )
+
+
 class EnvironmentConfig(Section):
     automation_level: int = Field(1, ge=0, le=3, description="default level when a trigger gives none")
     max_automation_level: int = Field(3, ge=0, le=3, description="a trigger can never exceed this")
@@ -121,6 +142,22 @@ class EnvironmentConfig(Section):
         "members from the top-level groups) may approve in this environment; None: anyone but the "
         "requester",
     )
+    verification: VerificationPolicy = Field(
+        default_factory=VerificationPolicy,
+        description="re-checking changes whose verification is inconclusive (window and policy)",
+    )
+
+    @model_validator(mode="after")
+    def _inconclusive_default(self) -> EnvironmentConfig:
+        if self.verification.on_inconclusive is None:
+            decided = "rollback" if self.protected else "accept"
+            self.verification = self.verification.model_copy(update={"on_inconclusive": decided})
+        return self
+
+    @property
+    def on_inconclusive(self) -> Literal["rollback", "accept"]:
+        """What an inconclusive verification ends in when its window ends."""
+        return self.verification.on_inconclusive or ("rollback" if self.protected else "accept")
 
     @field_validator("approvers")
     @classmethod
