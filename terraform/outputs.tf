@@ -52,3 +52,24 @@ output "config_secret_id" {
   description = "Secret Manager secret holding the deployed configuration."
   value       = google_secret_manager_secret.config.secret_id
 }
+
+output "log_metrics" {
+  description = "Log-based metric type per metric of the observability dashboard and alerts."
+  value       = { for key, metric in google_logging_metric.orchestra : key => "logging.googleapis.com/user/${metric.name}" }
+}
+
+output "dashboard_id" {
+  description = "The orchestra Cloud Monitoring dashboard."
+  value       = google_monitoring_dashboard.orchestra.id
+}
+
+output "observability_alert_policies" {
+  description = "Observability alert policies: dead letters, breaker open, and one per scheduled automation and environment without a succeeded run."
+  value = merge(
+    {
+      dead_letters = google_monitoring_alert_policy.dead_letters.name
+      breaker_open = google_monitoring_alert_policy.breaker_open.name
+    },
+    { for key, policy in google_monitoring_alert_policy.no_success : "no_success:${key}" => policy.name },
+  )
+}

@@ -187,3 +187,14 @@ variable "kms_key_name" {
   type        = string
   default     = null
 }
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/ID) the observability alert policies notify: dead letters, breakers open for over an hour, automations without a succeeded run. Empty: incidents are only listed in the console."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "notification_channels must be channel ids of the form projects/PROJECT/notificationChannels/ID (gcloud beta monitoring channels list --format='value(name)')."
+  }
+}

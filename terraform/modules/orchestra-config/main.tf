@@ -221,3 +221,380 @@ output "retention_days" {
   description = "Retention per expiring collection (runner.retention)."
   value       = local.retention_days
 }
+
+# ----- Observability (terraform/observability.tf) ---------------------------------------------
+# Log-based metrics over the announcement lines the functions write (orchestra.announcements:
+# one JSON line per announcement, `jsonPayload.announcement` = its type, `jsonPayload.data` =
+# its data), the dashboard that charts them and the alerts on them. Derived here, without a
+# provider, so the filters, the dashboard and the alert durations can be evaluated offline.
+
+variable "log_services" {
+  description = "Cloud Run services of this deployment's functions: the log-based metrics count only their log lines (empty: every Cloud Run service of the project)."
+  type        = list(string)
+  default     = []
+}
+
+variable "metric_prefix" {
+  description = "Prefix of the log-based metric names, unique per deployment in a project (default: orchestra-ENVIRONMENT)."
+  type        = string
+  default     = null
+}
+
+locals {
+  metric_prefix = coalesce(var.metric_prefix, "orchestra-${var.environment}")
+
+  # Every metric counts lines of this deployment's functions only.
+  log_scope = join(" AND ", concat(
+    ["resource.type=\"cloud_run_revision\""],
+    length(var.log_services) == 0 ? [] : [format(
+      "resource.labels.service_name=(%s)",
+      join(" OR ", [for s in var.log_services : "\"${s}\""]),
+    )],
+  ))
+
+  # kind: counter (one per line) or distribution (the value the extractor reads from the line).
+  log_metric_specs = {
+    runs = {
+      description   = "Runs finished, by task, environment and status."
+      announcements = ["dev.orchestra.run.finished.v1"]
+      extra         = ""
+      value         = null
+      labels = {
+        task        = { extractor = "EXTRACT(jsonPayload.data.task)", description = "automation" }
+        environment = { extractor = "EXTRACT(jsonPayload.data.environment)", description = "target environment" }
+        status      = { extractor = "EXTRACT(jsonPayload.data.status)", description = "succeeded, failed, rolled_back, skipped or awaiting_approval" }
+      }
+    }
+    actions_applied = {
+      description   = "Actions applied per finished run."
+      announcements = ["dev.orchestra.run.finished.v1"]
+      extra         = ""
+      value         = "EXTRACT(jsonPayload.data.counts.applied)"
+      labels = {
+        task        = { extractor = "EXTRACT(jsonPayload.data.task)", description = "automation" }
+        environment = { extractor = "EXTRACT(jsonPayload.data.environment)", description = "target environment" }
+      }
+    }
+    actions_rolled_back = {
+      description   = "Actions rolled back per finished run."
+      announcements = ["dev.orchestra.run.finished.v1"]
+      extra         = ""
+      value         = "EXTRACT(jsonPayload.data.counts.rolled_back)"
+      labels = {
+        task        = { extractor = "EXTRACT(jsonPayload.data.task)", description = "automation" }
+        environment = { extractor = "EXTRACT(jsonPayload.data.environment)", description = "target environment" }
+      }
+    }
+    breaker_transitions = {
+      description   = "Circuit breakers opened and closed."
+      announcements = ["dev.orchestra.breaker.opened.v1", "dev.orchestra.breaker.closed.v1"]
+      extra         = ""
+      value         = null
+      labels = {
+        transition = { extractor = "REGEXP_EXTRACT(jsonPayload.announcement, \"^dev[.]orchestra[.]breaker[.](opened|closed)[.]v1$\")", description = "opened or closed" }
+        key        = { extractor = "EXTRACT(jsonPayload.data.key)", description = "automation:TASK:ENVIRONMENT or dependency:NAME" }
+        scope      = { extractor = "EXTRACT(jsonPayload.data.scope)", description = "automation, dependency or other" }
+      }
+    }
+    dead_letters = {
+      description   = "Dead letters stored (messages that exhausted their deliveries)."
+      announcements = ["dev.orchestra.deadletter.stored.v1"]
+      extra         = ""
+      value         = null
+      labels = {
+        origin = { extractor = "EXTRACT(jsonPayload.data.origin)", description = "subscription or topic the message came from" }
+      }
+    }
+    # Only cost runs that found anomalies (finding_kinds.anomaly is present from one anomaly on).
+    cost_anomalies = {
+      description   = "Cost anomalies found per cost run."
+      announcements = ["dev.orchestra.run.finished.v1"]
+      extra         = " AND jsonPayload.data.task=\"cost\" AND jsonPayload.data.finding_kinds.anomaly:*"
+      value         = "EXTRACT(jsonPayload.data.finding_kinds.anomaly)"
+      labels = {
+        environment = { extractor = "EXTRACT(jsonPayload.data.environment)", description = "target environment" }
+      }
+    }
+    deployment_outcomes = {
+      description   = "Deployment state changes, by the state reached."
+      announcements = ["dev.orchestra.deployment.changed.v1"]
+      extra         = ""
+      value         = null
+      labels = {
+        to_state    = { extractor = "EXTRACT(jsonPayload.data.to_state)", description = "state the deployment reached" }
+        environment = { extractor = "EXTRACT(jsonPayload.data.environment)", description = "target environment" }
+        service     = { extractor = "EXTRACT(jsonPayload.data.service)", description = "deployed service" }
+      }
+    }
+  }
+
+  log_metrics = {
+    for key, spec in local.log_metric_specs : key => {
+      name        = "${local.metric_prefix}/${key}"
+      type        = "logging.googleapis.com/user/${local.metric_prefix}/${key}"
+      promql      = "logging_googleapis_com:user_${replace("${local.metric_prefix}/${key}", "/[^a-zA-Z0-9_]/", "_")}"
+      description = spec.description
+      kind        = spec.value == null ? "counter" : "distribution"
+      filter = format(
+        "%s AND jsonPayload.announcement=%s%s",
+        local.log_scope,
+        length(spec.announcements) == 1 ? "\"${spec.announcements[0]}\"" : format("(%s)", join(" OR ", [for a in spec.announcements : "\"${a}\""])),
+        spec.extra,
+      )
+      value_extractor = spec.value
+      labels          = spec.labels
+    }
+  }
+
+  # Expected interval between two firings of a schedule, for the cron shapes with one fixed gap:
+  # every minute, */N minutes, hourly (M * * * *), every N hours (M */N * * *), daily (M H * * *),
+  # weekly (M H * * D) and monthly on days 1-28 (M H D * *). Anything else is null, and its
+  # automation must set alert_after_minutes.
+  cron_fields = {
+    for job in values(local.schedule_jobs) : job.schedule => regexall("[^ \t]+", lower(job.schedule))...
+  }
+  schedule_interval_minutes = {
+    for cron, all in local.cron_fields : cron => try(
+      all[0][1] == "*" && all[0][2] == "*" && all[0][3] == "*" && all[0][4] == "*" ? (
+        all[0][0] == "*" ? 1 :
+        can(regex("^[*]/[0-9]+$", all[0][0])) ? min(60, tonumber(trimprefix(all[0][0], "*/"))) :
+        can(regex("^[0-9]+$", all[0][0])) ? 60 : null
+      ) :
+      !can(regex("^[0-9]+$", all[0][0])) || all[0][3] != "*" ? null :
+      all[0][2] == "*" && all[0][4] == "*" ? (
+        can(regex("^[0-9]+$", all[0][1])) ? 1440 :
+        can(regex("^[*]/[0-9]+$", all[0][1])) ? 60 * min(24, tonumber(trimprefix(all[0][1], "*/"))) : null
+      ) :
+      !can(regex("^[0-9]+$", all[0][1])) ? null :
+      all[0][2] == "*" && can(regex("^([0-7]|sun|mon|tue|wed|thu|fri|sat)$", all[0][4])) ? 10080 :
+      all[0][4] == "*" && can(regex("^([1-9]|1[0-9]|2[0-8])$", all[0][2])) ? 44640 : null,
+      null,
+    )
+  }
+
+  # Cloud Monitoring's metric-absence condition watches at most 23.5 hours; longer windows use
+  # PromQL's absent_over_time, which reads back as far as the window (up to two years).
+  max_absence_minutes = 1410
+
+  no_success_alerts = {
+    for key, job in local.schedule_jobs : key => {
+      task             = job.task
+      environment      = job.environment
+      schedule         = job.schedule
+      interval_minutes = local.schedule_interval_minutes[job.schedule]
+      after_minutes = (
+        try(local.automations[job.task].alert_after_minutes, null) != null
+        ? local.automations[job.task].alert_after_minutes
+        : try(2 * local.schedule_interval_minutes[job.schedule], null)
+      )
+      filter = format(
+        "metric.type=\"%s\" AND resource.type=\"cloud_run_revision\" AND metric.labels.task=\"%s\" AND metric.labels.environment=\"%s\" AND metric.labels.status=\"succeeded\"",
+        local.log_metrics.runs.type, job.task, job.environment,
+      )
+    }
+  }
+
+  no_success_conditions = {
+    for key, alert in local.no_success_alerts : key => merge(alert, {
+      duration_seconds = alert.after_minutes == null ? null : alert.after_minutes * 60
+      condition        = alert.after_minutes == null ? null : (alert.after_minutes <= local.max_absence_minutes ? "absent" : "promql")
+      promql = alert.after_minutes == null ? null : format(
+        "absent_over_time(%s{monitored_resource=\"cloud_run_revision\",task=\"%s\",environment=\"%s\",status=\"succeeded\"}[%dm])",
+        local.log_metrics.runs.promql, alert.task, alert.environment, alert.after_minutes,
+      )
+    })
+  }
+  underivable = [for key, alert in local.no_success_alerts : "${alert.task} (\"${alert.schedule}\")" if alert.after_minutes == null]
+
+  # A breaker open for more than an hour, from its opened/closed transitions (a log-based
+  # counter has no state to read back). Two windows, either fires:
+  # - opened between 2 h and 1 h ago and not closed since: every breaker open for an hour is
+  #   caught, whatever happened to it before;
+  # - opened between 25 h and 1 h ago and not closed in the last 25 h: keeps the incident open
+  #   while the breaker stays open, up to a day.
+  breaker_open_query = format(
+    join(" ", [
+      "(sum by (key) (increase(%[1]s{monitored_resource=\"cloud_run_revision\",transition=\"opened\"}[1h] offset 1h)) > 0",
+      "unless on (key) sum by (key) (increase(%[1]s{monitored_resource=\"cloud_run_revision\",transition=\"closed\"}[2h])) > 0)",
+      "or (sum by (key) (increase(%[1]s{monitored_resource=\"cloud_run_revision\",transition=\"opened\"}[1d] offset 1h)) > 0",
+      "unless on (key) sum by (key) (increase(%[1]s{monitored_resource=\"cloud_run_revision\",transition=\"closed\"}[25h])) > 0)",
+    ]),
+    local.log_metrics.breaker_transitions.promql,
+  )
+
+  dead_letter_filter = format("metric.type=\"%s\" AND resource.type=\"cloud_run_revision\"", local.log_metrics.dead_letters.type)
+
+  # Dashboard: a 48-column mosaic, two tiles per row.
+  dashboard_tiles = [
+    {
+      title = "Runs by status"
+      data_sets = [{
+        timeSeriesQuery = {
+          timeSeriesFilter = {
+            filter = "metric.type=\"${local.log_metrics.runs.type}\" AND resource.type=\"cloud_run_revision\""
+            aggregation = {
+              alignmentPeriod    = "3600s"
+              perSeriesAligner   = "ALIGN_SUM"
+              crossSeriesReducer = "REDUCE_SUM"
+              groupByFields      = ["metric.label.status"]
+            }
+          }
+        }
+        plotType = "STACKED_BAR"
+      }]
+    },
+    {
+      title = "Failed and rolled-back runs by task"
+      data_sets = [{
+        timeSeriesQuery = {
+          timeSeriesFilter = {
+            filter = "metric.type=\"${local.log_metrics.runs.type}\" AND resource.type=\"cloud_run_revision\" AND metric.label.status=one_of(\"failed\",\"rolled_back\")"
+            aggregation = {
+              alignmentPeriod    = "3600s"
+              perSeriesAligner   = "ALIGN_SUM"
+              crossSeriesReducer = "REDUCE_SUM"
+              groupByFields      = ["metric.label.task"]
+            }
+          }
+        }
+        plotType = "STACKED_BAR"
+      }]
+    },
+    {
+      title = "Breakers opened and closed (by key)"
+      data_sets = [{
+        timeSeriesQuery = {
+          timeSeriesFilter = {
+            filter = "metric.type=\"${local.log_metrics.breaker_transitions.type}\" AND resource.type=\"cloud_run_revision\""
+            aggregation = {
+              alignmentPeriod    = "3600s"
+              perSeriesAligner   = "ALIGN_SUM"
+              crossSeriesReducer = "REDUCE_SUM"
+              groupByFields      = ["metric.label.transition", "metric.label.key"]
+            }
+          }
+        }
+        plotType = "STACKED_BAR"
+      }]
+    },
+    {
+      title = "Breakers still open (opened in the last day, not closed since)"
+      data_sets = [{
+        timeSeriesQuery = {
+          prometheusQuery = format(
+            "sum by (key) (increase(%[1]s{monitored_resource=\"cloud_run_revision\",transition=\"opened\"}[1d])) unless on (key) sum by (key) (increase(%[1]s{monitored_resource=\"cloud_run_revision\",transition=\"closed\"}[1d])) > 0",
+            local.log_metrics.breaker_transitions.promql,
+          )
+        }
+        plotType = "LINE"
+      }]
+    },
+    {
+      title = "Dead letters stored"
+      data_sets = [{
+        timeSeriesQuery = {
+          timeSeriesFilter = {
+            filter = "metric.type=\"${local.log_metrics.dead_letters.type}\" AND resource.type=\"cloud_run_revision\""
+            aggregation = {
+              alignmentPeriod    = "3600s"
+              perSeriesAligner   = "ALIGN_SUM"
+              crossSeriesReducer = "REDUCE_SUM"
+              groupByFields      = ["metric.label.origin"]
+            }
+          }
+        }
+        plotType = "STACKED_BAR"
+      }]
+    },
+    {
+      title = "Cost anomalies found (per day)"
+      data_sets = [{
+        timeSeriesQuery = {
+          prometheusQuery = "sum by (environment) (increase(${local.log_metrics.cost_anomalies.promql}_sum{monitored_resource=\"cloud_run_revision\"}[1d]))"
+        }
+        plotType = "STACKED_BAR"
+      }]
+    },
+    {
+      title = "Deployment outcomes"
+      data_sets = [{
+        timeSeriesQuery = {
+          timeSeriesFilter = {
+            filter = "metric.type=\"${local.log_metrics.deployment_outcomes.type}\" AND resource.type=\"cloud_run_revision\""
+            aggregation = {
+              alignmentPeriod    = "3600s"
+              perSeriesAligner   = "ALIGN_SUM"
+              crossSeriesReducer = "REDUCE_SUM"
+              groupByFields      = ["metric.label.to_state"]
+            }
+          }
+        }
+        plotType = "STACKED_BAR"
+      }]
+    },
+    {
+      title = "Actions applied and rolled back (per hour)"
+      data_sets = [
+        {
+          timeSeriesQuery = {
+            prometheusQuery = "sum by (task) (increase(${local.log_metrics.actions_applied.promql}_sum{monitored_resource=\"cloud_run_revision\"}[1h]))"
+          }
+          plotType = "STACKED_BAR"
+        },
+        {
+          timeSeriesQuery = {
+            prometheusQuery = "sum by (task) (increase(${local.log_metrics.actions_rolled_back.promql}_sum{monitored_resource=\"cloud_run_revision\"}[1h]))"
+          }
+          plotType = "LINE"
+        },
+      ]
+    },
+  ]
+
+  dashboard_json = jsonencode({
+    displayName = "Orchestra (${var.environment})"
+    mosaicLayout = {
+      columns = 48
+      tiles = [
+        for index, tile in local.dashboard_tiles : {
+          xPos   = (index % 2) * 24
+          yPos   = floor(index / 2) * 16
+          width  = 24
+          height = 16
+          widget = {
+            title   = tile.title
+            xyChart = { dataSets = tile.data_sets }
+          }
+        }
+      ]
+    }
+  })
+}
+
+output "log_metrics" {
+  description = "Log-based metrics over the functions' announcement lines: name, metric type, PromQL name, filter, kind (counter or distribution), value and label extractors."
+  value       = local.log_metrics
+}
+
+output "no_success_alerts" {
+  description = "Per scheduled automation and environment: how long without a succeeded run raises an alert (alert_after_minutes, else twice the schedule's interval) and the condition that watches it (absent: metric absence; promql: absent_over_time, past Cloud Monitoring's 23.5-hour absence limit)."
+  value       = local.no_success_conditions
+
+  precondition {
+    condition     = length(local.underivable) == 0
+    error_message = "cannot derive the interval of the schedule of ${join(", ", local.underivable)} in ${var.config_file}: set automations.<name>.alert_after_minutes (minutes without a succeeded run before Cloud Monitoring alerts), or use a schedule of one of the shapes '* * * * *', '*/N * * * *', 'M * * * *', 'M */N * * *', 'M H * * *', 'M H * * D', 'M H D * *' (D of month 1-28)."
+  }
+}
+
+output "observability_alerts" {
+  description = "Dead letters (Cloud Monitoring filter of the dead-letter metric) and breakers open for more than an hour (PromQL)."
+  value = {
+    dead_letter_filter = local.dead_letter_filter
+    breaker_open_query = local.breaker_open_query
+  }
+}
+
+output "dashboard_json" {
+  description = "The orchestra dashboard (mosaic layout, Cloud Monitoring dashboard JSON)."
+  value       = local.dashboard_json
+}
