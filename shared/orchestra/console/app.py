@@ -53,6 +53,7 @@ STATUS_TONE = {
     RunStatus.rolled_back: "bad",
     RunStatus.skipped: "muted",
     RunStatus.awaiting_approval: "wait",
+    RunStatus.awaiting_verification: "wait",
     RunStatus.running: "wait",
     RunStatus.queued: "muted",
 }

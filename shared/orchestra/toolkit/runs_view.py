@@ -18,6 +18,7 @@ STATUS_STYLE = {
     "failed": "bold red",
     "skipped": "yellow",
     "awaiting_approval": "magenta",
+    "awaiting_verification": "magenta",
     "rolled_back": "red",
     "running": "cyan",
     "queued": "cyan",
