@@ -291,8 +291,8 @@ def log_entry(line: str, service: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def announcement_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Runs through the real runner (a cost analysis of the bundled billing export that finds
-    anomalies, a failing run, a rolled-back and an applied change), each announced by the real
-    announcer; then a breaker opening and closing, a deployment changing state and a dead
+    anomalies, a failing run, a rolled-back and an applied change), which announce themselves
+    through the runner's announcer; then a breaker opening and closing, a deployment changing state and a dead
     letter stored. Every line as the JSON formatter writes it."""
     tmp = tmp_path_factory.mktemp("announcements")
     stream = io.StringIO()
@@ -316,6 +316,7 @@ def announcement_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
             ids=RandomIds(1),
             registry=default_registry,
             heartbeat_in_background=False,
+            announcer=announcer,
         )
         request = RunRequest(
             task="cost",
@@ -341,6 +342,7 @@ def announcement_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
             ids=RandomIds(2),
             registry=build_registry(),
             heartbeat_in_background=False,
+            announcer=announcer,
         )
         for trigger, task, params in (
             ("broken", "noop", {"permanent_failure": True}),
@@ -368,8 +370,6 @@ def announcement_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         RunStatus.rolled_back,
         RunStatus.succeeded,
     ]
-    for run in runs:
-        announcer.run_stopped(run)
     key = automation_breaker_name("cost", ENVIRONMENT)
     announcer.breaker_changed(key, opened=True, failures=3, open_until=START + dt.timedelta(minutes=5))
     announcer.breaker_changed(key, opened=False, failures=0, open_until=None)
