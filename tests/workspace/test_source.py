@@ -420,3 +420,22 @@ def test_config_validate_says_why_the_cloud_gets_no_workspace_schedule(
     )
     result = CliRunner().invoke(cli, ["config", "validate", "--config", str(path)], env={"COLUMNS": "400"})
     assert result.exit_code == 0 and "note:" not in result.output
+
+
+def test_the_controller_outside_a_repository_schedules_no_workspace_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    path = tmp_path / "c.yaml"
+    path.write_text(BASE + "automations:\n  workspace: {schedule: '* * * * *'}\n")
+    result = CliRunner().invoke(
+        cli,
+        ["controller", "--mode", "once", "--config", str(path), "--store", f"sqlite:///{tmp_path / 's.db'}"],
+        env={"COLUMNS": "400"},
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: workspace: no schedule in continuous mode here: the working directory is not" in result.output
+    )
+    assert "Nothing due." in result.output  # every minute, yet never run: it would fail
