@@ -136,9 +136,10 @@ resource "google_cloudfunctions2_function" "fn" {
 
     environment_variables = merge(
       {
-        ORCHESTRA_STORE  = local.store_url
-        CONFIG_PATH      = local.config_path
-        LOG_EXECUTION_ID = "true"
+        ORCHESTRA_STORE        = local.store_url
+        CONFIG_PATH            = local.config_path
+        LOG_EXECUTION_ID       = "true"
+        ORCHESTRA_EVENTS_TOPIC = google_pubsub_topic.events.id
       },
       # HTTP functions verify the caller's Google ID token for their own URLs (who called is
       # what approvals record); without an audience the controller refuses every request.

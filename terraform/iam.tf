@@ -150,6 +150,16 @@ resource "google_storage_bucket_iam_member" "build_source" {
   member = google_service_account.build.member
 }
 
+# Every function announces what happened (runs, approvals, deployments, breakers, dead letters)
+# on the events topic: publisher on that topic only.
+resource "google_pubsub_topic_iam_member" "events_publisher" {
+  for_each = google_service_account.fn
+
+  topic  = google_pubsub_topic.events.id
+  role   = "roles/pubsub.publisher"
+  member = each.value.member
+}
+
 # Pub/Sub signs push deliveries (ours and Eventarc's) as the delivery identities: needed
 # explicitly in projects created before April 2021, harmless elsewhere.
 resource "google_service_account_iam_member" "push_token_creator" {

@@ -35,11 +35,25 @@ resource "google_pubsub_topic" "dead_letter" {
   depends_on = [google_project_service.apis]
 }
 
+# Announcements (runs finished, approvals awaited, deployment state changes, breakers opened and
+# closed, dead letters stored), published by every function as CloudEvents in structured JSON
+# mode. Subscribers (a chat or e-mail relay, BigQuery, another system) attach their own
+# subscriptions; nothing here depends on them.
+resource "google_pubsub_topic" "events" {
+  name         = "${local.name}-events"
+  kms_key_name = var.kms_key_name
+
+  message_retention_duration = "604800s"
+
+  depends_on = [google_project_service.apis]
+}
+
 locals {
   topics = {
     schedule    = google_pubsub_topic.schedule
     alerts      = google_pubsub_topic.alerts
     dead_letter = google_pubsub_topic.dead_letter
+    events      = google_pubsub_topic.events
   }
 }
 

@@ -20,6 +20,10 @@ cloud has, but it neither reliably redelivers a push answered with 5xx nor forwa
 dead-letter topic, and sends no ``deliveryAttempt``: publish to the dead-letter topic to
 exercise the dead-letter function. ``gcloud`` wants credentials even for the emulator; the
 printed command points it at a dummy token file.
+
+The functions publish their announcements (:mod:`orchestra.announcements`) to the
+``orchestra-events`` topic; its pull subscription ``orchestra-events-watch`` is there to watch
+them with the printed ``gcloud pubsub subscriptions pull`` command.
 """
 
 from __future__ import annotations
@@ -66,7 +70,9 @@ class FunctionSpec:
 SCHEDULE_TOPIC = "orchestra-schedule"
 ALERTS_TOPIC = "orchestra-alerts"
 DEAD_LETTER_TOPIC = "orchestra-dead-letter"
-TOPICS = (SCHEDULE_TOPIC, ALERTS_TOPIC, DEAD_LETTER_TOPIC)
+EVENTS_TOPIC = "orchestra-events"
+EVENTS_WATCH_SUBSCRIPTION = "orchestra-events-watch"
+TOPICS = (SCHEDULE_TOPIC, ALERTS_TOPIC, DEAD_LETTER_TOPIC, EVENTS_TOPIC)
 
 FUNCTIONS = (
     FunctionSpec("scheduled", "scheduled_task", SCHEDULE_TOPIC),
@@ -388,6 +394,7 @@ class DevTopology:
                 "PUBSUB_EMULATOR_HOST": self.endpoints.pubsub,
                 "PUBSUB_PROJECT_ID": self.options.project,
                 "GOOGLE_CLOUD_PROJECT": self.options.project,
+                "ORCHESTRA_EVENTS_TOPIC": f"projects/{self.options.project}/topics/{EVENTS_TOPIC}",
                 "ORCHESTRA_API_TOKENS": f"{self.api_token}=user:{os.environ.get('USER', 'developer')}",
                 "GITHUB_WEBHOOK_SECRET": self.webhook_secret,
                 "PYTHONUNBUFFERED": "1",
@@ -438,6 +445,14 @@ class DevTopology:
                 )
             with contextlib.suppress(gexc.AlreadyExists):
                 subscriber.create_subscription(request=request)
+        # A pull subscription to watch the announcements with (see the banner).
+        watch = Subscription(
+            name=subscriber.subscription_path(project, EVENTS_WATCH_SUBSCRIPTION),
+            topic=publisher.topic_path(project, EVENTS_TOPIC),
+            ack_deadline_seconds=60,
+        )
+        with contextlib.suppress(gexc.AlreadyExists):
+            subscriber.create_subscription(request=watch)
         subscriber.close()
         self._publisher = publisher
 
@@ -475,6 +490,14 @@ class DevTopology:
             "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(self.gcloud_token_file()),
         }
 
+    def watch_command(self) -> str:
+        """The command that pulls the announcements the functions published to the emulator."""
+        gcloud_env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.gcloud_env().items())
+        return (
+            f"{gcloud_env} gcloud pubsub subscriptions pull {EVENTS_WATCH_SUBSCRIPTION} --auto-ack "
+            f"--limit=10 --project={self.options.project}"
+        )
+
     # ------------------------------------------------------------------ output
     def banner(self, unavailable: list[str]) -> list[str]:
         o, e = self.options, self.endpoints
@@ -511,6 +534,8 @@ class DevTopology:
             "Call the controller API:",
             f"  curl -s -X POST -H 'Authorization: Bearer {self.api_token}' -H 'Content-Type: application/json' "
             f'{e.functions["controller"]}/tasks/{sample_task} -d \'{{"mode": "analyze"}}\'',
+            "Watch the announcements (runs finished, approvals, breakers, dead letters; CloudEvents):",
+            f"  {self.watch_command()}",
             "See the runs:",
             f"  FIRESTORE_EMULATOR_HOST={e.firestore} .venv/bin/orchestra runs list --store firestore://{o.project}",
             f"Webhook secret (GITHUB_WEBHOOK_SECRET): {self.webhook_secret}",

@@ -384,7 +384,7 @@ def test_pubsub_service_agent_can_dead_letter(tf: Terraform) -> None:
 
 def test_topics(tf: Terraform) -> None:
     topics = tf.resources("google_pubsub_topic")
-    assert set(topics) == {"schedule", "alerts", "dead_letter"}
+    assert set(topics) == {"schedule", "alerts", "dead_letter", "events"}
     outputs = tf.outputs()
     assert {"function_urls", "topic_names"} <= set(outputs)
 

@@ -1,6 +1,6 @@
 """`make dev` itself, end to end (the Makefile target in its own process group): emulators, five
-functions, topics and push subscriptions; a message published with gcloud runs an automation;
-SIGTERM leaves no process behind."""
+functions, topics and push subscriptions; a message published with gcloud runs an automation,
+whose announcement the printed watch command pulls; SIGTERM leaves no process behind."""
 
 from __future__ import annotations
 
@@ -92,6 +92,22 @@ def gcloud_publish(topology: Topology, topic: str, message: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def watched_announcements(topology: Topology, wanted: str, timeout: float = 60) -> str:
+    """Run the printed watch command (as a person pastes it) until ``wanted`` is in its output."""
+    command = topology.value(
+        r"(?m)^  (\S+=\S+ .*gcloud pubsub subscriptions pull orchestra-events-watch .*)$"
+    )
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        seen += result.stdout
+        if wanted in seen:
+            return seen
+    raise AssertionError(f"{wanted!r} not pulled with {command!r}; got:\n{seen}")
+
+
 def port_open(host_port: str) -> bool:
     host, port = host_port.rsplit(":", 1)
     with socket.socket() as sock:
@@ -149,6 +165,8 @@ def test_make_dev_topology(tmp_path, monkeypatch):
         assert run.environment == "development" and run.mode == "analyze" and run.findings
         assert len(letters) == 1 and "gave up" in (letters[0].data or "")
         store.close()
+        pulled = watched_announcements(topology, run.id)
+        assert "dev.orchestra.run.finished.v1" in pulled
 
         # SIGTERM to the whole job, make and the topology both: the topology stops everything it
         # started and exits 0; make, having waited for it, dies of the signal.
