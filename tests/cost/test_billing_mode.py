@@ -307,3 +307,20 @@ def test_an_unknown_metric_name_is_refused_with_the_accepted_ones(make_context) 
             [{"name": "busy-api"}],
             {"busy-api.instance_time": str(FIXTURES / "busy-api.instance_count.csv")},
         )
+
+
+def test_a_service_whose_idle_minimum_instances_should_go_is_judged_afterwards(
+    make_context, tmp_path
+) -> None:
+    # busy-api's usage, but hardly any traffic: the minimum instance goes first.
+    quiet = tmp_path / "requests.csv"
+    rows = (FIXTURES / "busy-api.request_count.csv").read_text().splitlines()
+    quiet.write_text("\n".join([rows[0]] + [f"{row.split(',')[0]},0" for row in rows[1:]]) + "\n")
+    metrics = {**metric_params("busy-api"), "busy-api.request_count": str(quiet)}
+    services = [{"name": "busy-api", "vcpu": 2, "memory_gib": 1, "min_instances": 1}]
+    analysis = analyze(make_context, services, metrics)
+    assert [r["kind"] for r in analysis.summary["recommendations"]] == ["idle-min-instances"]
+    assert analysis.summary["billing_modes"] == []
+    assert any(
+        "billing mode not assessed while its idle minimum instances" in n for n in analysis.summary["notes"]
+    )

@@ -57,14 +57,22 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
     write_sample(tmp_path / "a", opts)
     write_sample(tmp_path / "b", opts)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 3 + 4 * 3
+    # 3 files, request_count / cpu / memory of 4 services, and the usage series of 2 of them
+    assert len(files) == 3 + 4 * 3 + 5
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
 
 
 def test_bundled_sample_is_what_the_script_generates(tmp_path: Path) -> None:
     write_sample(tmp_path, Options())
-    for name in ("billing.csv", "expected.json", "settings.yaml", "metrics/image-resizer/cpu.csv"):
+    for name in (
+        "billing.csv",
+        "expected.json",
+        "settings.yaml",
+        "metrics/image-resizer/cpu.csv",
+        "metrics/image-resizer/active_instances.csv",
+        "metrics/checkout-api/billable_instance_time.csv",
+    ):
         assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), name
 
 
@@ -277,6 +285,19 @@ def test_plugin_on_bundled_sample_matches_the_known_answer(make_context) -> None
     assert waste == {(k, s) for k, names in truth["waste"].items() for s in names}
     savings = [r["monthly_savings"] for r in summary["recommendations"]]
     assert savings == sorted(savings, reverse=True)
+    modes = {
+        m["service"]: "keep" if m["outcome"] == "keep" else f"switch to {m['recommended']}"
+        for m in summary["billing_modes"]
+    }
+    assert modes == truth["billing_mode"]
+    [mode_finding] = [f for f in analysis.findings if f.id.startswith("billing-mode:")]
+    assert mode_finding.id == "billing-mode:image-resizer"
+    assert any("over-provisioned recommendation" in n for n in mode_finding.evidence["notes"])
+    # One total per service: image-resizer's two recommendations overlap, the larger counts.
+    by_service: dict[str, float] = {}
+    for r in summary["recommendations"] + [m for m in summary["billing_modes"] if m["outcome"] == "switch"]:
+        by_service[r["service"]] = max(by_service.get(r["service"], 0.0), r["monthly_savings"])
+    assert summary["monthly_savings"] == pytest.approx(sum(by_service.values()), abs=0.02)
     assert analysis.actions == []  # the sample has no manifests: analysis only
 
 

@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
 from orchestra.automation import Automation, RunContext
 from orchestra.automations.ai_services import AIServicesAutomation
 from orchestra.automations.cost import CostAutomation
@@ -46,3 +47,19 @@ def test_ai_services_text_names_skipped_rows_and_opportunities(make_context: Any
     text = rendered(AIServicesAutomation(), ctx)
     assert "1 malformed row(s) skipped (lines 3)" in text
     assert "Per model" in text and "Opportunities (" in text
+
+
+def test_cost_text_shows_both_billing_mode_estimates(make_context: Any) -> None:
+    text = rendered(CostAutomation(), make_context(CostAutomation))
+    assert "Cloud Run billing mode (per month)" in text
+    [resizer] = [
+        line for line in text.splitlines() if "image-resizer" in line and "switch to request" in line
+    ]
+    # now, advice, request-based, instance-based, busy, break-even, saves
+    cells = [c.strip() for c in resizer.strip("│ ").split("│")]
+    assert cells[1:3] == ["instance", "switch to request"]
+    assert cells[5].endswith("%") and cells[6].endswith("%")
+    request_based, instance_based, saves = (float(cells[i].replace(",", "")) for i in (3, 4, 7))
+    assert saves == pytest.approx(instance_based - request_based, abs=0.02)
+    [checkout] = [line for line in text.splitlines() if "checkout-api" in line and "keep" in line]
+    assert checkout.rstrip(" │").endswith("-")  # nothing saved by keeping

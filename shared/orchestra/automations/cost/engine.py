@@ -295,7 +295,15 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = N
             )
         )
 
-    modes, mode_notes = find_billing_modes(ctx, settings, params, series_by_service, run_client=run_client)
+    modes, mode_notes = find_billing_modes(
+        ctx,
+        settings,
+        params,
+        series_by_service,
+        run_client=run_client,
+        idle=frozenset(w.service for w in waste if w.kind == "idle-min-instances"),
+        resized=frozenset(w.service for w in waste if w.kind == "over-provisioned"),
+    )
     for item in modes:
         if item.outcome != "switch":
             continue
@@ -319,6 +327,14 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = N
                 evidence=evidence,
             )
         )
+
+    # Several recommendations for one service overlap (each is priced on today's configuration):
+    # the total counts each service's largest.
+    best_savings: dict[str, float] = {}
+    for name, amount in [(w.service, w.monthly_savings) for w in waste] + [
+        (m.service, m.monthly_savings) for m in modes if m.outcome == "switch"
+    ]:
+        best_savings[name] = max(best_savings.get(name, 0.0), amount)
 
     malformed = data.bad.finding(data.rows, data.source)
     if malformed is not None:
@@ -345,11 +361,7 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = N
         "budgets": budgets,
         "recommendations": [w.as_dict() for w in waste],
         "billing_modes": [m.as_dict() for m in modes],
-        "monthly_savings": round(
-            sum(w.monthly_savings for w in waste)
-            + sum(m.monthly_savings for m in modes if m.outcome == "switch"),
-            2,
-        ),
+        "monthly_savings": round(sum(best_savings.values()), 2),
         "notes": data.notes + waste_notes + mode_notes,
         "applies": "services with a manifest or resource_name get actions; others analysis only",
     }
@@ -420,8 +432,13 @@ def find_billing_modes(
     series_by_service: dict[str, dict[str, MetricSeries]],
     *,
     run_client: Any = None,
+    idle: frozenset[str] = frozenset(),
+    resized: frozenset[str] = frozenset(),
 ) -> tuple[list[BillingModeEstimate], list[str]]:
-    """Each selected service's billing-mode estimate; notes for those that could not be judged."""
+    """Each selected service's billing-mode estimate; notes for those that could not be judged.
+
+    ``idle``: services whose minimum instances should go first; once they scale to zero their
+    instance time, and with it both estimates, changes."""
     if not settings.billing_mode.enabled:
         return [], []
     out: list[BillingModeEstimate] = []
@@ -433,6 +450,12 @@ def find_billing_modes(
                 f"{service.name}: no {' / '.join(USAGE_METRICS)} series given; billing mode not assessed"
             )
             continue
+        if service.name in idle:
+            notes.append(
+                f"{service.name}: billing mode not assessed while its idle minimum instances are "
+                "recommended to go (its instance time will change)"
+            )
+            continue
         shape = service_shape(ctx, service, run_client)
         usage = usage_from_series(series, shape.mode)
         item = estimate(
@@ -441,6 +464,11 @@ def find_billing_modes(
         if service.target() is not None and shape.mode != service.billing:
             item.notes.append(
                 f"the service is {shape.mode}-based ({shape.origin}); settings say {service.billing}-based"
+            )
+        if service.name in resized and item.outcome == "switch":
+            item.notes.append(
+                f"priced at the current {shape.vcpu:g} vCPU / {shape.memory_gib:g} GiB; the over-provisioned "
+                "recommendation for this service lowers both estimates, and the savings overlap"
             )
         if item.outcome == "unknown":
             notes.append(item.summary())

@@ -406,6 +406,8 @@ SERVICES: list[dict[str, Any]] = [
         "requests_per_5min": 180.0,
         "cpu": 45.0,
         "memory": 70.0,
+        # 2 to 3 instances, busy about half of their time: request-based stays cheaper
+        "usage": {"instances": 2.5, "busy": 0.55},
     },
     # min instance kept for a report nobody opens
     {
@@ -442,6 +444,8 @@ SERVICES: list[dict[str, Any]] = [
         "requests_per_5min": 40.0,
         "cpu": 12.0,
         "memory": 20.0,
+        # three instances billed around the clock, busy a fifth of the time: request-based wins
+        "usage": {"instances": 3.0, "busy": 0.2},
     },
 ]
 
@@ -464,6 +468,26 @@ def service_metrics(seed: int, end: dt.date, days: int = 8) -> dict[str, dict[st
         files["cpu"] = _series_csv(stamps, [f"{v:.2f}" for v in cpu])
         files["memory"] = _series_csv(stamps, [f"{v:.2f}" for v in mem])
         out[svc["name"]] = files
+    # Instance and busy time for the billing-mode comparison, from their own generator so the
+    # series above stay as they were.
+    usage_rng = np.random.Generator(np.random.PCG64(seed + 2))
+    for svc in SERVICES:
+        usage = svc.get("usage")
+        if usage is None:
+            continue
+        files = out[svc["name"]]
+        instances = np.maximum(
+            usage["instances"] * (1 + 0.2 * phase) * usage_rng.lognormal(0, 0.05, steps), svc["min_instances"]
+        )
+        busy = np.minimum(instances, instances * usage["busy"] * usage_rng.lognormal(0, 0.1, steps))
+        files["instance_count"] = _series_csv(stamps, [f"{v:.2f}" for v in instances])
+        if svc.get("billing") == "instance":
+            # Instance-based: billed for the whole lifetime; busy instances from instance_count's
+            # state=active.
+            files["active_instances"] = _series_csv(stamps, [f"{v:.2f}" for v in busy])
+            files["billable_instance_time"] = _series_csv(stamps, [f"{v * 300:.1f}" for v in instances])
+        else:
+            files["billable_instance_time"] = _series_csv(stamps, [f"{v * 300:.1f}" for v in busy])
     return out
 
 
@@ -510,6 +534,7 @@ def write_sample(directory: Path, opts: Options | None = None) -> dict[str, Any]
         "idle-min-instances": ["legacy-reports", "staging-admin"],
         "over-provisioned": ["image-resizer"],
     }
+    truth["billing_mode"] = {"checkout-api": "keep", "image-resizer": "switch to request"}
     (directory / "expected.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
     header = (
         "# Settings used when the cost automation analyzes the bundled sample (no --billing, no\n"

@@ -106,3 +106,30 @@ def render(run: Any, console: Any) -> None:
                 Text(str(r["risk"])),
             )
         console.print(table)
+
+    modes = [m for m in summary.get("billing_modes") or [] if m.get("outcome") != "unknown"]
+    if modes:
+        table = Table(title="Cloud Run billing mode (per month)", title_justify="left")
+        table.add_column("service", no_wrap=True)
+        table.add_column("now", no_wrap=True)
+        table.add_column("advice", no_wrap=True)
+        for column in ("request-based", "instance-based", "busy", "break-even", "saves"):
+            table.add_column(column, justify="right", no_wrap=True)
+        for m in modes:
+            estimates = m.get("estimates") or {}
+            advice = f"switch to {m['recommended']}" if m.get("outcome") == "switch" else "keep"
+            table.add_row(
+                Text(str(m["service"])),
+                Text(str(m["current"])),
+                Text(advice),
+                _money(estimates.get("request_based_monthly")),
+                _money(estimates.get("instance_based_monthly")),
+                _share(m.get("utilization")),
+                _share(m.get("break_even_utilization")),
+                _money(m["monthly_savings"]) if m.get("outcome") == "switch" else "-",
+            )
+        console.print(table)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
