@@ -199,6 +199,7 @@ class CloudBuildRunner(SuiteRunner):
             "projectId": self.settings.project,
             "id": build_id,
         }
+        last = build.get("status") or "pending"
         try:
             build = self._call("POST", cancel, "builds.cancel", body)
             note = "cancelled"
@@ -209,7 +210,7 @@ class CloudBuildRunner(SuiteRunner):
             **base,
             status=SuiteStatus.timed_out,
             reason=f"timed out after {job.suite.timeout_seconds:g}s: Cloud Build build {build_id} was still "
-            f"{build.get('status') or 'pending'}; {note}",
+            f"{last}; {note}",
             finished_at=now,
             duration_seconds=round((now - started).total_seconds(), 3),
             timed_out=True,
