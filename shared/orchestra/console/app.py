@@ -8,6 +8,7 @@ script at all, styles only from the one stylesheet this app serves, no framing, 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,11 @@ def _when(value: dt.datetime | str | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _pretty(value: Any) -> str:
+    """JSON for people (the template escapes it like any text)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def _tone(status: str) -> str:
     text = str(status)
     if text in {"succeeded", "ok", "healthy", "closed", "approved", "accepted", "applied"}:
@@ -93,6 +99,7 @@ def create_console(
     web.jinja_env.autoescape = True
     web.jinja_env.filters["when"] = _when
     web.jinja_env.filters["tone"] = _tone
+    web.jinja_env.filters["pretty"] = _pretty
     web.jinja_env.globals["run_statuses"] = [s.value for s in RunStatus]
     web.jinja_env.globals["trigger_kinds"] = [k.value for k in TriggerKind]
     local = auth if isinstance(auth, LocalAuth) else None
