@@ -536,7 +536,9 @@ class Runner:
             self._record(action, verification, "checks", ends, now, attempts)
             if not verification.ok:
                 self._rollback(run, automation, ctx, applied)
-                self._close_pending(applied, f"rolled back with {action.id}, whose verification failed")
+                self._close_pending(
+                    applied, "checks", f"rolled back with {action.id}, whose verification failed"
+                )
                 run.reason = f"verification of {action.id} failed; rolled back: {verification.evidence}"
                 return False
             if attempts > 1:
@@ -546,7 +548,9 @@ class Runner:
             self._rollback(run, automation, ctx, applied)
             for action, ends, _ in expired:
                 action.reason = f"verification still inconclusive when its window ended at {ends.isoformat()}"
-            self._close_pending(applied, "rolled back with the changes whose window ended undecided")
+            self._close_pending(
+                applied, "policy:rollback", "rolled back with the changes whose window ended undecided"
+            )
             run.reason = (
                 f"verification of {_listed(expired)} still inconclusive when its window ended at "
                 f"{expired[0][1].isoformat()}; rolled back by {where}"
@@ -606,7 +610,7 @@ class Runner:
         }
 
     @staticmethod
-    def _close_pending(actions: list[Action], note: str) -> None:
+    def _close_pending(actions: list[Action], decided_by: str, note: str) -> None:
         """Pending verifications of actions rolled back with another: no longer checked."""
         for action in actions:
             record = VerificationRecord.of(action)
@@ -614,7 +618,7 @@ class Runner:
                 action.result["verification"] = {
                     **action.result["verification"],
                     "pending": False,
-                    "decided_by": "checks",
+                    "decided_by": decided_by,
                     "note": note,
                 }
 

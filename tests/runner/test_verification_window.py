@@ -320,3 +320,19 @@ def test_a_pending_verification_survives_a_restart(
     assert record(stored)["decided_by"] == "policy:rollback"
     assert record(stored)["window_ends_at"] == "2026-01-05T13:00:00.000000Z"
     assert probe.value() == "old"
+
+
+def test_a_pending_change_rolled_back_with_a_failed_one_is_no_longer_pending(
+    store: StateStore, runner_config: Config, clock: FakeClock, tmp_path: Path
+) -> None:
+    probe = Probe(tmp_path, set_0=["inconclusive", "failed"], set_1=["inconclusive"])
+    runner = make_runner(runner_config, store, clock)
+    runner.submit(probe.request("first", actions=2))
+    clock.advance(minutes=10)
+    (checked,) = runner.recheck_verifications()
+    assert checked.status == RunStatus.rolled_back
+    assert probe.checked() == ["set-0", "set-1", "set-0"]  # set-1 is not checked after set-0 failed
+    second = record(checked, 1)
+    assert (second["pending"], second["decided_by"], second["outcome"]) == (False, "checks", "inconclusive")
+    assert "rolled back with set-0" in second["note"]
+    assert probe.value("key0") == probe.value("key1") == "old"
