@@ -52,10 +52,13 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = f"{record.levelname.lower():7} {record.name}: {record.getMessage()}"
         run_id = getattr(record, "run_id", None)
-        if run_id:
-            base += f" [run {run_id}]"
         if getattr(record, "announcement", None) is not None:
-            base += " " + json.dumps(getattr(record, "data", None), default=str, sort_keys=True)
+            # The message names the type and the subject; the data's plain values follow.
+            data = getattr(record, "data", None) or {}
+            plain = [f"{k}={v}" for k, v in data.items() if isinstance(v, str | int | float) and v != ""]
+            base += "".join(f" {item}" for item in plain)
+        elif run_id:
+            base += f" [run {run_id}]"
         if record.exc_info:
             base += "\n" + self.formatException(record.exc_info)
         return base

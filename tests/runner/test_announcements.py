@@ -303,8 +303,10 @@ def test_text_log_line_shows_the_type_subject_and_data() -> None:
     finally:
         logger.removeHandler(capture.handler)
     (line,) = capture.lines()
-    assert line.startswith("notice  orchestra.announcements: dev.orchestra.deployment.changed.v1 dep-1 {")
-    assert '"to_state": "requested"' in line
+    assert line == (
+        "notice  orchestra.announcements: dev.orchestra.deployment.changed.v1 dep-1 "
+        "deployment_id=dep-1 environment=staging revision=abc to_state=requested"
+    )
 
 
 def test_publish_failure_is_logged_and_counted_not_raised(json_log: Capture) -> None:
