@@ -1,26 +1,30 @@
-"""The billing-mode switch through the real ``run_v2.ServicesClient`` REST transport.
+"""The billing-mode switch through the real ``run_v2.ServicesClient``, REST and gRPC.
 
 The cost automation reads the service, switches it to instance-based billing, verifies it and
-rolls it back, all against the local wire server: the tests assert on the ``services.patch``
-bodies the client library really sent.
+rolls it back, all against the local wire servers: the tests assert on the ``services.patch``
+bodies and ``UpdateService`` requests the client library really sent.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from cost.conftest import build_context
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
+from google.cloud.run_v2.services.services.transports import ServicesGrpcTransport
 from orchestra.automation import RunContext
 from orchestra.automations.cost import CostAutomation
 from orchestra.automations.cost.engine import sample_dir
 from orchestra.store.base import StateStore
 
+from .grpc_server import GrpcWireServer
 from .server import Reply, WireServer
 
 NAME = "projects/example-project/locations/europe-west1/services/sample-api"
@@ -153,3 +157,78 @@ def test_a_service_that_is_not_ready_fails_verification(
     assert verification.evidence["config"]["cpu_idle"] is False  # the mode is there...
     assert verification.evidence["terminal_condition"] == "CONDITION_FAILED"  # ...the service is not
     assert verification.evidence["latest_ready_revision"] == service["latestReadyRevision"]
+
+
+# ----- gRPC: the transport the process-wide client uses by default -----
+
+SERVICES = "google.cloud.run.v2.Services"
+
+
+class _OperationCodec:
+    """``google.longrunning.Operation`` is a plain protobuf message: the server encodes it itself."""
+
+    @staticmethod
+    def serialize(message: Any) -> bytes:
+        return message.SerializeToString()
+
+    @staticmethod
+    def deserialize(data: bytes) -> Any:
+        from google.longrunning import operations_pb2
+
+        return operations_pb2.Operation.FromString(data)
+
+
+def done(service: run_v2.Service) -> Any:
+    from google.longrunning import operations_pb2
+    from google.protobuf import any_pb2
+
+    response = any_pb2.Any()
+    response.Pack(run_v2.Service.pb(service))
+    return operations_pb2.Operation(name=OPERATION, done=True, response=response)
+
+
+@pytest.fixture
+def grpc_automation(grpc_wire: GrpcWireServer) -> Iterator[CostAutomation]:
+    grpc_wire.register(SERVICES, "GetService", run_v2.GetServiceRequest, run_v2.Service)
+    grpc_wire.register(SERVICES, "UpdateService", run_v2.UpdateServiceRequest, _OperationCodec)
+    channel = grpc.insecure_channel(grpc_wire.host)
+    client = run_v2.ServicesClient(transport=ServicesGrpcTransport(channel=channel))
+    try:
+        yield CostAutomation(run_client=client)
+    finally:
+        channel.close()
+
+
+def test_switch_over_grpc_sends_the_mode_in_the_update_request(
+    grpc_wire: GrpcWireServer, grpc_automation: CostAutomation, ctx: RunContext, service: dict[str, Any]
+) -> None:
+    original = run_v2.Service.from_json(json.dumps(service))
+    instance_based = run_v2.Service.from_json(json.dumps(switched(service, cpu_idle=False, generation=8)))
+    restored = run_v2.Service.from_json(json.dumps(switched(service, cpu_idle=True, generation=9)))
+    get, update = f"/{SERVICES}/GetService", f"/{SERVICES}/UpdateService"
+    grpc_wire.answer(get, original, original, original, original, instance_based, instance_based)
+    grpc_wire.answer(update, done(instance_based), done(restored))
+
+    [action] = grpc_automation.analyze(ctx).actions
+    action.rollback = grpc_automation.prepare(ctx, action)
+    action.result = grpc_automation.apply(ctx, action)
+    assert action.result["config"]["cpu_idle"] is False  # the operation's service
+    assert grpc_automation.verify(ctx, action).ok
+    grpc_automation.rollback(ctx, action)
+
+    calls = [r.method for r in grpc_wire.requests]
+    assert calls == [get] * 4 + [update, get, get, update]
+    first, second = (r for r in grpc_wire.requests if r.method == update)
+    sent = first.request.service
+    assert sent.name == NAME and sent.etag == service["etag"]
+    assert not first.request.validate_only and not first.request.allow_missing
+    assert "update_mask" not in run_v2.UpdateServiceRequest.to_dict(first.request)  # the whole service
+    [container] = sent.template.containers
+    assert "resources" in container and container.resources.cpu_idle is False
+    assert dict(container.resources.limits) == {"cpu": "1000m", "memory": "512Mi"}
+    assert sent.template.revision == ""
+    # Routed to the service's region, taken from its name.
+    assert first.metadata["x-goog-request-params"] == "location=europe-west1"
+
+    back = second.request.service
+    assert back.etag == '"etag-8"' and back.template.containers[0].resources.cpu_idle is True
