@@ -30,9 +30,10 @@ from orchestra.processes import free_port, stop_group
 
 from .conftest import ROOT
 
-FUNCTIONS = ["alerts", "controller", "dead_letter", "scheduled", "webhooks"]
+FUNCTIONS = ["alerts", "console", "controller", "dead_letter", "scheduled", "webhooks"]
 ENTRY_POINTS = {
     "alerts": "monitoring_alert",
+    "console": "console",
     "controller": "controller",
     "dead_letter": "dead_letter",
     "scheduled": "scheduled_task",
@@ -139,7 +140,7 @@ def test_requirements_must_be_exact_pins(tmp_path: Path) -> None:
 
 
 def test_unknown_function_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(packager.PackagingError, match="functions with a main.py: alerts, controller"):
+    with pytest.raises(packager.PackagingError, match="functions with a main.py: alerts, console, controller"):
         packager.archive_entries("nope")
     assert packager.main(["nope", "--out", str(tmp_path)]) == 2
 
