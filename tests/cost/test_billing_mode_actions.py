@@ -259,3 +259,43 @@ def test_runner_rolls_back_a_switch_whose_service_is_not_ready(sqlite_store: Sta
     assert action.result["rollback"]["restored"] is True
     assert client.service.template.containers[0].resources.cpu_idle is True
     assert [u["template"]["containers"][0]["resources"]["cpu_idle"] for u in client.updates] == [False, True]
+
+
+# ----- the billing mode in the actuators' service configuration -----
+
+
+def test_the_yaml_annotation_is_the_mode(tmp_path: Path) -> None:
+    from orchestra.actuators.cloud_run_yaml import CloudRunYamlActuator
+
+    path = tmp_path / "sparse-api.yaml"
+    shutil.copy(FIXTURES / "sparse-api.yaml", path)
+    actuator = CloudRunYamlActuator(path)
+    assert actuator.read().cpu_idle is False  # 'false': instance-based
+    path.write_text(path.read_text().replace(f"        {THROTTLING}: 'false'\n", ""))
+    assert actuator.read().cpu_idle is True  # absent: request-based, Cloud Run's default
+    # Another change leaves the mode alone.
+    actuator.apply({"max_instances": 8})
+    assert THROTTLING not in annotations(path) and actuator.read().cpu_idle is True
+
+
+def test_admin_api_keeps_the_mode_when_it_first_sends_resources() -> None:
+    from orchestra.actuators.cloud_run_admin import CloudRunAdminActuator
+
+    client = FakeServicesClient()
+    client.service.template.containers[0].resources = None  # a service deployed with no resources
+    assert "resources" not in client.service.template.containers[0]
+    actuator = CloudRunAdminActuator(client.service.name, client=client)
+    assert actuator.read().cpu_idle is True
+    actuator.apply({"startup_cpu_boost": True})
+    # With resources set, an unset cpu_idle would be instance-based: the request says true.
+    assert client.updates[0]["template"]["containers"][0]["resources"]["cpu_idle"] is True
+    assert actuator.read().cpu_idle is True
+
+
+def test_instance_based_billing_needs_one_vcpu() -> None:
+    from orchestra.actuators.base import ServiceConfig, check_changes
+
+    fractional = ServiceConfig(cpu=0.5, memory_mib=512)
+    with pytest.raises(InputError, match="instance-based billing needs at least 1 vCPU, not 0.5"):
+        check_changes(fractional, {"cpu_idle": False}, "service.yaml")
+    assert check_changes(ServiceConfig(cpu=1), {"cpu_idle": False}, "service.yaml").cpu_idle is False
