@@ -324,3 +324,33 @@ def test_a_service_whose_idle_minimum_instances_should_go_is_judged_afterwards(
     assert any(
         "billing mode not assessed while its idle minimum instances" in n for n in analysis.summary["notes"]
     )
+
+
+def test_usage_is_compared_over_the_time_every_series_covers() -> None:
+    day = 288  # 5-minute samples
+    given = {
+        # two days of instances, the second day only of busy time
+        "instance_count": series("instance_count", [2.0] * (2 * day)),
+        "billable_instance_time": make_series(
+            "billable_instance_time",
+            [(day + i) * 300_000 for i in range(day)],
+            [300.0] * day,
+            "b.csv",
+        ),
+    }
+    got = usage_from_series(given, "request")  # type: ignore[arg-type]
+    assert got.period_seconds == pytest.approx(DAY)
+    assert got.instance_seconds == pytest.approx(2 * DAY)
+    assert got.busy_seconds == pytest.approx(DAY)
+    assert "usage compared over the time all series cover" in got.notes[0]
+
+    apart = {
+        "instance_count": series("instance_count", [2.0] * 10),
+        "billable_instance_time": make_series(
+            "billable_instance_time", [10**9, 10**9 + 300_000], [1, 1], "b.csv"
+        ),
+    }
+    disjoint = usage_from_series(apart, "request")  # type: ignore[arg-type]
+    assert disjoint.instance_seconds is None and disjoint.busy_seconds is None
+    verdict = estimate("api", shape("request"), disjoint, PRICES, SETTINGS)
+    assert verdict.outcome == "unknown" and "do not overlap in time" in verdict.reason

@@ -52,6 +52,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ...metrics.base import iso
 from ...models import Risk
 from .waste import SECONDS_PER_MONTH
 
@@ -115,6 +116,17 @@ def usage_from_series(series: dict[str, MetricSeries], mode: Mode) -> Usage:
     notes: list[str] = []
     sources: dict[str, str] = {}
     present = {k: v for k, v in series.items() if len(v)}
+    if present:
+        # Only the time every series covers: costs of different periods do not compare.
+        lo = max(s.start_ms for s in present.values())
+        hi = min(s.end_ms for s in present.values())
+        if hi < lo:
+            notes.append("the usage series do not overlap in time: " + ", ".join(sorted(present)))
+            return Usage(0.0, None, None, None, sources, notes)
+        clipped = {k: v.between(lo - 1, hi) for k, v in present.items()}
+        if any(len(v) < len(present[k]) for k, v in clipped.items()):
+            notes.append(f"usage compared over the time all series cover ({iso(lo)} to {iso(hi)})")
+        present = clipped
     period = max((_covered_seconds(s) for s in present.values()), default=0.0)
 
     instance_seconds: float | None = None
@@ -297,7 +309,8 @@ def estimate(
         if value is None
     ]
     if missing:
-        out.reason = f"utilization unknown: no {' and no '.join(missing)}; " + _needed(shape.mode)
+        why = f" ({'; '.join(usage.notes)})" if usage.notes else ""
+        out.reason = f"utilization unknown: no {' and no '.join(missing)}{why}; " + _needed(shape.mode)
         return out
     if usage.period_seconds < settings.min_hours * 3600:
         out.reason = (
