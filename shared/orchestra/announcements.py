@@ -64,7 +64,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -587,7 +587,7 @@ def installed(announcer: Announcer) -> Iterator[Announcer]:
         install(previous)
 
 
-def announce_safely(action: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+def announce_safely(action: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
     """Call an announcer helper where an announcement must never break the caller (a state
     already written): any error is logged with what was being announced."""
     try:

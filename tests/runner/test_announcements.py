@@ -337,3 +337,61 @@ def test_announcement_model_round_trips_through_json() -> None:
         DeadLetter(id="d", message_id="m", origin="topic t", received_at=START)
     )
     assert Announcement.model_validate_json(event.model_dump_json()) == event
+
+
+# ------------------------------------------------------------------ topic in effect
+
+
+def test_topic_comes_from_the_environment_over_the_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestra.announcements import TOPIC_ENV, PubSubPublisher, build_announcer
+    from orchestra.config import EventsConfig
+
+    config = EventsConfig(topic="projects/orchestra-a/topics/from-config", publish_timeout_seconds=3)
+    monkeypatch.delenv(TOPIC_ENV, raising=False)
+    built = build_announcer(config)
+    assert isinstance(built.publisher, PubSubPublisher)
+    assert built.publisher.topic == "projects/orchestra-a/topics/from-config"
+    assert built.publish_timeout == 3
+
+    monkeypatch.setenv(TOPIC_ENV, "projects/orchestra-b/topics/from-env")
+    assert build_announcer(config).publisher.topic == "projects/orchestra-b/topics/from-env"
+
+    monkeypatch.setenv(TOPIC_ENV, "")  # set and empty: the log line only
+    assert build_announcer(config).publisher is None
+
+
+def test_a_bare_topic_name_takes_the_project_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestra.announcements import TOPIC_ENV, build_announcer
+    from orchestra.config import EventsConfig
+    from orchestra.errors import ConfigError
+
+    monkeypatch.delenv(TOPIC_ENV, raising=False)
+    for name in ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT", "PUBSUB_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(
+        ConfigError, match=r"events.topic \(ORCHESTRA_EVENTS_TOPIC\): events topic 'evs' is a bare"
+    ):
+        build_announcer(EventsConfig(topic="evs"))
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "orchestra-c")
+    assert build_announcer(EventsConfig(topic="evs")).publisher.topic == "projects/orchestra-c/topics/evs"
+
+
+def test_an_invalid_topic_in_the_environment_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orchestra.announcements import TOPIC_ENV, build_announcer
+    from orchestra.config import EventsConfig
+    from orchestra.errors import ConfigError
+
+    monkeypatch.setenv(TOPIC_ENV, "projects/p/topics/has space s3cr3t")
+    with pytest.raises(ConfigError) as caught:
+        build_announcer(EventsConfig())
+    assert "ORCHESTRA_EVENTS_TOPIC: not a Pub/Sub topic" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_the_configuration_refuses_a_malformed_topic_by_field() -> None:
+    from orchestra.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="events.topic"):
+        parse_config("environments: {development: {}}\nevents: {topic: 'projects/p/topics/'}\n", "t.yaml")
