@@ -88,6 +88,8 @@ def _print(deployment: Deployment, output_format: str) -> None:
             escape(t.reason or ""),
         )
     console.print(history)
+    if deployment.blocked:
+        console.print(f"[red]blocked: {escape(deployment.blocked)}[/]")
     if deployment.deployed:
         console.print(
             f"deployed: {escape(str({k: v for k, v in deployment.deployed.items() if k != 'details'}))}"
