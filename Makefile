@@ -42,7 +42,7 @@ test: prerequisites-test $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Each benchmark prints its figures as ratios against a baseline measured in the same run.
-BENCHES := bench/runner.py bench/store.py bench/continuous.py bench/functions.py bench/workspace.py bench/performance.py bench/cost.py bench/deployment.py bench/deploy.py bench/inputs.py bench/cost_detection.py
+BENCHES := bench/runner.py bench/store.py bench/continuous.py bench/functions.py bench/workspace.py bench/performance.py bench/cost.py bench/deployment.py bench/deploy.py bench/inputs.py bench/cost_detection.py bench/console.py
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 

@@ -129,6 +129,32 @@ def check_terraform() -> list[Problem]:
     return []
 
 
+BROWSER_FILES = ("/usr/bin/chromium", "/usr/bin/chromedriver")
+BROWSER_INSTALL = (
+    "apt-get install -y chromium chromium-driver (as root; the console's browser tests need them)"
+)
+
+
+def check_browser() -> list[Problem]:
+    """Headless Chromium and its driver for the console's browser tests: installed here when
+    missing and this runs as root with apt-get, else one line saying how."""
+    missing = [path for path in BROWSER_FILES if not os.path.isfile(path)]
+    if not missing:
+        return []
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for argv in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
+        ):
+            done = subprocess.run(argv, capture_output=True, text=True, env=quiet, stdin=subprocess.DEVNULL)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+                return [Problem("chromium", f"`{' '.join(argv)}` failed ({tail[0]})", BROWSER_INSTALL)]
+        missing = [path for path in BROWSER_FILES if not os.path.isfile(path)]
+    return [Problem("chromium", f"{path} not found", BROWSER_INSTALL) for path in missing]
+
+
 BASE_COMMANDS = {
     "git": "apt-get install git",
     "bash": "apt-get install bash",
@@ -145,6 +171,7 @@ CHECKS: dict[str, list[Callable[[], list[Problem]]]] = {
         check_java,
         check_gcloud,
         check_terraform,
+        check_browser,
     ],
 }
 
