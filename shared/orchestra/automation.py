@@ -16,8 +16,9 @@ A plugin also brings what the core would otherwise have to know about it, all op
   cloud, or the continuous controller here), so that no schedule is created that fails every time;
 - ``cli()``: a click command or group mounted under ``orchestra``;
 - ``handles`` + ``request_for_event()`` / ``handle_event()``: the :class:`EventKind` s the
-  plugin turns into runs or requests (a GitHub push, a threshold breach); the event functions
-  and the continuous controller ask the registry which plugin handles a kind;
+  plugin turns into runs or requests (a GitHub push, a threshold breach, the end of a run); a
+  push and a finished run go to every plugin that handles them (``registry.dispatch``), a
+  breach to the first by name;
 - ``collections``: store collections the plugin writes, with their retention, so that the
   store's expiry sweep and Firestore's TTL policies cover them;
 - ``health_checks()``: extra checks for ``orchestra health`` and the controller's ``/healthz``;
