@@ -11,6 +11,9 @@ from orchestra.store import open_store
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from .conftest import HOSTILE_BRANCH, HOSTILE_MESSAGE, HOSTILE_TRIGGER, Console, Seeded
 
@@ -26,6 +29,14 @@ def _shot(driver: webdriver.Chrome, tmp_path: Path, name: str) -> None:
 def _login(driver: webdriver.Chrome, console: Console) -> None:
     driver.get(console.login_url)
     assert driver.find_element(By.ID, "identity").text
+
+
+def _go(driver: webdriver.Chrome, element: WebElement) -> None:
+    """Click a link or submit button and wait until the next page replaced this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(staleness_of(page))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def _h1(driver: webdriver.Chrome) -> str:
@@ -77,12 +88,12 @@ def test_every_page_renders_with_its_data(
     assert seeded.breaker in body and seeded.approve_run in body
     assert "awaiting_approval" in body  # outcomes are written out, not only coloured
 
-    browser.find_element(By.LINK_TEXT, "Runs").click()
+    _go(browser, browser.find_element(By.LINK_TEXT, "Runs"))
     assert _h1(browser) == "Runs"
     rows = browser.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")
     assert len(rows) == 50
     first_page = {r.find_element(By.TAG_NAME, "a").text for r in rows}
-    browser.find_element(By.ID, "next-page").click()
+    _go(browser, browser.find_element(By.ID, "next-page"))
     second = {
         r.find_element(By.TAG_NAME, "a").text
         for r in browser.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")
@@ -122,10 +133,10 @@ def test_every_page_renders_with_its_data(
         ("Breakers", "Circuit breakers"),
         ("Dead letters", "Dead letters"),
     ):
-        browser.find_element(By.LINK_TEXT, link).click()
+        _go(browser, browser.find_element(By.LINK_TEXT, link))
         assert _h1(browser) == heading
         _shot(browser, tmp_path, link.lower().replace(" ", "-"))
-    browser.find_element(By.LINK_TEXT, seeded.letter).click()
+    _go(browser, browser.find_element(By.LINK_TEXT, seeded.letter))
     assert "dl <x>" in browser.find_element(By.ID, "letter-data").text
     browser.set_window_size(390, 844)  # a phone
     browser.get(console.base + "/approvals")
@@ -140,7 +151,7 @@ def test_the_requester_cannot_approve_and_another_person_can(
     alice = start_console("user:alice")
     _login(browser, alice)
     browser.get(alice.base + "/approvals")
-    browser.find_element(By.CSS_SELECTOR, f"#pending-{seeded.approve_run} button.approve").click()
+    _go(browser, browser.find_element(By.CSS_SELECTOR, f"#pending-{seeded.approve_run} button.approve"))
     assert _h1(browser) == "Refused"
     assert "is the requester" in _problem(browser)
     _shot(browser, tmp_path, "refused")
@@ -152,7 +163,7 @@ def test_the_requester_cannot_approve_and_another_person_can(
     _login(browser, bob)
     browser.get(bob.base + "/approvals")
     browser.find_element(By.ID, f"approve-comment-{seeded.approve_run}").send_keys("looks right")
-    browser.find_element(By.CSS_SELECTOR, f"#pending-{seeded.approve_run} button.approve").click()
+    _go(browser, browser.find_element(By.CSS_SELECTOR, f"#pending-{seeded.approve_run} button.approve"))
     assert browser.find_element(By.ID, "notice").text == f"{seeded.approve_run}: approved"
     run = store.get_run(seeded.approve_run)
     assert run.status == "succeeded" and run.decision is not None
@@ -171,7 +182,7 @@ def test_reject_with_a_comment(
     _login(browser, bob)
     browser.get(bob.base + "/approvals")
     browser.find_element(By.ID, f"reject-comment-{seeded.reject_run}").send_keys("not <now>")
-    browser.find_element(By.CSS_SELECTOR, f"#pending-{seeded.reject_run} button.reject").click()
+    _go(browser, browser.find_element(By.CSS_SELECTOR, f"#pending-{seeded.reject_run} button.reject"))
     assert browser.find_element(By.ID, "notice").text == f"{seeded.reject_run}: rejected"
     run = open_store(seeded.store_url).get_run(seeded.reject_run)
     assert run.decision is not None and (run.decision.decision, run.decision.by) == ("reject", "user:bob")
@@ -187,7 +198,7 @@ def test_reset_a_breaker_records_who(
     browser.get(bob.base + "/breakers")
     row = browser.find_element(By.ID, "breaker-1")
     assert "open" in row.text and "boom <i>two</i>" in row.text
-    row.find_element(By.CSS_SELECTOR, "button.reset").click()
+    _go(browser, row.find_element(By.CSS_SELECTOR, "button.reset"))
     row = browser.find_element(By.ID, "breaker-1")
     assert "closed" in row.text
     assert row.find_element(By.CSS_SELECTOR, ".last-reset").text.startswith("user:bob at ")
@@ -204,7 +215,7 @@ def test_replay_a_dead_letter(
     bob = start_console("user:bob")
     _login(browser, bob)
     browser.get(bob.base + f"/dead-letters/{seeded.letter}")
-    browser.find_element(By.ID, "replay").click()
+    _go(browser, browser.find_element(By.ID, "replay"))
     assert _h1(browser).startswith("Run ")
     main = browser.find_element(By.TAG_NAME, "main").text
     assert "requested by user:bob (scheduled)" in main and "replay:dl-1" in main
