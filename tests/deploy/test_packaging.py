@@ -140,7 +140,9 @@ def test_requirements_must_be_exact_pins(tmp_path: Path) -> None:
 
 
 def test_unknown_function_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(packager.PackagingError, match="functions with a main.py: alerts, console, controller"):
+    with pytest.raises(
+        packager.PackagingError, match="functions with a main.py: alerts, console, controller"
+    ):
         packager.archive_entries("nope")
     assert packager.main(["nope", "--out", str(tmp_path)]) == 2
 

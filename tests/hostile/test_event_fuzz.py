@@ -160,9 +160,9 @@ def test_scheduled_handler_records_every_message_and_never_raises(app: App, mess
     assert handled.status in set(EventStatus)
     records = app.store.list_events(source="scheduled", limit=None)
     # A message is recorded under its idempotency key (``trigger_id``) when it names one.
-    assert any(
-        r.event_id == message_id or r.payload.get("message_id") == message_id for r in records
-    ), "the message was not recorded"
+    assert any(r.event_id == message_id or r.payload.get("message_id") == message_id for r in records), (
+        "the message was not recorded"
+    )
     # Paths are never accepted from a message: a run never names a local file.
     for run in app.store.list_runs(limit=None):
         assert run.origin == "remote"
