@@ -25,7 +25,9 @@ A plugin also brings what the core would otherwise have to know about it, all op
 - ``approvable`` + ``decide()``: kinds of subject the plugin keeps waiting for a person (a
   deployment), so that ``orchestra approve|reject ID`` and ``POST /approvals/{id}`` reach them
   as they reach runs, through the one approval rule of :mod:`orchestra.approvals`.
-- ``run_view()``: sections (tables, charts as data) for the console's page of one of its runs.
+- ``run_view()``: sections (tables, charts as data) for the console's page of one of its runs;
+- ``environment_gates()``: for a plugin with approvable subjects, the time gates they wait for in
+  an environment (a deployment window: open or not, and its next opening), for the console.
 
 Plugins are discovered through the ``orchestra.automations`` entry-point group (see
 :mod:`orchestra.registry`).
@@ -33,6 +35,7 @@ Plugins are discovered through the ``orchestra.automations`` entry-point group (
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -239,6 +242,17 @@ class Collection(BaseModel):
     retention: str = Field(description="the configuration key the retention comes from")
 
 
+class GateStatus(BaseModel):
+    """A time gate of an environment at one instant (a deployment window, a change freeze)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="what gates, e.g. 'deployment window'")
+    open: bool
+    reason: str = Field(description="why it is open or closed now")
+    next_open: dt.datetime | None = Field(None, description="when closed: its next opening, if known")
+
+
 class Automation(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
@@ -326,6 +340,13 @@ class Automation(ABC):
 
     def render(self, run: Run, console: Any) -> None:
         """Optional: print the automation-specific part of ``run.summary`` (a rich Console)."""
+
+    @classmethod
+    def environment_gates(cls, config: Config, environment: str, now: dt.datetime) -> list[GateStatus]:
+        """Optional, for a plugin with :attr:`approvable` kinds: the time gates its subjects in
+        ``environment`` wait for at ``now``, computed from its settings (the console's deployments
+        page shows them); none by default."""
+        return []
 
     def run_view(self, run: Run) -> RunView | None:
         """Optional: the automation's sections of the console's run page (tables and charts as

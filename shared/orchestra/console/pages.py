@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..automation import GateStatus
 from ..breaker import BreakerRecord, BreakerState, CircuitBreaker, find_breaker, list_breakers
 from ..errors import InputError, NotFound
 from ..health import HealthReport, check_health
@@ -252,15 +253,13 @@ def plugin_sections(app: App, run: Run) -> tuple[list[RenderedSection], str | No
 
 def subjects(app: App, *, limit: int = 200, environment: str | None = None) -> list[dict[str, Any]]:
     """Records of the plugins' approvable subjects (deployments), newest first. A plugin keeps a
-    kind ``K`` in its collection ``Ks`` (declared in ``Automation.collections``); its documents
-    carry ``id``, ``environment``, ``state``, ``created_at`` and may carry ``requested_by``,
+    kind ``K`` in its collection ``Ks`` (whether or not ``Automation.collections`` declares it:
+    that declaration is about expiry, and deployments do not expire); its documents carry
+    ``id``, ``environment``, ``state``, ``created_at`` and may carry ``requested_by``,
     ``revision``, ``ref``, ``history`` and ``decisions``."""
-    collections = {c.name for c in app.registry.collections()}
     found: list[dict[str, Any]] = []
     for kind in app.registry.approvable_kinds():
         name = f"{kind}s"
-        if name not in collections:
-            continue
         where: list[Any] = [("environment", "==", environment)] if environment else []
         for doc in app.store.query(name, where=where, order_by="created_at", descending=True, limit=limit):
             found.append({"kind": kind, **doc})
@@ -283,15 +282,85 @@ def decide(app: App, subject_id: str, decision: str, identity: str, comment: str
     return decided.status
 
 
+class Gate(BaseModel):
+    """A plugin's time gate of one environment as the deployments page shows it."""
+
+    automation: str
+    status: GateStatus
+    opens_in: str | None = Field(None, description="time from the page's instant to the next opening")
+
+
+class EnvironmentGates(BaseModel):
+    gates: list[Gate] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+    @property
+    def closed(self) -> list[Gate]:
+        return [g for g in self.gates if not g.status.open]
+
+    @property
+    def next_open(self) -> dt.datetime | None:
+        """When every closed gate is open again, as far as the plugins know: the latest of their
+        next openings (None when one of them names none)."""
+        closed = self.closed
+        if not closed or any(g.status.next_open is None for g in closed):
+            return None
+        return max(g.status.next_open for g in closed if g.status.next_open is not None)
+
+
 class Deployments(BaseModel):
     environments: dict[str, list[dict[str, Any]]]
+    gates: dict[str, EnvironmentGates] = Field(default_factory=dict)
+    now: dt.datetime | None = None
 
 
 def deployments(app: App) -> Deployments:
     grouped: dict[str, list[dict[str, Any]]] = {name: [] for name in app.config.environments}
     for record in subjects(app, limit=500):
         grouped.setdefault(str(record.get("environment", "?")), []).append(record)
-    return Deployments(environments=grouped)
+    now = app.clock.now()
+    return Deployments(
+        environments=grouped, gates={env: environment_gates(app, env, now) for env in grouped}, now=now
+    )
+
+
+def environment_gates(app: App, environment: str, now: dt.datetime) -> EnvironmentGates:
+    """What the plugins with approvable subjects say gates ``environment`` at ``now`` (their
+    ``environment_gates``: a deployment window and its next opening). A failing plugin never
+    hides the page: it is named, the details go to the log."""
+    found = EnvironmentGates()
+    for cls in app.registry.approvable():
+        try:
+            statuses = cls.environment_gates(app.config, environment, now)
+            found.gates.extend(
+                Gate(
+                    automation=cls.name,
+                    status=s,
+                    opens_in=duration(s.next_open - now) if s.next_open and not s.open else None,
+                )
+                for s in statuses
+            )
+        except Exception as exc:  # a plugin's gates must never hide the deployments
+            log.warning("environment gates of %s failed for %s", cls.name, environment, exc_info=exc)
+            found.errors.append(
+                f"the {cls.name} automation could not tell its gates for {environment} "
+                f"({type(exc).__name__}); see the logs"
+            )
+    return found
+
+
+def duration(delta: dt.timedelta) -> str:
+    """A wait as people say it: "2 d 3 h", "3 h 5 min", "4 min" (under a minute: "< 1 min")."""
+    total = int(delta.total_seconds()) // 60
+    if total < 1:
+        return "< 1 min"
+    days, rest = divmod(total, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
 
 
 def decision_of(raw: dict[str, Any]) -> Decision | None:

@@ -39,6 +39,7 @@ from ...automation import (
     EventContext,
     EventKind,
     EventOutcome,
+    GateStatus,
     RunContext,
     Verification,
 )
@@ -63,11 +64,15 @@ from .state import (
 from .windows import window_status
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     import click
 
     from ...approvals import Decided, DecisionRequest
+    from ...config import Config
 
 S = DeploymentState
+WINDOW_GATE = "deployment window"
 
 
 class DeploymentParams(BaseModel):
@@ -150,6 +155,16 @@ class DeploymentAutomation(Automation):
         if kind != EventKind.push:
             return EventOutcome(status="ignored", reason=f"{cls.name} does not handle {kind} events")
         return handle_push(cls.name, event, ctx)  # type: ignore[arg-type]
+
+    @classmethod
+    def environment_gates(cls, config: Config, environment: str, now: dt.datetime) -> list[GateStatus]:
+        """The environment's deployment window at ``now`` (freezes included) and its next
+        opening, from the settings in effect: what the console's deployments page shows."""
+        policy = config.settings_for(cls.name, DeploymentSettings).policy(environment)
+        status = window_status(policy, now)
+        return [
+            GateStatus(name=WINDOW_GATE, open=status.open, reason=status.reason, next_open=status.next_open)
+        ]
 
     @classmethod
     def cli(cls) -> click.Command:
