@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
@@ -70,12 +70,16 @@ def _axes(y_low: float, y_high: float, y_label: str) -> list[str]:
 def line_chart(chart: LineChart, ident: str = "chart") -> Markup:
     points = [(_x(x), y) for s in chart.series for x, y in s.points]
     xs = [p[0] for p in points] + [_x(e.start) for e in chart.episodes] + [_x(e.end) for e in chart.episodes]
+    xs += [_x(m.at) for m in chart.markers]
     ys = [p[1] for p in points if math.isfinite(p[1])]
     if chart.threshold is not None:
         ys.append(chart.threshold)
     if not xs or not ys:
         return _svg(chart.title, ['<text x="20" y="40">no data</text>'], ident)
     x_low, x_high = _span(min(xs), max(xs))
+    timed = any(isinstance(x, dt.datetime) for x, _ in _all(chart)) or any(
+        isinstance(m.at, dt.datetime) for m in chart.markers
+    )
     y_low, y_high = _span(min(0.0, min(ys)), max(ys))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -94,10 +98,11 @@ def line_chart(chart: LineChart, ident: str = "chart") -> Markup:
             f"{escape(_label_x(episode.start))} – {escape(_label_x(episode.end))}</title></rect>"
         )
     body.extend(_axes(y_low, y_high, chart.y_label))
+    body.extend(_x_ticks(x_low, x_high, sx, datetime_axis=timed))
     body.append(
-        f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 16}" font-size="11">{escape(_label_x(x_low))}</text>'
+        f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 16}" font-size="11">{escape(_axis_label(x_low, timed))}</text>'
         f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - BOTTOM + 16}" font-size="11" text-anchor="end">'
-        f"{escape(_label_x(x_high))}</text>"
+        f"{escape(_axis_label(x_high, timed))}</text>"
     )
     if chart.threshold is not None:
         y = sy(chart.threshold)
@@ -121,7 +126,43 @@ def line_chart(chart: LineChart, ident: str = "chart") -> Markup:
             f'stroke="{colour}" stroke-width="2"{dash_attr}/>'
             f'<text x="{legend_x + 24}" y="{legend_y}" font-size="11">{escape(series.name)}</text>'
         )
+    for marker in chart.markers:
+        x = sx(_x(marker.at))
+        text = f"{marker.label or 'marker'}: {_label_x(marker.at)}"
+        anchor = "end" if x > LEFT + plot_w / 2 else "start"
+        offset = -4 if anchor == "end" else 4
+        body.append(
+            f'<line class="marker" x1="{x}" y1="{TOP}" x2="{x}" y2="{HEIGHT - BOTTOM}" stroke="#222" '
+            f'stroke-width="2" stroke-dasharray="6 2 1 2"><title>{escape(text)}</title></line>'
+            f'<text x="{round(x + offset, 2)}" y="{TOP + 12}" text-anchor="{anchor}" font-size="11">'
+            f"{escape(marker.label or 'marker')}</text>"
+        )
     return _svg(chart.title, body, ident)
+
+
+def _axis_label(value: float, timed: bool, short: bool = False) -> str:
+    """An x axis position as text: a UTC date and time on a time axis, else the number."""
+    if not timed:
+        return _number(value)
+    return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
+
+
+def _all(chart: LineChart) -> list[tuple[XValue, float]]:
+    return [p for s in chart.series for p in s.points]
+
+
+def _x_ticks(x_low: float, x_high: float, sx: Callable[[float], float], *, datetime_axis: bool) -> list[str]:
+    """Three faint vertical grid lines between the ends, labelled (dates as month-day and time)."""
+    parts: list[str] = []
+    for fraction in (0.25, 0.5, 0.75):
+        value = x_low + (x_high - x_low) * fraction
+        x = sx(value)
+        label = _axis_label(value, datetime_axis, short=True)
+        parts.append(
+            f'<line class="grid" x1="{x}" y1="{TOP}" x2="{x}" y2="{HEIGHT - BOTTOM}" stroke="#ddd"/>'
+            f'<text x="{x}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" font-size="11">{escape(label)}</text>'
+        )
+    return parts
 
 
 def bar_chart(chart: BarChart, ident: str = "chart") -> Markup:
@@ -164,18 +205,41 @@ def heatmap(chart: Heatmap, ident: str = "chart") -> Markup:
         for c, value in enumerate(row):
             x = round(LEFT + c * cell_w, 2)
             shade = 0.0 if value is None else round(0.1 + 0.9 * (value - low) / (high - low), 3)
+            extra = chart.overlay[r][c] if chart.overlay is not None else None
+            tip = f"{name}, {chart.columns[c]}: {_number(value)}"
+            if chart.overlay is not None:
+                tip += f"; {chart.overlay_label or 'overlay'}: {_number(extra)}"
             body.append(
                 f'<rect class="cell" x="{x}" y="{y}" width="{round(cell_w, 2)}" height="{round(cell_h, 2)}" '
-                f'fill="{PALETTE[0]}" fill-opacity="{shade}" stroke="#fff"><title>{escape(name)}, '
-                f"{escape(chart.columns[c])}: {escape(_number(value))}</title></rect>"
+                f'fill="{PALETTE[0]}" fill-opacity="{shade}" stroke="#fff"><title>{escape(tip)}</title></rect>'
             )
+            if extra is not None:
+                body.append(_overlay_mark(x + cell_w / 2, y + cell_h / 2, extra, cell_w, cell_h))
     for c, column in enumerate(chart.columns):
         if len(chart.columns) <= 24 or c % max(1, len(chart.columns) // 12) == 0:
             body.append(
                 f'<text x="{round(LEFT + (c + 0.5) * cell_w, 2)}" y="{HEIGHT - BOTTOM + 16}" '
                 f'text-anchor="middle" font-size="11">{escape(column[:6])}</text>'
             )
+    if found:
+        key = f"darker: more {chart.value_label or 'value'} ({_number(low)} – {_number(high)})"
+        if chart.overlay is not None:
+            key += f"; numbers: {chart.overlay_label or 'overlay'}"
+        body.append(f'<text x="{LEFT}" y="{HEIGHT - 8}" font-size="11">{escape(key)}</text>')
     return _svg(chart.title, body, ident)
+
+
+def _overlay_mark(cx: float, cy: float, value: float, cell_w: float, cell_h: float) -> str:
+    """A number on a light badge in the middle of a cell, readable over any shade."""
+    text = _number(value)
+    width = min(cell_w - 2, 6.5 * len(text) + 5)
+    height = min(cell_h - 2, 14)
+    return (
+        f'<rect class="overlay-badge" x="{round(cx - width / 2, 2)}" y="{round(cy - height / 2, 2)}" '
+        f'width="{round(width, 2)}" height="{round(height, 2)}" rx="3" fill="#fff" fill-opacity="0.85"/>'
+        f'<text class="overlay" x="{round(cx, 2)}" y="{round(cy + 4, 2)}" text-anchor="middle" '
+        f'font-size="11">{escape(text)}</text>'
+    )
 
 
 def text_alternative(chart: LineChart | BarChart | Heatmap) -> Table:
@@ -192,6 +256,7 @@ def text_alternative(chart: LineChart | BarChart | Heatmap) -> Table:
             ]
             for e in chart.episodes
         ]
+        rows += [[f"marker: {m.label}" if m.label else "marker", _label_x(m.at), None] for m in chart.markers]
         if chart.threshold is not None:
             rows.append([chart.threshold_label, "", chart.threshold])
         return Table(caption=chart.title, columns=["series", "x", chart.y_label or "value"], rows=list(rows))
@@ -202,11 +267,11 @@ def text_alternative(chart: LineChart | BarChart | Heatmap) -> Table:
             rows=[[b.label, b.value] for b in chart.bars],
         )
     grid: Sequence[list[float | None]] = chart.values
-    return Table(
-        caption=chart.title,
-        columns=["", *chart.columns],
-        rows=[[name, *row] for name, row in zip(chart.rows, grid, strict=True)],
-    )
+    rows = [[name, *row] for name, row in zip(chart.rows, grid, strict=True)]
+    if chart.overlay is not None:
+        label = chart.overlay_label or "overlay"
+        rows += [[f"{name}: {label}", *row] for name, row in zip(chart.rows, chart.overlay, strict=True)]
+    return Table(caption=chart.title, columns=["", *chart.columns], rows=list(rows))
 
 
 def draw(chart: LineChart | BarChart | Heatmap, ident: str = "chart") -> Markup:

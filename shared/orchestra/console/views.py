@@ -51,6 +51,13 @@ class Episode(_View):
     label: str = ""
 
 
+class Marker(_View):
+    """A vertical line at one instant of the x axis (a change applied, a deployment)."""
+
+    at: XValue
+    label: str = ""
+
+
 class LineChart(_View):
     type: Literal["line"] = "line"
     title: str
@@ -59,6 +66,7 @@ class LineChart(_View):
     threshold: float | None = None
     threshold_label: str = "threshold"
     episodes: list[Episode] = Field(default_factory=list)
+    markers: list[Marker] = Field(default_factory=list)
 
 
 class Bar(_View):
@@ -74,18 +82,27 @@ class BarChart(_View):
 
 
 class Heatmap(_View):
+    """Cells shaded by ``values``; ``overlay``, when given, is a second number written in each cell
+    (e.g. the instances scheduled over the demand), named by ``overlay_label``."""
+
     type: Literal["heatmap"] = "heatmap"
     title: str
     rows: list[str] = Field(min_length=1)
     columns: list[str] = Field(min_length=1)
     values: list[list[float | None]]
+    value_label: str = ""
+    overlay: list[list[float | None]] | None = None
+    overlay_label: str = ""
 
     @model_validator(mode="after")
     def _shape(self) -> Heatmap:
-        if len(self.values) != len(self.rows) or any(len(v) != len(self.columns) for v in self.values):
-            raise ValueError(
-                f"values must be {len(self.rows)} rows of {len(self.columns)} numbers (rows × columns)"
-            )
+        for name, grid in (("values", self.values), ("overlay", self.overlay)):
+            if grid is None:
+                continue
+            if len(grid) != len(self.rows) or any(len(v) != len(self.columns) for v in grid):
+                raise ValueError(
+                    f"{name} must be {len(self.rows)} rows of {len(self.columns)} numbers (rows × columns)"
+                )
         return self
 
 

@@ -14,6 +14,7 @@ from ...toolkit.cloudrun import actions as service_actions
 from ...toolkit.cloudrun.actions import describe_change
 from ...toolkit.cloudrun.inputs import ServiceInput, resolve
 from ...toolkit.dependencies import guarded
+from .charts import Budget, after_window, service_charts
 from .episodes import Episodes, find_episodes
 from .models import PerformanceParams, PerformanceSettings
 from .recommend import Inputs, Recommendation, RuleResult, plan, recommend
@@ -122,10 +123,11 @@ def analyze(ctx: RunContext, *, monitoring_client: Any = None, run_client: Any =
     findings: list[Finding] = []
     actions: list[Action] = []
     reports: list[dict[str, Any]] = []
+    budget = Budget()  # what the run may store for its charts, over all its services
     for item in services:
         ctx.progress(f"performance: {item.service} from {item.source.describe()}")
         report, item_findings, item_actions = _analyze_service(
-            ctx, item, rules, settings, params, single_threaded
+            ctx, item, rules, settings, params, single_threaded, budget
         )
         findings.extend(item_findings)
         actions.extend(item_actions)
@@ -154,6 +156,7 @@ def _analyze_service(
     settings: PerformanceSettings,
     params: PerformanceParams,
     single_threaded: bool,
+    budget: Budget,
 ) -> tuple[dict[str, Any], list[Finding], list[Action]]:
     needed = {rule.metric for rule in rules.values()}
     if params.focus is None:
@@ -166,6 +169,7 @@ def _analyze_service(
     results: dict[str, RuleResult] = {}
     findings: list[Finding] = []
     rule_reports = []
+    evaluated: list[tuple[str, ThresholdRule, Episodes]] = []
     for name, rule in rules.items():
         series = data.get(rule.metric)
         if series is None or not len(series):
@@ -174,6 +178,7 @@ def _analyze_service(
             )
             continue
         eps = find_episodes(series.t_ms, series.values, rule.above, rule.for_minutes * 60)
+        evaluated.append((name, rule, eps))
         result = RuleResult(name, rule, series, eps)
         if len(eps):
             results[name] = result
@@ -241,6 +246,7 @@ def _analyze_service(
         "rules": rule_reports,
         "recommendations": [r.model_dump(mode="json") for r in recs],
         "notes": notes,
+        "charts": service_charts(data, evaluated, budget),
     }
     return report, findings, actions
 
@@ -274,6 +280,15 @@ def _post_window(
     return {
         k: v.between(int(cutoff_ms), None) for k, v in data.items()
     }, f"samples after {iso(int(cutoff_ms))}"
+
+
+def _after_from(action: Action) -> int | None:
+    """Where the after window starts: the change (Cloud Monitoring), or the end of what the
+    analysis saw (files, which are history)."""
+    if (action.params.get("source") or {}).get("type") == "cloud-monitoring":
+        return to_ms(action.applied_at) if action.applied_at is not None else None
+    cutoff = action.params.get("data_end_ms")
+    return int(cutoff) if cutoff is not None else None
 
 
 def judge(check: dict[str, Any], post: MetricSeries | None, tolerance_percent: float) -> dict[str, Any]:
@@ -323,7 +338,9 @@ def verify(ctx: RunContext, action: Action, monitoring_client: Any, run_client: 
         metrics = sorted({c["metric"] for c in checks})
         post, window = _post_window(ctx, action, monitoring_client, metrics)
         verdicts = [judge(c, post.get(c["metric"]), settings.verify_tolerance_percent) for c in checks]
-        evidence.update({"window": window, "checks": verdicts})
+        evidence.update(
+            {"window": window, "checks": verdicts, "after": after_window(_after_from(action), post)}
+        )
         return Verification(outcome=outcome_of(verdicts), evidence=evidence)
 
     return service_actions.verify(ctx, action, run_client, judge_checks)

@@ -18,6 +18,8 @@ from .models import PerformanceParams, PerformanceSettings
 
 if TYPE_CHECKING:
     from ...config import Config
+    from ...console.views import RunView
+    from ...models import Run
     from ...runner import RunRequest
 
 
@@ -78,3 +80,9 @@ class PerformanceAutomation(CloudRunMetricsAutomation):
             "alignment_seconds": settings.get("alignment_seconds", 60),
         }
         return WatchSource(spec=spec, services=chosen)
+
+    def run_view(self, run: Run) -> RunView | None:
+        """Per metric: the stored series, threshold, breach episodes and any change's after window."""
+        from .view import run_view
+
+        return run_view(run)
