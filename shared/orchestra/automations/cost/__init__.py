@@ -16,13 +16,17 @@ This module stays cheap to import: numpy and the Google clients load inside ``an
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...automation import Analysis, Automation, RunContext, Verification
 from ...inputs import InputPath
 from ...models import Action
+
+if TYPE_CHECKING:
+    from ...console.views import RunView
+    from ...models import Run
 
 
 class Section(BaseModel):
@@ -249,3 +253,9 @@ class CostAutomation(Automation):
         from .render import render
 
         render(run, console)
+
+    def run_view(self, run: Run) -> RunView | None:
+        """Daily cost per series with its anomalies marked, and each budget's month-end forecast."""
+        from .view import run_view
+
+        return run_view(run)

@@ -30,6 +30,7 @@ from .billing_mode import (
     mode_of,
     usage_from_series,
 )
+from .charts import cost_charts
 from .waste import WasteItem, idle_min_instances, over_provisioned
 
 if TYPE_CHECKING:
@@ -364,6 +365,8 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = N
         "monthly_savings": round(sum(best_savings.values()), 2),
         "notes": data.notes + waste_notes + mode_notes,
         "applies": "services with a manifest or resource_name get actions; others analysis only",
+        # Bounded copies of the daily series and the budgets' months for the console's charts.
+        "charts": cost_charts(series, totals, data, anomaly_rows[:20], settings.budgets, budgets),
     }
     return Analysis(findings=findings, actions=actions, summary=summary)
 
