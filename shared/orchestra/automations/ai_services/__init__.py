@@ -16,13 +16,17 @@ This module stays cheap to import: numpy and google-auth load inside ``analyze``
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...automation import Analysis, Automation, RunContext, Verification
 from ...inputs import InputPath, OutputPath
 from ...models import Action
+
+if TYPE_CHECKING:
+    from ...console.views import RunView
+    from ...models import Run
 
 
 class Section(BaseModel):
@@ -181,3 +185,9 @@ class AIServicesAutomation(Automation):
         from .render import render
 
         render(run, console)
+
+    def run_view(self, run: Run) -> RunView | None:
+        """Monthly cost and P95 latency per model and per route × model."""
+        from .view import run_view
+
+        return run_view(run)

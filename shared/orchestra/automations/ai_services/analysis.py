@@ -67,6 +67,37 @@ def _stats(mask: np.ndarray, data: UsageData, cost: np.ndarray, factor: float) -
     }
 
 
+MAX_ROWS = 100
+"""Models, routes and route × model pairs kept in the report each (the costliest): a run
+document stays far below Firestore's 1 MiB limit however many routes a log holds."""
+
+
+def _costliest(keys: np.ndarray, cost: np.ndarray, limit: int) -> list[int]:
+    """The ``limit`` keys with the highest total cost (unpriced requests count 0; ties: the
+    most requests, then the smallest key)."""
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    totals = np.bincount(inverse, weights=np.nan_to_num(cost, nan=0.0), minlength=len(uniq))
+    order = sorted(range(len(uniq)), key=lambda i: (-float(totals[i]), -int(counts[i]), int(uniq[i])))
+    return [int(uniq[i]) for i in order[:limit]]
+
+
+def route_model_pairs(
+    data: UsageData, cost: np.ndarray, factor: float, limit: int = MAX_ROWS
+) -> list[dict[str, Any]]:
+    """Usage per (route, model): the ``limit`` costliest pairs."""
+    if len(data.model) == 0:
+        return []
+    width = max(1, len(data.model_names))
+    keys = data.route.astype(np.int64) * width + data.model
+    out = []
+    for key in _costliest(keys, cost, limit):
+        mask = keys == key
+        route, model = data.route_names[key // width], data.model_names[key % width]
+        out.append({"route": route, "model": model, **_stats(mask, data, cost, factor)})
+    out.sort(key=lambda r: (-(r["cost"] or 0), -r["requests"], r["route"], r["model"]))
+    return out
+
+
 def report(data: UsageData, cost: np.ndarray, factor: float) -> dict[str, list[dict[str, Any]]]:
     by_model = []
     for code, name in enumerate(data.model_names):
@@ -83,7 +114,11 @@ def report(data: UsageData, cost: np.ndarray, factor: float) -> dict[str, list[d
             )
     by_model.sort(key=lambda r: -(r["cost"] or 0))
     by_route.sort(key=lambda r: -(r["cost"] or 0))
-    return {"by_model": by_model, "by_route": by_route}
+    return {
+        "by_model": by_model,
+        "by_route": by_route,
+        "by_route_model": route_model_pairs(data, cost, factor),
+    }
 
 
 @dataclass

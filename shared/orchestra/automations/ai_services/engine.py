@@ -111,11 +111,15 @@ def analyze(ctx: RunContext, *, logging_session: Any = None) -> Analysis:
     if malformed is not None:
         findings.append(malformed)
     total = float(sum(r["monthly_cost"] or 0 for r in tables["by_model"]))
+    counted = {"models_total": len(tables["by_model"]), "routes_total": len(tables["by_route"])}
+    for name in ("by_model", "by_route"):  # the costliest: the document stays small
+        tables[name] = tables[name][: an.MAX_ROWS]
     summary: dict[str, Any] = {
         "input": data.summary(),
         "monthly_factor": round(factor, 3),
         "monthly_cost": round(total, 2),
         **tables,
+        **counted,
         "opportunities": [o.as_dict() for o in opportunities],
         "monthly_savings": round(sum(o.monthly_savings for o in opportunities), 2),
         "context_cache_too_small": too_small,
