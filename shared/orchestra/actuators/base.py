@@ -3,9 +3,7 @@
 ``ServiceConfig`` is the slice of a Cloud Run service we reason about: vCPU and memory limits of
 the serving container, request concurrency, min/max instances, startup CPU boost and the billing
 mode (``cpu_idle``: CPU only during requests, i.e. request-based billing). The
-validity rules are Cloud Run's (vCPU 1, 2, 4, 6, 8; memory caps 4/8/16/24/32 GiB and minimums
-2 GiB at 4 vCPU, 4 GiB at 6 and 8 vCPU; concurrency 1..1000; min <= max instances; less than
-1 vCPU only with request-based billing).
+validity rules are Cloud Run's, kept in one table with their sources: :mod:`.rules`.
 """
 
 from __future__ import annotations
@@ -18,12 +16,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError, OrchestraError
+from . import rules
+from .rules import CloudRunLimits, ServiceFacts
 
-VCPU_STEPS: tuple[int, ...] = (1, 2, 4, 6, 8)
-MEMORY_CAP_MIB: dict[int, int] = {1: 4096, 2: 8192, 4: 16384, 6: 24576, 8: 32768}
-MEMORY_FLOOR_MIB: dict[int, int] = {1: 128, 2: 128, 4: 2048, 6: 4096, 8: 4096}
-# Sizes recommendations choose from (second-generation minimum is 512 MiB).
-MEMORY_STEPS_MIB: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 12288, 16384, 24576, 32768)
+VCPU_STEPS: tuple[int, ...] = rules.CPU_STEPS
+MEMORY_CAP_MIB: dict[int, int] = rules.MEMORY_CAP_MIB
+MEMORY_FLOOR_MIB: dict[int, int] = rules.MEMORY_FLOOR_MIB
+# Sizes recommendations choose from (128 and 256 MiB only where the execution environment allows).
+MEMORY_STEPS_MIB: tuple[int, ...] = rules.MEMORY_STEPS_MIB
 MAX_MEMORY_MIB = 32768
 CONCURRENCY_MAX = 1000
 DEFAULT_CONCURRENCY = 80
@@ -68,62 +68,24 @@ class ServiceConfig(BaseModel):
 
 
 def min_cpu_for_memory(memory_mib: int) -> int | None:
-    for step in VCPU_STEPS:
-        if memory_mib <= MEMORY_CAP_MIB[step]:
-            return step
-    return None
+    """The least whole vCPU that accepts ``memory_mib`` (None above 32 GiB)."""
+    found = rules.min_cpu_for_memory(memory_mib, fractional=False)
+    return None if found is None else int(found)
 
 
-def problems(config: ServiceConfig) -> list[str]:
-    """Why a configuration would be rejected; empty when it is valid."""
-    out: list[str] = []
-    if config.cpu not in VCPU_STEPS:
-        out.append(f"cpu {config.cpu:g} is not one of {', '.join(map(str, VCPU_STEPS))} vCPU")
-    else:
-        step = int(config.cpu)
-        if config.memory_mib > MEMORY_CAP_MIB[step]:
-            out.append(
-                f"memory {format_memory(config.memory_mib)} exceeds the {step} vCPU cap of {format_memory(MEMORY_CAP_MIB[step])}"
-            )
-        if config.memory_mib < MEMORY_FLOOR_MIB[step]:
-            out.append(
-                f"memory {format_memory(config.memory_mib)} is below the {step} vCPU minimum of {format_memory(MEMORY_FLOOR_MIB[step])}"
-            )
-    if not 128 <= config.memory_mib <= MAX_MEMORY_MIB:
-        out.append(f"memory {format_memory(config.memory_mib)} outside 128Mi..32Gi")
-    if not 1 <= config.concurrency <= CONCURRENCY_MAX:
-        out.append(f"concurrency {config.concurrency} outside 1..{CONCURRENCY_MAX}")
-    if config.min_instances < 0:
-        out.append(f"min instances {config.min_instances} is negative")
-    if config.max_instances < 1:
-        out.append(f"max instances {config.max_instances} must be at least 1")
-    if config.min_instances > config.max_instances:
-        out.append(f"min instances {config.min_instances} exceeds max instances {config.max_instances}")
-    if not config.cpu_idle and config.cpu < 1:
-        out.append(f"instance-based billing needs at least 1 vCPU, not {config.cpu:g}")
-    return out
+def problems(
+    config: ServiceConfig, facts: ServiceFacts | None = None, limits: CloudRunLimits | None = None
+) -> list[str]:
+    """Why a configuration would be rejected (Cloud Run's rules, :mod:`.rules`); empty when valid."""
+    return rules.violations(config, facts, limits)
 
 
-def make_valid(config: ServiceConfig) -> ServiceConfig:
-    """The nearest valid configuration that never lowers capacity: round vCPU up to a step, raise
-    vCPU (or memory) to satisfy the pairing rules, clamp concurrency, raise max to min."""
-    memory = max(512 if config.memory_mib >= 512 else 128, min(config.memory_mib, MAX_MEMORY_MIB))
-    cpu = next((s for s in VCPU_STEPS if s >= config.cpu), VCPU_STEPS[-1])
-    needed = min_cpu_for_memory(memory) or VCPU_STEPS[-1]
-    cpu = max(cpu, needed)
-    memory = max(memory, MEMORY_FLOOR_MIB[cpu])
-    concurrency = min(CONCURRENCY_MAX, max(1, config.concurrency))
-    min_instances = max(0, config.min_instances)
-    max_instances = max(1, config.max_instances, min_instances)
-    return ServiceConfig(
-        cpu=cpu,
-        memory_mib=memory,
-        concurrency=concurrency,
-        min_instances=min_instances,
-        max_instances=max_instances,
-        startup_cpu_boost=config.startup_cpu_boost,
-        cpu_idle=config.cpu_idle,
-    )
+def make_valid(
+    config: ServiceConfig, facts: ServiceFacts | None = None, limits: CloudRunLimits | None = None
+) -> ServiceConfig:
+    """The nearest valid configuration that never lowers capacity (:func:`.rules.fit`, judged
+    against the configuration itself)."""
+    return rules.fit(config, config, facts or ServiceFacts(), limits or CloudRunLimits())
 
 
 _QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
@@ -171,7 +133,22 @@ class ConflictError(OrchestraError):
 
 
 class Actuator(ABC):
-    """Reads and changes one Cloud Run service's settings. Rollback data is plain JSON."""
+    """Reads and changes one Cloud Run service's settings. Rollback data is plain JSON.
+
+    ``limits`` are the project's quotas the rules check a change against (the automations set
+    them from ``settings.cloud_run_limits``)."""
+
+    limits: CloudRunLimits = CloudRunLimits()
+
+    def read_facts(self) -> ServiceFacts:
+        """What the rules need besides the settings (environment, Direct VPC, service-level
+        scaling); targets that cannot tell say nothing."""
+        return ServiceFacts()
+
+    def preview(self, changes: dict[str, Any]) -> str | None:
+        """The change as a bounded unified diff of what would be written; None when the target
+        has no text to show."""
+        return None
 
     @abstractmethod
     def target(self) -> dict[str, Any]:
@@ -200,12 +177,17 @@ class Actuator(ABC):
         """Undo ``apply(changes)`` from ``snapshot``; safe to call twice. Returns evidence."""
 
 
-def check_changes(current: ServiceConfig, changes: dict[str, Any], where: str) -> ServiceConfig:
+def check_changes(
+    current: ServiceConfig,
+    changes: dict[str, Any],
+    where: str,
+    facts: ServiceFacts | None = None,
+    limits: CloudRunLimits | None = None,
+) -> ServiceConfig:
     updated = current.with_changes(changes)
-    # A setting the platform already runs with (e.g. a fractional vCPU) is not ours to reject;
-    # only problems this change would introduce are.
-    before = set(problems(current))
-    found = [p for p in problems(updated) if p not in before]
+    # A setting the platform already runs with is not ours to reject; only problems this change
+    # would introduce are.
+    found = rules.new_violations(current, updated, facts, limits)
     if found:
         raise InputError(
             f"refusing to write an invalid Cloud Run configuration: {'; '.join(found)}", where=where

@@ -30,6 +30,7 @@ from .base import (
     parse_memory,
 )
 from .cloud_run_client import services_client
+from .rules import ServiceFacts
 
 _NAME = re.compile(r"^projects/[^/]+/locations/[a-z0-9-]+/services/[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -67,6 +68,24 @@ def config_from_service(service: Any) -> ServiceConfig:
         max_instances=service.template.scaling.max_instance_count or DEFAULT_MAX_INSTANCES,
         startup_cpu_boost=bool(container.resources.startup_cpu_boost),
         cpu_idle=cpu_idle(container),
+    )
+
+
+def facts_from_service(service: Any) -> ServiceFacts:
+    """Execution environment, Direct VPC egress and the service-level scaling bounds."""
+    from google.cloud import run_v2
+
+    env = service.template.execution_environment
+    environment = {
+        run_v2.ExecutionEnvironment.EXECUTION_ENVIRONMENT_GEN1: "gen1",
+        run_v2.ExecutionEnvironment.EXECUTION_ENVIRONMENT_GEN2: "gen2",
+    }.get(env)
+    scaling = service.scaling
+    return ServiceFacts(
+        execution_environment=environment,
+        direct_vpc=bool(len(service.template.vpc_access.network_interfaces)),
+        service_min_instances=int(scaling.min_instance_count) or None,
+        service_max_instances=int(scaling.max_instance_count) or None,
     )
 
 
@@ -179,6 +198,9 @@ class CloudRunAdminActuator(Actuator):
     def read(self) -> ServiceConfig:
         return config_from_service(self._get())
 
+    def read_facts(self) -> ServiceFacts:
+        return facts_from_service(self._get())
+
     def snapshot(self) -> dict[str, Any]:
         service = self._get()
         return {
@@ -192,7 +214,9 @@ class CloudRunAdminActuator(Actuator):
 
     def apply(self, changes: dict[str, Any]) -> ServiceConfig:
         service = self._get()
-        check_changes(config_from_service(service), changes, self.name)
+        check_changes(
+            config_from_service(service), changes, self.name, facts_from_service(service), self.limits
+        )
         _set_raw(service, raw_from_changes(changes))
         return config_from_service(self._update(service))
 

@@ -11,6 +11,15 @@ The revision name (``spec.template.metadata.name``) is removed on edit: ``replac
 existing revision name and a changed template is rejected, and without a name Cloud Run generates
 a fresh one. The previous document text is the rollback data; writes are atomic (temp + rename).
 
+Edits are made in place (:mod:`.yaml_edit`): only the values that change are rewritten, so the
+owner's comments, order, quoting and block scalars stay, and the diff of a change is exactly its
+fields (:meth:`CloudRunYamlActuator.preview`). Every edit is checked by reading the result back:
+it must be the previous document with those fields changed and nothing else.
+
+Besides the settings, the rules (:mod:`.rules`) read the execution environment, Direct VPC egress
+(``run.googleapis.com/network-interfaces``) and the service-level scaling bounds
+(``run.googleapis.com/minScale``/``maxScale`` on the Service's own metadata).
+
 The document is read like any input: a regular file of at most :data:`MAX_DOCUMENT_BYTES` of
 UTF-8, parsed by the safe loader of :mod:`orchestra.yamlsafe`. Errors name the file, line and
 column and quote the document only through ``excerpt``.
@@ -26,12 +35,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .. import yamlsafe
 from ..errors import InputError
 from ..inputs import excerpt, open_input
+from . import rules
 from .base import (
+    CHANGE_FIELDS,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_INSTANCES,
     Actuator,
@@ -43,11 +52,13 @@ from .base import (
     parse_cpu,
     parse_memory,
 )
+from .rules import ServiceFacts
+from .yaml_edit import DocumentEditor, ScalarText, unified_diff
 
-MIN_SCALE = "autoscaling.knative.dev/minScale"
-MAX_SCALE = "autoscaling.knative.dev/maxScale"
-CPU_BOOST = "run.googleapis.com/startup-cpu-boost"
-CPU_THROTTLING = "run.googleapis.com/cpu-throttling"
+MIN_SCALE = rules.REVISION_MIN_SCALE
+MAX_SCALE = rules.REVISION_MAX_SCALE
+CPU_BOOST = rules.STARTUP_CPU_BOOST
+CPU_THROTTLING = rules.CPU_THROTTLING
 # The documents Orchestra edits are small, and their previous text goes into the run record as
 # rollback data: refuse anything larger than this before reading it.
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -125,17 +136,17 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _dump(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
-
-
-def _serving_container(doc: dict[str, Any], where: str) -> dict[str, Any]:
+def _serving_index(doc: dict[str, Any], where: str) -> int:
     containers = (((doc.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")
     if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
         raise InputError("no spec.template.spec.containers list in the Service document", where=where)
     # With sidecars only the ingress container declares ports.
-    with_ports = [c for c in containers if c.get("ports")]
-    return with_ports[0] if with_ports else containers[0]
+    return next((i for i, c in enumerate(containers) if c.get("ports")), 0)
+
+
+def _serving_container(doc: dict[str, Any], where: str) -> dict[str, Any]:
+    container: dict[str, Any] = doc["spec"]["template"]["spec"]["containers"][_serving_index(doc, where)]
+    return container
 
 
 def parse_document(text: str, where: str) -> dict[str, Any]:
@@ -207,33 +218,108 @@ def config_from_document(doc: dict[str, Any], where: str) -> ServiceConfig:
     )
 
 
+def _integer(value: Any, field: str, where: str) -> int | None:
+    if value is None:
+        return None
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not text or len(text) > 20:
+        raise InputError(f"{field} {_shown(value)} is not an integer", where=where)
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"{field} {_shown(value)} is not an integer", where=where) from None
+
+
+def facts_from_document(doc: dict[str, Any], where: str) -> ServiceFacts:
+    """The execution environment, Direct VPC egress and service-level scaling bounds."""
+    template = doc["spec"]["template"]
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    service_annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    environment = str(annotations.get(rules.EXECUTION_ENVIRONMENT, "")).lower()
+    return ServiceFacts(
+        execution_environment=environment if environment in ("gen1", "gen2") else None,
+        direct_vpc=bool(annotations.get(rules.NETWORK_INTERFACES)),
+        service_min_instances=_integer(
+            service_annotations.get(rules.SERVICE_MIN_SCALE), rules.SERVICE_MIN_SCALE, where
+        ),
+        service_max_instances=_integer(
+            service_annotations.get(rules.SERVICE_MAX_SCALE), rules.SERVICE_MAX_SCALE, where
+        ),
+    )
+
+
+def _values(changes: dict[str, Any]) -> dict[tuple[str, ...], ScalarText]:
+    """The document fields each change sets, relative to the revision template (the serving
+    container's limits under ``("limits", ...)``), as the text to write."""
+    out: dict[tuple[str, ...], ScalarText] = {}
+    if "cpu" in changes:
+        out[("limits", "cpu")] = ScalarText(format_cpu(changes["cpu"]))
+    if "memory_mib" in changes:
+        out[("limits", "memory")] = ScalarText(format_memory(int(changes["memory_mib"])))
+    if "concurrency" in changes:
+        out[("spec", "containerConcurrency")] = ScalarText(str(int(changes["concurrency"])), string=False)
+    if "min_instances" in changes:
+        out[("metadata", "annotations", MIN_SCALE)] = ScalarText(str(int(changes["min_instances"])))
+    if "max_instances" in changes:
+        out[("metadata", "annotations", MAX_SCALE)] = ScalarText(str(int(changes["max_instances"])))
+    if "startup_cpu_boost" in changes:
+        out[("metadata", "annotations", CPU_BOOST)] = ScalarText(
+            "true" if changes["startup_cpu_boost"] else "false"
+        )
+    if "cpu_idle" in changes:
+        out[("metadata", "annotations", CPU_THROTTLING)] = ScalarText(
+            "true" if changes["cpu_idle"] else "false"
+        )
+    return out
+
+
 def edit_document(doc: dict[str, Any], changes: dict[str, Any], where: str) -> dict[str, Any]:
-    """A copy of ``doc`` with the changes set (absolute values)."""
+    """A copy of ``doc`` with the changes set (absolute values) and the revision name removed: what
+    the edited text must read back as."""
     out = copy.deepcopy(doc)
     template = out["spec"]["template"]
-    metadata = template.setdefault("metadata", {}) or {}
-    template["metadata"] = metadata
-    annotations = metadata.setdefault("annotations", {}) or {}
-    metadata["annotations"] = annotations
-    spec = template.setdefault("spec", {})
-    container = _serving_container(out, where)
-    limits = container.setdefault("resources", {}).setdefault("limits", {})
-    if "cpu" in changes:
-        limits["cpu"] = format_cpu(changes["cpu"])
-    if "memory_mib" in changes:
-        limits["memory"] = format_memory(int(changes["memory_mib"]))
-    if "concurrency" in changes:
-        spec["containerConcurrency"] = int(changes["concurrency"])
-    if "min_instances" in changes:
-        annotations[MIN_SCALE] = str(int(changes["min_instances"]))
-    if "max_instances" in changes:
-        annotations[MAX_SCALE] = str(int(changes["max_instances"]))
-    if "startup_cpu_boost" in changes:
-        annotations[CPU_BOOST] = "true" if changes["startup_cpu_boost"] else "false"
-    if "cpu_idle" in changes:
-        annotations[CPU_THROTTLING] = "true" if changes["cpu_idle"] else "false"
-    metadata.pop("name", None)
+    index = _serving_index(out, where)
+    for path, value in _values(changes).items():
+        if path[0] == "limits":
+            container = template["spec"]["containers"][index]
+            if not isinstance(container.get("resources"), dict):
+                container["resources"] = {}
+            node = container["resources"]
+            if not isinstance(node.get("limits"), dict):
+                node["limits"] = {}
+            node = node["limits"]
+        else:
+            node = template
+            for key in path[:-1]:
+                if not isinstance(node.get(key), dict):
+                    node[key] = {}
+                node = node[key]
+        node[path[-1]] = value.value if value.string else int(value.value)
+    if isinstance(template.get("metadata"), dict):
+        template["metadata"].pop("name", None)
     return out
+
+
+def edit_text(text: str, doc: dict[str, Any], changes: dict[str, Any], where: str) -> str:
+    """``text`` with the changes made in place (see :mod:`.yaml_edit`), checked by reading it back."""
+    if not changes:
+        return text
+    editor = DocumentEditor(text, where)
+    index = _serving_index(doc, where)
+    container: list[str | int] = ["spec", "template", "spec", "containers", index]
+    for path, value in _values(changes).items():
+        if path[0] == "limits":
+            editor.set([*container, "resources", "limits", path[1]], value)
+        else:
+            editor.set(["spec", "template", *path], value)
+    editor.delete(["spec", "template", "metadata", "name"])
+    edited = editor.render()
+    if load_document(edited, where) != edit_document(doc, changes, where):
+        raise InputError(
+            "cannot edit in place: the edited document would not read back as intended; edit it by hand",
+            where=where,
+        )
+    return edited
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -254,6 +340,7 @@ def _write_atomic(path: Path, text: str) -> None:
 class CloudRunYamlActuator(Actuator):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).resolve()
+        self.last_diff: str | None = None  # what the last apply changed, as a unified diff
 
     def target(self) -> dict[str, Any]:
         return {"type": "cloud-run-yaml", "path": str(self.path)}
@@ -290,15 +377,29 @@ class CloudRunYamlActuator(Actuator):
             "previous_sha256": _sha(text),
         }
 
+    def read_facts(self) -> ServiceFacts:
+        return facts_from_document(parse_document(self._text(), str(self.path)), str(self.path))
+
     def render(self, previous_text: str, changes: dict[str, Any]) -> str:
+        """The document with ``changes`` made: only the fields whose value differs are written."""
         where = str(self.path)
         doc = parse_document(previous_text, where)
-        check_changes(config_from_document(doc, where), changes, where)
-        return _dump(edit_document(doc, changes, where))
+        current = config_from_document(doc, where)
+        check_changes(current, changes, where, facts_from_document(doc, where), self.limits)
+        now = current.model_dump()
+        effective = {k: v for k, v in changes.items() if k in CHANGE_FIELDS and now[k] != v}
+        return edit_text(previous_text, doc, effective, where)
+
+    def preview(self, changes: dict[str, Any]) -> str | None:
+        before = self._text()
+        return unified_diff(before, self.render(before, changes), str(self.path))
 
     def apply(self, changes: dict[str, Any]) -> ServiceConfig:
-        text = self.render(self._text(), changes)
-        _write_atomic(self.path, text)
+        before = self._text()
+        text = self.render(before, changes)
+        self.last_diff = unified_diff(before, text, str(self.path))
+        if text != before:
+            _write_atomic(self.path, text)
         return self.read()
 
     def restore(self, snapshot: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ...toolkit.dependencies import guarded
 from .charts import Budget, after_window, service_charts
 from .episodes import Episodes, find_episodes
 from .models import PerformanceParams, PerformanceSettings
-from .recommend import Inputs, Recommendation, RuleResult, plan, recommend
+from .recommend import Inputs, Recommendation, RuleResult, observed_usage, plan, recommend
 
 RIGHTSIZING_METRICS = ("cpu", "memory")
 
@@ -195,6 +195,7 @@ def _analyze_service(
                 }
             )
     current, config_origin = item.current_config(ctx, settings.assumed_service)
+    facts = item.current_facts(ctx)
     recs = recommend(
         Inputs(
             service=item.service,
@@ -206,9 +207,12 @@ def _analyze_service(
             settings=settings,
             single_threaded=single_threaded,
             notes=notes,
+            facts=facts,
+            limits=settings.cloud_run_limits,
         )
     )
-    final, planned = plan(current, recs)
+    usage = observed_usage(current, data, settings.rightsizing_margin_percent / 100)
+    final, planned = plan(current, recs, facts=facts, limits=settings.cloud_run_limits, usage=usage)
     actions: list[Action] = []
     data_end = max((s.end_ms for s in data.values() if len(s)), default=None)
     if planned and item.actuator is None:
@@ -232,6 +236,7 @@ def _analyze_service(
                     "recommendations": change.recommendations,
                     "source": item.source.spec(),
                     "data_end_ms": data_end,
+                    "diff": service_actions.preview_diff(item.actuator, change.changes),
                 },
             )
         )
@@ -241,6 +246,7 @@ def _analyze_service(
         "metrics": {name: _metric_info(series) for name, series in data.items()},
         "config": current.model_dump(),
         "config_origin": config_origin,
+        "facts": facts.model_dump(),
         "target_config": final.model_dump(),
         "actuator": item.actuator.describe() if item.actuator is not None else None,
         "rules": rule_reports,

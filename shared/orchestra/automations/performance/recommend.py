@@ -2,9 +2,16 @@
 
 Each rule that breached yields recommendations with a risk, an expected effect and the evidence
 behind them; rightsizing looks for long quiet stretches. ``plan`` merges all of them into one
-target configuration, forces it valid (``make_valid``) and splits it into independent groups
+target configuration, fits it inside Cloud Run's rules (:func:`orchestra.actuators.rules.fit`:
+the service's facts — execution environment, Direct VPC egress, service-level bounds — and the
+project's limits included), refuses any vCPU or memory below the observed usage plus headroom
+(:func:`orchestra.actuators.rules.below_usage`), and splits it into independent groups
 (resources, concurrency, scaling, startup boost) whose changes are each valid on their own, so
-any subset the runner applies, in any order, leaves the service in a valid state.
+any subset the runner applies, in any order, leaves the service in a valid state (groups that are
+not valid alone are merged into one).
+
+A fractional vCPU (below 1) is a size like any other: a service that has one stays fractional
+while the rules allow it, and a step up to whole vCPU says why it is needed.
 """
 
 from __future__ import annotations
@@ -16,17 +23,16 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...actuators import rules
 from ...actuators.base import (
     MAX_MEMORY_MIB,
-    MEMORY_FLOOR_MIB,
     MEMORY_STEPS_MIB,
     VCPU_STEPS,
     ServiceConfig,
     format_cpu,
     format_memory,
-    make_valid,
-    min_cpu_for_memory,
 )
+from ...actuators.rules import CloudRunLimits, ObservedUsage, ServiceFacts
 from ...config import ThresholdRule
 from ...metrics.base import MetricSeries, iso
 from ...models import RISK_ORDER, Risk
@@ -96,6 +102,31 @@ class Inputs:
     settings: PerformanceSettings
     single_threaded: bool
     notes: list[str] = field(default_factory=list)
+    facts: ServiceFacts = field(default_factory=ServiceFacts)
+    limits: CloudRunLimits = field(default_factory=CloudRunLimits)
+
+    @property
+    def fractional_ok(self) -> bool:
+        return rules.fractional_allowed(self.current, self.facts)
+
+    def max_cap(self) -> int:
+        """The most max instances a recommendation may set (settings cap and Cloud Run's rules)."""
+        return rules.scale_cap(self.current, self.facts, self.limits, ceiling=self.settings.max_instances_cap)
+
+
+def observed_usage(current: ServiceConfig, series: dict[str, MetricSeries], headroom: float) -> ObservedUsage:
+    """P90 CPU (vCPU) and peak memory (MiB) over the series read, for the usage floor."""
+    cpu, memory = series.get("cpu"), series.get("memory")
+    return ObservedUsage(
+        cpu_p90_cores=float(np.percentile(cpu.values, 90)) / 100 * current.cpu
+        if cpu is not None and len(cpu)
+        else None,
+        memory_peak_mib=float(memory.values.max()) / 100 * current.memory_mib
+        if memory is not None and len(memory)
+        else None,
+        headroom=headroom,
+        origin="the run's cpu / memory utilization series",
+    )
 
 
 def baseline(series: MetricSeries, minutes: float) -> float | None:
@@ -151,11 +182,14 @@ def _cpu(inputs: Inputs, result: RuleResult) -> list[Recommendation]:
     out: list[Recommendation] = []
 
     def raise_max(reason: str) -> Recommendation | None:
-        if cur.max_instances >= s.max_instances_cap:
+        cap = inputs.max_cap()
+        if cur.max_instances >= cap:
+            inputs.notes.append(
+                "max instances not raised: "
+                + rules.scale_cap_reason(cur, inputs.facts, inputs.limits, ceiling=s.max_instances_cap)
+            )
             return None
-        new_max = min(
-            s.max_instances_cap, max(cur.max_instances + 1, math.ceil(cur.max_instances * level / target))
-        )
+        new_max = min(cap, max(cur.max_instances + 1, math.ceil(cur.max_instances * level / target)))
         return Recommendation(
             id=f"{inputs.service}:cpu:max-instances",
             cause=result.name,
@@ -203,20 +237,35 @@ def _cpu(inputs: Inputs, result: RuleResult) -> list[Recommendation]:
             rec.expected_effect += "; profile the handler, no setting makes one request faster"
             out.append(rec)
         return out
-    new_cpu = next(step for step in VCPU_STEPS if step > cur.cpu)
+    why_whole = ""
+    if cur.cpu < 1:
+        # Fractional: the size the load needs, staying below 1 vCPU while the rules allow it.
+        need = cur.cpu * level / target
+        sized = rules.size_for(max(need, cur.cpu + rules.CPU_INCREMENT), cur.memory_mib, cur, inputs.facts)
+        new_cpu: float = sized[0] if sized else 1.0
+        if new_cpu >= 1:
+            why_whole = (
+                f"; whole vCPU because the load needs {need:.3f} vCPU"
+                if need >= 1 or inputs.fractional_ok
+                else "; whole vCPU because below 1 vCPU Cloud Run needs concurrency 1, request-based billing "
+                "and the first-generation environment, which this service does not have"
+            )
+    else:
+        new_cpu = float(next(step for step in VCPU_STEPS if step > cur.cpu))
     projected = level * cur.cpu / new_cpu
     changes: dict[str, Any] = {"cpu": new_cpu}
-    if cur.memory_mib < MEMORY_FLOOR_MIB[new_cpu]:
-        changes["memory_mib"] = MEMORY_FLOOR_MIB[new_cpu]
+    floor = rules.memory_min_mib(new_cpu, inputs.facts)
+    if cur.memory_mib < floor:
+        changes["memory_mib"] = floor
     out.append(
         Recommendation(
             id=f"{inputs.service}:cpu:vcpu",
             cause=result.name,
-            title=f"more vCPU {format_cpu(cur.cpu)} -> {new_cpu}",
+            title=f"more vCPU {format_cpu(cur.cpu)} -> {format_cpu(new_cpu)}",
             changes=changes,
             risk=Risk.medium,
             expected_effect=f"at the same load CPU utilization ≈ {projected:.0f} % (from {level:.0f} % over the "
-            f"worst breach); CPU cost per instance-second x{new_cpu / cur.cpu:.1f}. If the service is "
+            f"worst breach); CPU cost per instance-second x{new_cpu / cur.cpu:.1f}{why_whole}. If the service is "
             "single-threaded, lower concurrency instead (settings.single_threaded)",
             evidence=evidence,
             checks=[check],
@@ -231,7 +280,8 @@ def _memory(inputs: Inputs, result: RuleResult) -> list[Recommendation]:
     evidence = _episode_evidence(result)
     check = _check("not-worse", result.name, result.rule, result.series, s.baseline_minutes)
     needed = cur.memory_mib * peak / s.memory_target_percent
-    new_mem = next((m for m in MEMORY_STEPS_MIB if m >= needed and m > cur.memory_mib), None)
+    lowest = rules.memory_min_mib(cur.cpu, inputs.facts)
+    new_mem = next((m for m in MEMORY_STEPS_MIB if m >= needed and m > cur.memory_mib and m >= lowest), None)
     if new_mem is None:
         new_mem = MAX_MEMORY_MIB if cur.memory_mib < MAX_MEMORY_MIB else None
     if new_mem is None:
@@ -246,20 +296,25 @@ def _memory(inputs: Inputs, result: RuleResult) -> list[Recommendation]:
             )
         ]
     changes: dict[str, Any] = {"memory_mib": new_mem}
-    needed_cpu = min_cpu_for_memory(new_mem) or VCPU_STEPS[-1]
+    needed_cpu = rules.min_cpu_for_memory(new_mem, fractional=inputs.fractional_ok) or float(VCPU_STEPS[-1])
+    why = ""
     if needed_cpu > cur.cpu:
         changes["cpu"] = needed_cpu
+        why = (
+            f"; {format_memory(new_mem)} needs at least {format_cpu(needed_cpu)} vCPU "
+            f"(the {format_cpu(cur.cpu)} vCPU cap is {format_memory(rules.memory_cap_mib(cur.cpu))})"
+        )
     projected = peak * cur.memory_mib / new_mem
     return [
         Recommendation(
             id=f"{inputs.service}:memory:size",
             cause=result.name,
             title=f"more memory {format_memory(cur.memory_mib)} -> {format_memory(new_mem)}"
-            + (f" (needs {needed_cpu} vCPU)" if "cpu" in changes else ""),
+            + (f" (needs {format_cpu(needed_cpu)} vCPU)" if "cpu" in changes else ""),
             changes=changes,
             risk=Risk.medium,
             expected_effect=f"peak memory utilization ≈ {projected:.0f} % (from {peak:.0f} %): fewer out-of-memory "
-            f"restarts; memory cost per instance-second x{new_mem / cur.memory_mib:.1f}",
+            f"restarts; memory cost per instance-second x{new_mem / cur.memory_mib:.1f}{why}",
             evidence=evidence,
             checks=[check],
         )
@@ -281,6 +336,7 @@ def _latency(inputs: Inputs, result: RuleResult) -> list[Recommendation]:
             new_min = max(new_min, min(typical, cur.max_instances))
     if new_min == cur.min_instances and cur.min_instances == 0:
         new_min = 1
+    new_min = min(new_min, inputs.max_cap())
     if new_min > cur.min_instances:
         out.append(
             Recommendation(
@@ -407,11 +463,14 @@ def _rightsizing(inputs: Inputs) -> list[Recommendation]:
         check = _check("stay-below", rule_name, rule, series, s.baseline_minutes)
         if metric == "cpu":
             need = cur.cpu * usage_pct / 100 * margin
-            new_cpu = next((c for c in VCPU_STEPS if need <= c * limit), None)
-            if new_cpu is None:
+            if need / limit > VCPU_STEPS[-1]:
                 continue
+            new_cpu = rules.round_cpu_up(need / limit, fractional=inputs.fractional_ok)
             # The current memory may need more vCPU than the usage does.
-            new_cpu = max(new_cpu, min_cpu_for_memory(cur.memory_mib) or VCPU_STEPS[-1])
+            new_cpu = max(
+                new_cpu,
+                rules.min_cpu_for_memory(cur.memory_mib, fractional=inputs.fractional_ok) or VCPU_STEPS[-1],
+            )
             if new_cpu >= cur.cpu:
                 continue
             projected = usage_pct * cur.cpu / new_cpu
@@ -419,10 +478,10 @@ def _rightsizing(inputs: Inputs) -> list[Recommendation]:
                 Recommendation(
                     id=f"{inputs.service}:rightsizing:cpu",
                     cause="rightsizing-cpu",
-                    title=f"fewer vCPU {format_cpu(cur.cpu)} -> {new_cpu}",
+                    title=f"fewer vCPU {format_cpu(cur.cpu)} -> {format_cpu(new_cpu)}",
                     changes={"cpu": new_cpu},
                     risk=Risk.medium,
-                    expected_effect=f"{stat} CPU ≤ {usage_pct:.0f} % for {len(daily)} days; at {new_cpu} vCPU it "
+                    expected_effect=f"{stat} CPU ≤ {usage_pct:.0f} % for {len(daily)} days; at {format_cpu(new_cpu)} vCPU it "
                     f"would be ≈ {projected:.0f} % (+{s.rightsizing_margin_percent:g} % margin stays under "
                     f"{rule.above:g} %); CPU cost per instance-second x{new_cpu / cur.cpu:.2f}",
                     evidence=evidence,
@@ -431,7 +490,7 @@ def _rightsizing(inputs: Inputs) -> list[Recommendation]:
             )
         else:
             need = cur.memory_mib * usage_pct / 100 * margin
-            floor_mib = MEMORY_FLOOR_MIB.get(int(cur.cpu), 128) if cur.cpu in VCPU_STEPS else 128
+            floor_mib = rules.memory_min_mib(cur.cpu, inputs.facts)
             new_mem = next((m for m in MEMORY_STEPS_MIB if need <= m * limit and m >= floor_mib), None)
             if new_mem is None or new_mem >= cur.memory_mib:
                 continue
@@ -485,12 +544,23 @@ class PlannedChange:
     checks: list[dict[str, Any]]
 
 
-def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceConfig, list[PlannedChange]]:
+def plan(
+    current: ServiceConfig,
+    recs: list[Recommendation],
+    *,
+    facts: ServiceFacts | None = None,
+    limits: CloudRunLimits | None = None,
+    usage: ObservedUsage | None = None,
+) -> tuple[ServiceConfig, list[PlannedChange]]:
     """Merge recommendations into one valid target and split it into independent changes.
 
     Increases win over decreases (a rightsizing that another finding contradicts is superseded);
-    concurrency takes the lowest proposal, scaling and memory the highest.
+    concurrency takes the lowest proposal, scaling and memory the highest. The target is fitted
+    inside Cloud Run's rules, and a vCPU or memory decrease below the observed usage plus headroom
+    is dropped (the recommendation says why).
     """
+    facts = facts or ServiceFacts()
+    limits = limits or CloudRunLimits()
     now = current.model_dump()
     target = dict(now)
     increases = {
@@ -511,11 +581,26 @@ def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceCon
                 target[key] = max(target[key], value)
             elif key == "startup_cpu_boost":
                 target[key] = bool(target[key] or value)
-    final = make_valid(ServiceConfig.model_validate(target))
+    final = rules.fit(ServiceConfig.model_validate(target), current, facts, limits)
+    # The one usage check: no vCPU or memory below what the service was seen to use + headroom.
+    below = rules.below_usage(current, final, usage)
+    if below:
+        kept = final.model_dump()
+        for key in ("cpu", "memory_mib"):
+            if kept[key] < now[key] and rules.below_usage(
+                current, current.with_changes({key: kept[key]}), usage
+            ):
+                kept[key] = now[key]
+        final = rules.fit(ServiceConfig.model_validate(kept), current, facts, limits)
+        for rec in recs:
+            if rec.cause.startswith("rightsizing") and rec.superseded is None:
+                found = rules.below_usage(current, current.with_changes(rec.changes), usage)
+                if found:
+                    rec.superseded = "below the observed usage: " + "; ".join(found)
     planned = final.model_dump()
     # A change that validity or an increase undid is no longer part of the plan.
     for rec in recs:
-        if rec.advice_only:
+        if rec.advice_only or rec.superseded is not None:
             continue
         undone = [k for k, v in rec.changes.items() if planned[k] != v and k in ("cpu", "memory_mib")]
         if undone and rec.cause.startswith("rightsizing"):
@@ -523,11 +608,17 @@ def plan(current: ServiceConfig, recs: list[Recommendation]) -> tuple[ServiceCon
                 f"other findings need {', '.join(undone)} at {', '.join(str(planned[k]) for k in undone)}"
             )
     diff = current.diff(final)
+    groups = {kind: {k: v for k, v in diff.items() if k in fields} for kind, fields in GROUPS.items()}
+    groups = {kind: group for kind, group in groups.items() if group}
+    if len(groups) > 1 and any(
+        rules.new_violations(current, current.with_changes(group), facts, limits) for group in groups.values()
+    ):
+        # Not valid one at a time (e.g. more memory needs the max instances lowered under the
+        # quota first): one change with all of it.
+        groups = {"set-configuration": diff}
     changes: list[PlannedChange] = []
-    for kind, fields in GROUPS.items():
-        group = {k: v for k, v in diff.items() if k in fields}
-        if not group:
-            continue
+    for kind, group in groups.items():
+        fields = tuple(group)
         related = [
             r for r in recs if not r.advice_only and r.superseded is None and set(r.changes) & set(fields)
         ]
@@ -555,6 +646,7 @@ __all__ = [
     "PlannedChange",
     "Recommendation",
     "RuleResult",
+    "observed_usage",
     "plan",
     "recommend",
 ]

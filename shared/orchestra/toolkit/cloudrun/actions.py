@@ -50,7 +50,18 @@ def actuator_for(action: Action, run_client: Any, settings: SourceSettings | Non
     act = actuator_from_target(target, run_client=run_client)
     if settings is not None and hasattr(act, "operation_timeout"):
         act.operation_timeout = settings.operation_timeout_seconds
+    if settings is not None:
+        act.limits = settings.cloud_run_limits
     return act
+
+
+def preview_diff(actuator: Actuator, changes: dict[str, Any]) -> str | None:
+    """What ``changes`` would write, as a bounded unified diff (YAML targets), for the run's
+    record before anything is applied; None when the target shows no text or cannot be read."""
+    try:
+        return actuator.preview(changes)
+    except InputError:
+        return None
 
 
 def prepare(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
@@ -75,6 +86,9 @@ def apply(ctx: RunContext, action: Action, run_client: Any) -> dict[str, Any]:
         ctx, action.params["target"].get("type"), lambda: actuator.apply(action.params["changes"])
     )
     result: dict[str, Any] = {"config": config.model_dump(), "target": actuator.describe()}
+    diff = getattr(actuator, "last_diff", None)
+    if diff is not None:
+        result["diff"] = diff
     if action.params["target"].get("type") == "cloud-run-yaml":
         result["next_step"] = f"gcloud run services replace {action.params['target']['path']}"
     return result

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...actuators.base import Actuator, ServiceConfig, actuator_from_target
+from ...actuators.rules import ServiceFacts
 from ...errors import InputError
 from ...inputs import DEFAULT_MAX_BYTES
 from ...metrics.base import MetricSeries, MetricsSource
@@ -49,6 +50,15 @@ class ServiceInput:
         if self.config_reader is not None:
             return self.config_reader.read(), "read from the bundled sample's service.yaml (never changed)"
         return assumed, "assumed (settings.assumed_service: no service YAML or Admin API target)"
+
+    def current_facts(self, ctx: RunContext) -> ServiceFacts:
+        """What Cloud Run's rules need to know of the service besides its settings."""
+        actuator = self.actuator
+        if actuator is not None:
+            return guarded(ctx, actuator.target().get("type"), actuator.read_facts)
+        if self.config_reader is not None:
+            return self.config_reader.read_facts()
+        return ServiceFacts()
 
 
 def explicit_actuator(

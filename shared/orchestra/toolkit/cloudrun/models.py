@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from ...actuators.rules import CloudRunLimits
 from ...inputs import InputPath, OutputPath, policy_of
 
 
@@ -35,6 +36,11 @@ class SourceSettings(BaseModel):
     )
     operation_timeout_seconds: float = Field(
         600, gt=0, le=3600, description="Admin API update wait (seconds, <= 1 h)"
+    )
+    cloud_run_limits: CloudRunLimits = Field(
+        default_factory=CloudRunLimits,
+        description="the project's Cloud Run quotas every change is checked against: Direct VPC egress "
+        "max instances, the region's vCPU and memory quota",
     )
 
 
