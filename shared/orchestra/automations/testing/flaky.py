@@ -22,6 +22,8 @@ from .results import SuiteRun
 from .settings import FlakyRules
 
 FAILING = ("failed", "error")
+RECENT_RUNS = 50
+"""Outcomes kept per flaky test for the console's chart (the most recent runs)."""
 
 
 @dataclass
@@ -50,6 +52,7 @@ class FlakyTest:
     reruns: int
     reasons: list[str]
     quarantine: bool
+    recent: str = ""  # outcomes of the last runs, oldest first (see outcome_letter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,7 +67,16 @@ class FlakyTest:
             "reruns": self.reruns,
             "reasons": self.reasons,
             "quarantine": self.quarantine,
+            "recent": self.recent,
         }
+
+
+def outcome_letter(outcome: str, reruns: int) -> str:
+    """One judged outcome as a letter: ``F`` failed (or error), ``R`` passed after a rerun,
+    ``P`` passed."""
+    if outcome in FAILING:
+        return "F"
+    return "R" if reruns > 0 else "P"
 
 
 def histories(runs: list[SuiteRun]) -> dict[tuple[str, str], TestHistory]:
@@ -117,6 +129,7 @@ def judge(hist: TestHistory, rules: FlakyRules) -> FlakyTest | None:
         reruns=reruns,
         reasons=reasons,
         quarantine=flake_rate >= rules.quarantine_rate,
+        recent="".join(outcome_letter(outcome, n) for _, outcome, n in judged[-RECENT_RUNS:]),
     )
 
 

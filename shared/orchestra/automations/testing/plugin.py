@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,6 +27,9 @@ from ...errors import InputError
 from ...inputs import InputDir
 from ...models import Finding, Run, Severity, TriggerKind
 from .settings import Suite, TestingSettings
+
+if TYPE_CHECKING:
+    from ...console.views import RunView
 
 TriggerName = Literal["push", "schedule", "manual"]
 
@@ -224,6 +227,12 @@ class TestingAutomation(Automation):
                 f"{len(history)} stored suite run(s) analysed"
             )
         return Analysis(findings=findings, summary=summary)
+
+    def run_view(self, run: Run) -> RunView | None:
+        """Suites run, and the flakiest tests' flake and flip rates and outcomes over runs."""
+        from .view import run_view
+
+        return run_view(run)
 
     def render(self, run: Run, console: Any) -> None:
         from rich.markup import escape
