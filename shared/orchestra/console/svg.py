@@ -131,11 +131,14 @@ def line_chart(chart: LineChart, ident: str = "chart") -> Markup:
         text = f"{marker.label or 'marker'}: {_label_x(marker.at)}"
         anchor = "end" if x > LEFT + plot_w / 2 else "start"
         offset = -4 if anchor == "end" else 4
+        width = round(6.2 * len(marker.label or "marker") + 6, 1)
         body.append(
             f'<line class="marker" x1="{x}" y1="{TOP}" x2="{x}" y2="{HEIGHT - BOTTOM}" stroke="#222" '
             f'stroke-width="2" stroke-dasharray="6 2 1 2"><title>{escape(text)}</title></line>'
-            f'<text x="{round(x + offset, 2)}" y="{TOP + 12}" text-anchor="{anchor}" font-size="11">'
-            f"{escape(marker.label or 'marker')}</text>"
+            f'<rect class="marker-badge" x="{round(x + offset - (width if anchor == "end" else 0), 2)}" '
+            f'y="{TOP + 1}" width="{width}" height="15" fill="#fff" fill-opacity="0.9"/>'
+            f'<text x="{round(x + offset + (-3 if anchor == "end" else 3), 2)}" y="{TOP + 12}" '
+            f'text-anchor="{anchor}" font-size="11">{escape(marker.label or "marker")}</text>'
         )
     return _svg(chart.title, body, ident)
 
