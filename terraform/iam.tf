@@ -172,3 +172,38 @@ resource "google_service_account_iam_member" "push_token_creator" {
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
 }
+
+# --- test suites on Cloud Build ---------------------------------------------------------------
+
+# A push (webhooks), a schedule or a manual run may start a `runner: cloud-build` suite
+# (module.config.cloud_build_suites): those functions create builds in the suite's project and,
+# when the suite names a build service account, act as it. No suite on Cloud Build, no grant.
+locals {
+  suite_starters       = [for name, fn in local.functions : name if fn.runs || name == "webhooks"]
+  suite_build_projects = toset([for suite in module.config.cloud_build_suites : suite.project])
+  suite_build_accounts = toset(compact([for suite in module.config.cloud_build_suites : suite.service_account]))
+}
+
+resource "google_project_iam_member" "suite_builds" {
+  #checkov:skip=CKV_GCP_49:Starting a build is what a cloud-build suite is; the grant exists only for projects the configuration names for suites, and cloud_build.service_account makes builds run as a dedicated least-privilege account instead of Cloud Build's default one.
+  for_each = {
+    for pair in setproduct(tolist(local.suite_build_projects), local.suite_starters) :
+    "${pair[1]}:${pair[0]}" => { project = pair[0], function = pair[1] }
+  }
+
+  project = each.value.project
+  role    = "roles/cloudbuild.builds.editor"
+  member  = google_service_account.fn[each.value.function].member
+}
+
+resource "google_service_account_iam_member" "suite_build_account" {
+  for_each = {
+    for pair in setproduct(tolist(local.suite_build_accounts), local.suite_starters) :
+    "${pair[1]}:${pair[0]}" => { account = pair[0], function = pair[1] }
+  }
+
+  # NAME@PROJECT.iam.gserviceaccount.com lives in PROJECT (the settings accept only that form).
+  service_account_id = "projects/${regex("@([a-z0-9-]+)\\.iam\\.gserviceaccount\\.com$", each.value.account)[0]}/serviceAccounts/${each.value.account}"
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.fn[each.value.function].member
+}

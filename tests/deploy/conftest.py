@@ -172,6 +172,7 @@ output "schedule_jobs" {{ value = module.config.schedule_jobs }}
 output "alert_rules" {{ value = module.config.alert_rules }}
 output "max_delivery_attempts" {{ value = module.config.max_delivery_attempts }}
 output "retention_days" {{ value = module.config.retention_days }}
+output "cloud_build_suites" {{ value = module.config.cloud_build_suites }}
 """
     )
     init = subprocess.run(

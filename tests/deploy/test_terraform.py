@@ -629,3 +629,41 @@ def test_functions_reach_only_their_database(tf: Terraform) -> None:
     grant = tf.resources("google_project_iam_member")["fn_firestore"]
     assert grant["role"] == "roles/datastore.user"
     assert "google_firestore_database.state.name" in one(grant["condition"])["expression"]
+
+
+def test_cloud_build_suites_get_their_grants(evaluate_config_module, tf: Terraform, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        """
+environments: {development: {}}
+automations:
+  testing:
+    settings:
+      suites:
+        unit: {command: [pytest, -q], triggers: {push: [main]}}
+        e2e:
+          command: [make, e2e]
+          runner: cloud-build
+          cloud_build: {project: ci-project, image: python:3.11, service_account: e2e@ci-project.iam.gserviceaccount.com}
+        lint:
+          command: [make, lint]
+          runner: cloud-build
+          cloud_build: {project: ci-project, image: python:3.11}
+"""
+    )
+    parse_config(config.read_text())  # the library accepts it too
+    run = evaluate_config_module(config, "development", http_tasks=[])
+    assert run.returncode == 0, run.stderr
+    assert run.outputs["cloud_build_suites"] == {
+        "e2e": {"project": "ci-project", "service_account": "e2e@ci-project.iam.gserviceaccount.com"},
+        "lint": {"project": "ci-project", "service_account": None},
+    }
+    assert evaluate_config_module(DEFAULT_CONFIG, "development").outputs["cloud_build_suites"] == {}
+    builds = tf.resources("google_project_iam_member")["suite_builds"]
+    assert builds["role"] == "roles/cloudbuild.builds.editor"
+    acting = tf.resources("google_service_account_iam_member")["suite_build_account"]
+    assert acting["role"] == "roles/iam.serviceAccountUser"
+    iam = (TERRAFORM_DIR / "iam.tf").read_text()
+    assert "module.config.cloud_build_suites" in iam
+    # The grants reach the functions that start suites: a push (webhooks) and every runner of automations.
+    assert 'fn.runs || name == "webhooks"' in iam

@@ -66,6 +66,17 @@ locals {
     for name, auto in local.scheduled :
     try(regex("^(projects/[^/]+/secrets/[^/]+)/versions/[^/]+$", auto.settings.source.token_secret)[0], null)
   ]))
+  # Suites of the testing automation that run on Cloud Build (settings.suites.<name>.runner):
+  # the functions that start them create builds in that project, as the build's service account
+  # when one is named.
+  cloud_build_suites = try({
+    for name, suite in local.automations.testing.settings.suites :
+    name => {
+      project         = suite.cloud_build.project
+      service_account = try(suite.cloud_build.service_account, null)
+    }
+    if try(suite.runner, "command") == "cloud-build"
+  }, {})
   schedule_jobs = merge({}, [
     for name, auto in local.scheduled : {
       for env in(try(auto.environments, null) == null ? [var.environment] : auto.environments) :
@@ -200,6 +211,11 @@ output "blocked_schedules" {
 output "source_token_secrets" {
   description = "Secrets (projects/P/secrets/S) holding tokens the scheduled runs read to clone their sources."
   value       = local.source_token_secrets
+}
+
+output "cloud_build_suites" {
+  description = "Testing suites that run on Cloud Build: name -> {project, service_account}."
+  value       = local.cloud_build_suites
 }
 
 output "alert_rules" {
