@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import click
 
     from ...config import Config
+    from ...console.views import RunView
 
 NO_SOURCE = (
     "set automations.workspace.settings.source (a repository to clone); weekly maintenance runs in "
@@ -77,7 +78,25 @@ class WorkspaceAutomation(Automation):
             query_remotes=params.query_remotes,
             scheduled=scheduled,
         )
-        return Analysis(findings=result.findings, actions=result.actions, summary=result.report)
+        return Analysis(
+            findings=result.findings, actions=result.actions, summary=self._with_sizes(ctx, result.report)
+        )
+
+    def _with_sizes(self, ctx: RunContext, report: dict[str, Any]) -> dict[str, Any]:
+        """The report with ``size_history`` (see :mod:`.sizes`): the console charts the size over
+        runs. The history is optional: a store that cannot be read leaves this run's size alone."""
+        from pydantic import ValidationError
+
+        from ...errors import TransientError
+        from .sizes import point_of, size_history
+
+        try:
+            history = size_history(ctx.store, self.name, report, ctx.run.id, ctx.run.created_at)
+        except (TransientError, ValidationError) as exc:  # unreachable store, unreadable earlier run
+            ctx.log.warning("workspace: earlier sizes not read (%s: %s)", type(exc).__name__, exc)
+            point = point_of(report, ctx.run.id, ctx.run.created_at)
+            history = [point.model_dump(mode="json")] if point is not None else []
+        return {**report, "size_history": history}
 
     def _analyze_source(
         self, ctx: RunContext, settings: WorkspaceSettings, params: WorkspaceParams, scheduled: bool
@@ -103,7 +122,7 @@ class WorkspaceAutomation(Automation):
                 "actions_not_proposed": [a.description for a in result.actions],
             },
         }
-        return Analysis(findings=result.findings, actions=[], summary=summary)
+        return Analysis(findings=result.findings, actions=[], summary=self._with_sizes(ctx, summary))
 
     def prepare(self, ctx: RunContext, action: Action) -> dict[str, Any]:
         from . import actions
@@ -126,6 +145,12 @@ class WorkspaceAutomation(Automation):
 
         evidence = actions.rollback(action)
         action.result = {**action.result, "rollback": evidence}
+
+    def run_view(self, run: Run) -> RunView | None:
+        """The largest blobs and the repository's size over runs."""
+        from .view import run_view
+
+        return run_view(run)
 
     def render(self, run: Run, console: Any) -> None:
         from .render import render_report
