@@ -5,12 +5,16 @@ Imports stay light here; numpy and the Google clients load when a run needs them
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel
 
 from ...toolkit.cloudrun.automation import CloudRunMetricsAutomation
 from .models import InfrastructureParams, InfrastructureSettings
+
+if TYPE_CHECKING:
+    from ...console.views import RunView
+    from ...models import Run
 
 
 class InfrastructureAutomation(CloudRunMetricsAutomation):
@@ -23,3 +27,9 @@ class InfrastructureAutomation(CloudRunMetricsAutomation):
     Params: ClassVar[type[BaseModel]] = InfrastructureParams
     engine_module: ClassVar[str] = "orchestra.automations.infrastructure.engine"
     render_module: ClassVar[str] = "orchestra.automations.infrastructure.render"
+
+    def run_view(self, run: Run) -> RunView | None:
+        """Per service: the hour-of-week demand heatmap with the min-instances schedule over it."""
+        from .view import run_view
+
+        return run_view(run.summary)
