@@ -129,3 +129,8 @@ def test_infrastructure_run_page_in_a_browser(
     browser.set_window_size(390, 844)
     browser.get(f"{console.base}/runs/{run.id}")
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 400
+
+
+def test_an_overlay_must_have_the_heatmap_shape() -> None:
+    with pytest.raises(ValueError, match="overlay must be 2 rows of 2 numbers"):
+        Heatmap(title="t", rows=["a", "b"], columns=["0", "1"], values=[[1, 2], [3, 4]], overlay=[[1, 2]])

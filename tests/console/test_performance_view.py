@@ -223,3 +223,17 @@ def test_performance_run_pages_in_a_browser(
     )
     _save(browser, shots, "performance-run-after-change")
     assert browser.find_elements(By.TAG_NAME, "script") == []
+
+
+def test_marker_labels_are_escaped() -> None:
+    from orchestra.console import svg
+    from orchestra.console.views import Marker, Series
+
+    chart = LineChart(
+        title="t",
+        series=[Series(name="s", points=[(APPLIED_AT, 1.0), (APPLIED_AT + dt.timedelta(hours=1), 2.0)])],
+        markers=[Marker(at=APPLIED_AT + dt.timedelta(minutes=30), label="<b>x</b>")],
+    )
+    drawn = str(svg.line_chart(chart, "m"))
+    assert drawn.count('class="marker"') == 1 and "<b>" not in drawn and "&lt;b&gt;x&lt;/b&gt;" in drawn
+    assert ["marker: <b>x</b>", "2026-01-05 12:30", None] in svg.text_alternative(chart).rows

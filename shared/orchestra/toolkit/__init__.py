@@ -11,6 +11,7 @@ never imports an automation. ``make lint`` enforces both with import-linter cont
 - ``process``: running a command in its own process group with a timeout
 - ``suite_results``: the stored test-suite results a deployment gate reads
 - ``cloudrun``: automations acting on one Cloud Run service's settings from its metrics
+- ``series``: bounded (min/max-preserving) downsampled copies of metric series to store with a run
 
 Importing this package is cheap; each module loads what it needs.
 """
