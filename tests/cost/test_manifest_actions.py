@@ -137,7 +137,8 @@ def test_admin_api_actions_go_through_the_cloud_run_admin_breaker(make_context) 
     automation = CostAutomation(run_client=run_client)
     [action] = automation.analyze(ctx).actions
     assert action.params["target"] == {"type": "cloud-run-admin", "name": name}
-    for _ in range(ctx.config.runner.breaker.failure_threshold):
+    # The analysis' own read of the service (its configuration is the truth) was the first failure.
+    for _ in range(ctx.config.runner.breaker.failure_threshold - 1):
         with pytest.raises(ActuatorUnavailable):
             automation.prepare(ctx, action)
     gets = run_client.gets

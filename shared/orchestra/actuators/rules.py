@@ -415,16 +415,25 @@ def min_cpu_for_memory(memory_mib: int, *, fractional: bool) -> float | None:
 
 
 def size_for(
-    need_cpu: float, need_memory_mib: float, config: ServiceConfig, facts: ServiceFacts
+    need_cpu: float,
+    need_memory_mib: float,
+    config: ServiceConfig,
+    facts: ServiceFacts,
+    *,
+    memory_step_mib: int | None = None,
 ) -> tuple[float, int] | None:
     """The smallest (vCPU, MiB) inside the rules with at least ``need_cpu`` and ``need_memory_mib``,
     given the service's other settings (a fractional vCPU only where they allow it); None when
-    nothing is large enough."""
+    nothing is large enough. Memory is one of :data:`MEMORY_STEPS_MIB`, or a multiple of
+    ``memory_step_mib`` when given."""
     fractional = fractional_allowed(config, facts)
     if need_cpu > CPU_STEPS[-1] + 1e-9 or need_memory_mib > MEMORY_MAX_MIB:
         return None
     cpu = round_cpu_up(max(need_cpu, CPU_MIN), fractional=fractional)
-    memory = next(m for m in MEMORY_STEPS_MIB if m >= need_memory_mib - 1e-9)
+    if memory_step_mib:
+        memory = max(128, int(math.ceil(need_memory_mib / memory_step_mib - 1e-9)) * memory_step_mib)
+    else:
+        memory = next(m for m in MEMORY_STEPS_MIB if m >= need_memory_mib - 1e-9)
     memory = max(memory, memory_min_mib(cpu, facts))
     needed = min_cpu_for_memory(memory, fractional=fractional)
     if needed is None:

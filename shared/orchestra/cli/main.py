@@ -117,7 +117,7 @@ def _params_from_flags(
     if repo:
         out["repo"] = repo
     if metrics:
-        out["metrics"] = metric_files(metrics)
+        out["metrics"] = metric_files(metrics, per_service=True)
     if service:
         out["service"] = service
     if billing:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -110,15 +111,23 @@ def store_from_flags(config_path: str | None, store_url_opt: str | None) -> Stat
     return open_configured_store(open_config(config_path), store_url_opt)
 
 
-def metric_files(items: tuple[str, ...]) -> dict[str, str]:
-    """``--metric NAME=PATH`` flags as {name: path}."""
+# SERVICE.NAME: a Cloud Run service name, a dot, a metric name (the task says which it reads).
+_SERVICE_METRIC = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?\.[a-z][a-z0-9_]{0,63}")
+
+
+def metric_files(items: tuple[str, ...], *, per_service: bool = False) -> dict[str, str]:
+    """``--metric NAME=PATH`` flags as {name: path}. With ``per_service`` (``orchestra run``) also
+    ``SERVICE.NAME=PATH``, for tasks that read several services' metrics (cost); the task checks
+    the metric names it reads."""
     paths: dict[str, str] = {}
+    form = "NAME=PATH or SERVICE.NAME=PATH" if per_service else "NAME=PATH"
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not path:
-            fail(f"--metric {item!r}: expected NAME=PATH with NAME one of {', '.join(METRIC_NAMES)}")
-        if name not in METRIC_NAMES:
-            fail(f"--metric {item!r}: unknown metric {name!r}; accepted: {', '.join(METRIC_NAMES)}")
+            fail(f"--metric {item!r}: expected {form} with NAME one of {', '.join(METRIC_NAMES)}")
+        if name not in METRIC_NAMES and not (per_service and _SERVICE_METRIC.fullmatch(name)):
+            accepted = ", ".join(METRIC_NAMES) + (" or SERVICE.NAME" if per_service else "")
+            fail(f"--metric {item!r}: unknown metric {name!r}; accepted: {accepted}")
         paths[name] = path
     return paths
 

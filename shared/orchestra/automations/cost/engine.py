@@ -31,7 +31,15 @@ from .billing_mode import (
     usage_from_series,
 )
 from .charts import cost_charts
-from .waste import WasteItem, idle_min_instances, over_provisioned
+from .waste import (
+    TargetState,
+    WasteItem,
+    as_targeted,
+    disagreements,
+    idle_min_instances,
+    over_provisioned,
+    read_targets,
+)
 
 if TYPE_CHECKING:
     from orchestra.metrics.base import MetricSeries
@@ -165,8 +173,12 @@ def find_waste(
     memory_limit: float = 100.0,
     max_bytes: int = DEFAULT_MAX_BYTES,
     series_by_service: dict[str, dict[str, MetricSeries]] | None = None,
+    targets: dict[str, TargetState] | None = None,
 ) -> tuple[list[WasteItem], list[str]]:
-    services = selected_services(settings, params)
+    """Idle and over-provisioned services; a service with a target is judged on the target's
+    configuration (``targets``, :func:`.waste.read_targets`), not on the settings' copy of it."""
+    targets = targets or {}
+    services = [as_targeted(s, targets.get(s.name)) for s in selected_services(settings, params)]
     if series_by_service is None:
         series_by_service = load_series(settings, params, sample, max_bytes=max_bytes)
     items: list[WasteItem] = []
@@ -189,6 +201,7 @@ def find_waste(
             settings.cloud_run_prices,
             settings.waste,
             memory_limit_percent=memory_limit,
+            state=targets.get(service.name),
         )
         if sized is not None:
             items.append(sized)
@@ -266,13 +279,17 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = N
             )
 
     series_by_service = load_series(settings, params, data.sample, max_bytes=max_input_bytes(ctx.config))
+    targets, target_notes = read_targets(ctx, selected_services(settings, params), run_client)
+    findings.extend(_disagreement_findings(settings, targets))
     waste, waste_notes = find_waste(
         settings,
         params,
         data.sample,
         memory_limit=memory_limit_percent(ctx.config.thresholds, ctx.run.environment),
         series_by_service=series_by_service,
+        targets=targets,
     )
+    waste_notes = target_notes + waste_notes
     actions: list[Action] = []
     for item in waste:
         service = next(s for s in settings.services if s.name == item.service)
@@ -371,10 +388,36 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = N
     return Analysis(findings=findings, actions=actions, summary=summary)
 
 
+def _disagreement_findings(settings: Settings, targets: dict[str, TargetState]) -> list[Finding]:
+    """A service whose settings say otherwise than its target: the target is what runs."""
+    out = []
+    for service in settings.services:
+        state = targets.get(service.name)
+        differ = disagreements(service, state) if state is not None else {}
+        if not differ:
+            continue
+        shown = ", ".join(f"{k} {v['configured']} (configured) vs {v['actual']}" for k, v in differ.items())
+        out.append(
+            Finding(
+                id=f"config-drift:{service.name}",
+                severity=Severity.low,
+                summary=f"{service.name}: automations.cost.settings.services disagrees with the service: {shown}; "
+                "the service's own configuration is used",
+                evidence={
+                    "service": service.name,
+                    "fields": differ,
+                    "origin": state.origin if state else None,
+                },
+            )
+        )
+    return out
+
+
 def _waste_action(item: WasteItem, service: RunService) -> Action:
     target = dict(service.target() or {})
     if target.get("type") == "cloud-run-yaml":
         target["path"] = str(Path(target["path"]).resolve())
+    previous: dict[str, Any] = {}
     if item.kind == "idle-min-instances":
         kind, changes = "set-min-instances", {"min_instances": int(item.recommended["min_instances"])}
     else:
@@ -382,6 +425,11 @@ def _waste_action(item: WasteItem, service: RunService) -> Action:
         changes = {
             "cpu": float(item.recommended["vcpu"]),
             "memory_mib": int(round(float(item.recommended["memory_gib"]) * 1024)),
+        }
+        # Sized from this configuration: prepare refuses a service that no longer has it.
+        previous = {
+            "cpu": float(item.current["vcpu"]),
+            "memory_mib": int(round(float(item.current["memory_gib"]) * 1024)),
         }
     where = target.get("path") or target.get("name")
     return Action(
@@ -393,6 +441,7 @@ def _waste_action(item: WasteItem, service: RunService) -> Action:
             "target": target,
             "service": service.name,
             "changes": changes,
+            **({"previous": previous} if previous else {}),
             "monthly_savings": round(item.monthly_savings, 2),
         },
     )
@@ -546,7 +595,11 @@ def prepare(ctx: RunContext, action: Action, *, run_client: Any = None) -> dict[
 def apply(ctx: RunContext, action: Action, *, run_client: Any = None) -> dict[str, Any]:
     actuator = _actuator(action, run_client)
     config = _guarded(ctx, action, lambda: actuator.apply(action.params["changes"]))
-    return {"config": config.model_dump(), "target": actuator.describe()}
+    result = {"config": config.model_dump(), "target": actuator.describe()}
+    diff = getattr(actuator, "last_diff", None)
+    if diff is not None:
+        result["diff"] = diff  # exactly the fields that changed
+    return result
 
 
 def verify(ctx: RunContext, action: Action, *, run_client: Any = None) -> Verification:

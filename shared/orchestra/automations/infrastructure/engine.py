@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...actuators import rules
 from ...actuators.base import ServiceConfig
 from ...automation import Analysis, RunContext, Verification
 from ...errors import InputError
@@ -128,6 +129,14 @@ def _analyze_service(
     report["config_origin"] = config_origin
     decision = _decide_min_instances(int(schedule_doc["min_instances"][slot_now]), current, recent_need)
     report["decision"] = decision
+    facts = item.current_facts(ctx)
+    report["facts"] = facts.model_dump()
+    limits = settings.cloud_run_limits
+    report["max_cap"] = rules.scale_cap(current, facts, limits, ceiling=settings.max_instances_cap)
+    if report["max_cap"] < max(int(schedule_doc["max_instances"]), decision["min_instances"]):
+        reason = rules.scale_cap_reason(current, facts, limits, ceiling=settings.max_instances_cap)
+        decision["capped_at"] = report["max_cap"]
+        notes.append(f"scaling capped at {reason}")
     findings = _schedule_findings(item, report, schedule_doc, current, slot_now)
     if forecast_only:
         notes.append("forecast-only: nothing is stored or changed")
@@ -287,8 +296,19 @@ def _schedule_findings(
     return findings
 
 
-def _scaling_changes(current: ServiceConfig, desired_min: int, max_needed: int) -> dict[str, Any]:
-    """The scaling settings to change now: min instances, and max instances when too low."""
+def _scaling_changes(
+    current: ServiceConfig, desired_min: int, max_needed: int, cap: int | None = None
+) -> dict[str, Any]:
+    """The scaling settings to change now: min instances, and max instances when too low; neither
+    above ``cap`` (what Cloud Run's rules allow: Direct VPC egress, the service-level maximum, the
+    regional quota), and max instances brought down to it when above."""
+    if cap is not None:
+        max_needed, desired_min = min(max_needed, cap), min(desired_min, cap)
+        if current.max_instances > cap:
+            changes = {"max_instances": cap}
+            if desired_min != current.min_instances or current.min_instances > cap:
+                changes["min_instances"] = min(desired_min, cap)
+            return changes
     changes: dict[str, Any] = {}
     if desired_min != current.min_instances:
         changes["min_instances"] = desired_min
@@ -319,7 +339,9 @@ def _actions(
                 params={"service": item.service, "doc": schedule_doc},
             )
         )
-    changes = _scaling_changes(current, report["decision"]["min_instances"], max_needed)
+    changes = _scaling_changes(
+        current, report["decision"]["min_instances"], max_needed, report.get("max_cap")
+    )
     if changes and item.actuator is None:
         report["notes"].append(
             "no target to act on: pass --param service_yaml=PATH or --param cloud_run=projects/P/locations/R/services/S"
