@@ -16,8 +16,10 @@ Usage: ``python bench/make_big_repo.py DIR [--files N] [--commits N] [--large-bl
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -166,12 +168,16 @@ def _stream(files: int, commits: int, large_blobs: int, seed: int) -> Iterator[b
 
 
 def build(directory: Path, files: int, commits: int, large_blobs: int, seed: int = 7) -> Path:
-    """Create the repository in ``directory`` (reused when already built with these parameters)."""
-    params = f"files={files} commits={commits} large_blobs={large_blobs} seed={seed}\n"
+    """Create the repository in ``directory`` (reused when already built with these parameters by
+    this version of the generator: its source's digest is part of the key)."""
+    generator = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    params = f"files={files} commits={commits} large_blobs={large_blobs} seed={seed} generator={generator}\n"
     marker = directory / ".git" / MARKER
     if marker.is_file() and marker.read_text() == params:
         return directory
-    if directory.exists() and any(directory.iterdir()):
+    if marker.is_file():
+        shutil.rmtree(directory)  # built by another version of this generator: ours to replace
+    elif directory.exists() and any(directory.iterdir()):
         raise SystemExit(f"{directory}: exists and is not a repository built with {params.strip()}")
     env = _git_env()
     directory.mkdir(parents=True, exist_ok=True)
