@@ -24,6 +24,11 @@ printed command points it at a dummy token file.
 The functions publish their announcements (:mod:`orchestra.announcements`) to the
 ``orchestra-events`` topic; its pull subscription ``orchestra-events-watch`` is there to watch
 them with the printed ``gcloud pubsub subscriptions pull`` command.
+
+The operator console (``orchestra console``) runs too, in its own process group, against the
+emulator's Firestore; its one-time login URL is printed with the other URLs. The emulator has no
+Google accounts, so the console acts as an explicit local identity: ``--console-as``, else
+``user:$USER`` (the identity of the printed controller token too).
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ READY_LINE = "orchestra dev ready"
 DEFAULT_PROJECT = "orchestra-dev"
 EMULATOR_READY_S = 90.0
 FUNCTION_READY_S = 60.0
+CONSOLE = "console"
+LOGIN_LINE = "console: http"
 STOP_GRACE_S = 5.0
 
 
@@ -239,6 +246,7 @@ class DevOptions:
     max_backoff_s: int = 60
     max_delivery_attempts: int = 5
     functions_framework: str | None = None
+    console_as: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -247,6 +255,8 @@ class Endpoints:
     firestore: str = ""
     pubsub: str = ""
     functions: dict[str, str] = field(default_factory=dict)
+    console: str = ""
+    console_login: str = ""
 
 
 class DevTopology:
@@ -353,20 +363,74 @@ class DevTopology:
             self.endpoints.functions[spec.name] = url
         return started
 
+    def local_identity(self) -> str:
+        """Who the console (and the printed controller token) act as: there are no Google
+        accounts under the emulator."""
+        given = (self.options.console_as or "").strip()
+        return given or f"user:{os.environ.get('USER', 'developer')}"
+
+    def console_argv(self, port: int) -> list[str]:
+        """``orchestra console`` on the emulator's Firestore (``ORCHESTRA_STORE`` and
+        ``FIRESTORE_EMULATOR_HOST`` come from :meth:`function_env`), as the local identity."""
+        return [
+            sys.executable,
+            "-m",
+            "orchestra.cli.main",
+            "console",
+            "--host",
+            self.options.host,
+            "--port",
+            str(port),
+            "--as",
+            self.local_identity(),
+        ]
+
+    def _start_console(self) -> Child:
+        host = self.options.host
+        port = free_port(host)
+        url = f"http://{host}:{port}"
+        child = self.supervisor.start(
+            CONSOLE,
+            self.console_argv(port),
+            env=self.function_env(),
+            url=url,
+            cwd=self.options.root,
+            prefix_output=True,
+        )
+        self.endpoints.console = url
+        return child
+
+    def _login_url(self, child: Child, timeout_s: float) -> str:
+        """The one-time login URL the console printed (it prints it before it answers HTTP; the
+        output reaches its log through the pump thread)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if child.log.is_file():
+                for line in child.log.read_text(errors="replace").splitlines():
+                    if line.startswith(LOGIN_LINE):
+                        return line.split(" ", 1)[1].strip()
+            if child.proc.poll() is not None or time.monotonic() > deadline:
+                raise StartError(f"the console printed no login URL; log {child.log}:\n{log_tail(child.log)}")
+            if self.stop_event.wait(0.1):
+                raise Interrupted
+
     def start(self, functions_framework: str) -> None:
-        """Emulators and functions start together (the emulators take 10-15 s, the functions
-        only need the emulators' addresses); then everything is waited for."""
+        """Emulators, functions and the console start together (the emulators take 10-15 s, the
+        others only need the emulators' addresses); then everything is waited for."""
         emulators = {name: self._start_emulator(name) for name in ("firestore", "pubsub")}
         self.endpoints.firestore = emulators["firestore"].url
         self.endpoints.pubsub = emulators["pubsub"].url
         functions = self._start_functions(functions_framework)
+        functions[CONSOLE] = self._start_console()
         targets = {n: (c, f"http://{c.url}/", True) for n, c in emulators.items()}
         targets.update({n: (c, f"{c.url}/", False) for n, c in functions.items()})
         failed = self._wait(targets, EMULATOR_READY_S)
         if any(name in functions for name in failed):
             child = functions[next(n for n in failed if n in functions)]
-            raise StartError(f"function {child.name} did not start; log {child.log}:\n{log_tail(child.log)}")
+            what = "the console" if child.name == CONSOLE else f"function {child.name}"
+            raise StartError(f"{what} did not start; log {child.log}:\n{log_tail(child.log)}")
         if not failed:
+            self.endpoints.console_login = self._login_url(functions[CONSOLE], FUNCTION_READY_S)
             return
         # A port picked as free can be taken before the JVM binds it: retry once on new ports,
         # and restart the functions so they get the new addresses.
@@ -378,12 +442,14 @@ class DevTopology:
         self.endpoints.firestore = emulators["firestore"].url
         self.endpoints.pubsub = emulators["pubsub"].url
         functions = self._start_functions(functions_framework)
+        functions[CONSOLE] = self._start_console()
         targets = {n: (emulators[n], f"http://{emulators[n].url}/", True) for n in failed}
         targets.update({n: (c, f"{c.url}/", False) for n, c in functions.items()})
         again = self._wait(targets, EMULATOR_READY_S)
         if again:
             child = emulators.get(again[0]) or functions[again[0]]
             raise StartError(f"{again[0]} did not start; log {child.log}:\n{log_tail(child.log)}")
+        self.endpoints.console_login = self._login_url(functions[CONSOLE], FUNCTION_READY_S)
 
     def function_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -395,7 +461,7 @@ class DevTopology:
                 "PUBSUB_PROJECT_ID": self.options.project,
                 "GOOGLE_CLOUD_PROJECT": self.options.project,
                 "ORCHESTRA_EVENTS_TOPIC": f"projects/{self.options.project}/topics/{EVENTS_TOPIC}",
-                "ORCHESTRA_API_TOKENS": f"{self.api_token}=user:{os.environ.get('USER', 'developer')}",
+                "ORCHESTRA_API_TOKENS": f"{self.api_token}={self.local_identity()}",
                 "GITHUB_WEBHOOK_SECRET": self.webhook_secret,
                 "PYTHONUNBUFFERED": "1",
             }
@@ -517,6 +583,7 @@ class DevTopology:
         for spec in FUNCTIONS:
             via = f"push from {spec.topic}" if spec.topic else "HTTP"
             lines.append(f"  {spec.name:<12} {e.functions[spec.name]:<29} {via}")
+        lines.append(f"  {CONSOLE:<12} {e.console:<29} operator console, acting as {self.local_identity()}")
         lines.append(
             f"  subscriptions: {', '.join(subscription_id(f.topic) for f in FUNCTIONS if f.topic)} "
             f"(retry {o.min_backoff_s}-{o.max_backoff_s}s; dead letters after "
@@ -536,6 +603,8 @@ class DevTopology:
             f'{e.functions["controller"]}/tasks/{sample_task} -d \'{{"mode": "analyze"}}\'',
             "Watch the announcements (runs finished, approvals, breakers, dead letters; CloudEvents):",
             f"  {self.watch_command()}",
+            "Open the console (the link works once; restart make dev for a new one):",
+            f"  {e.console_login}",
             "See the runs:",
             f"  FIRESTORE_EMULATOR_HOST={e.firestore} .venv/bin/orchestra runs list --store firestore://{o.project}",
             f"Webhook secret (GITHUB_WEBHOOK_SECRET): {self.webhook_secret}",
@@ -549,7 +618,7 @@ class DevTopology:
         clock = clock or SystemClock()
         try:
             ff = self._check_prerequisites()
-            self.echo("starting the Firestore and Pub/Sub emulators and five functions…")
+            self.echo("starting the Firestore and Pub/Sub emulators, five functions and the console…")
             self.start(ff)
             self.create_pubsub()
             self.scheduler, unavailable = self.build_scheduler(clock)
@@ -607,6 +676,12 @@ def parse_args(argv: list[str] | None = None) -> DevOptions:
     parser.add_argument("--min-backoff", type=int, default=1, help="subscription retry minimum (s)")
     parser.add_argument("--max-backoff", type=int, default=60, help="subscription retry maximum (s, <= 600)")
     parser.add_argument("--max-delivery-attempts", type=int, default=5, help="5-100, then dead-lettered")
+    parser.add_argument(
+        "--console-as",
+        metavar="IDENTITY",
+        help="who the console and the controller token act as (default user:$USER; the emulator has "
+        "no Google accounts)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.min_backoff <= args.max_backoff <= 600:
         parser.error("backoff: need 0 <= --min-backoff <= --max-backoff <= 600")
@@ -623,6 +698,7 @@ def parse_args(argv: list[str] | None = None) -> DevOptions:
         min_backoff_s=args.min_backoff,
         max_backoff_s=args.max_backoff,
         max_delivery_attempts=args.max_delivery_attempts,
+        console_as=args.console_as,
     )
 
 

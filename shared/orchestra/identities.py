@@ -35,6 +35,7 @@ else; ``--as`` is free only against the local SQLite store.
 from __future__ import annotations
 
 import json
+import os
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -385,9 +386,15 @@ def google_account(
 
 
 def is_local_store(store: StateStore) -> bool:
+    """The local SQLite file, or Firestore served by the emulator (``FIRESTORE_EMULATOR_HOST`` set,
+    as under ``make dev``): the emulator has no Google accounts, and its data stays on this
+    machine (the client talks to nothing else while the variable is set)."""
+    from .store.firestore import FirestoreStateStore
     from .store.sqlite import SqliteStateStore
 
-    return isinstance(store, SqliteStateStore)
+    if isinstance(store, SqliteStateStore):
+        return True
+    return isinstance(store, FirestoreStateStore) and bool(os.environ.get("FIRESTORE_EMULATOR_HOST"))
 
 
 def cli_identity(
@@ -400,10 +407,10 @@ def cli_identity(
 ) -> str:
     """Who a CLI command acts as.
 
-    Against the local SQLite store (or when no store is involved): ``given`` (``--as``) or the
-    local user. Against any other store (Firestore): the Google account of the credentials in use;
-    ``given`` must then name that same account, else InputError (exit code 2) — a shared store
-    records who really acted.
+    Against the local SQLite store, the Firestore emulator (:func:`is_local_store`), or when no
+    store is involved: ``given`` (``--as``) or the local user. Against any other store
+    (Firestore): the Google account of the credentials in use; ``given`` must then name that same
+    account, else InputError (exit code 2) — a shared store records who really acted.
     """
     if store is None or is_local_store(store):
         return given.strip() if given and given.strip() else local_user()

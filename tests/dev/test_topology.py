@@ -1,9 +1,11 @@
 """`make dev` itself, end to end (the Makefile target in its own process group): emulators, five
-functions, topics and push subscriptions; a message published with gcloud runs an automation,
-whose announcement the printed watch command pulls; SIGTERM leaves no process behind."""
+functions, the console, topics and push subscriptions; a message published with gcloud runs an
+automation, whose announcement the printed watch command pulls and whose run the console shows
+(its login URL works once, as the local identity given); SIGTERM leaves no process behind."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import queue
@@ -14,6 +16,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from orchestra.devtopology import READY_LINE
@@ -21,6 +24,7 @@ from orchestra.models import RunStatus, TriggerKind
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "orchestra-devtest"
+OPERATOR = "dev-operator@localhost"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator]
 
@@ -31,7 +35,7 @@ class Topology:
     straight to the topology."""
 
     def __init__(self, log_dir: Path) -> None:
-        dev_args = f"--project {PROJECT} --log-dir {log_dir}"
+        dev_args = f"--project {PROJECT} --log-dir {log_dir} --console-as {OPERATOR}"
         self.proc = subprocess.Popen(
             ["make", "--no-print-directory", "dev", f"DEV_ARGS={dev_args}"],
             cwd=REPO_ROOT,
@@ -108,6 +112,45 @@ def watched_announcements(topology: Topology, wanted: str, timeout: float = 60) 
     raise AssertionError(f"{wanted!r} not pulled with {command!r}; got:\n{seen}")
 
 
+def console_get(url: str, cookie: str | None = None) -> http.client.HTTPResponse:
+    """One GET without following redirects (the login answers 303 with the session cookie)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
+def console_page(url: str, cookie: str) -> str:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+    connection.request(
+        "GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers={"Cookie": cookie}
+    )
+    response = connection.getresponse()
+    body = response.read().decode()
+    assert response.status == 200, f"{url}: {response.status}\n{body}"
+    return body
+
+
+def check_console(login_url: str, run_id: str) -> None:
+    """The printed login URL signs in once, as the operator given to make dev, and the console
+    reads the emulator's Firestore (the run the scheduled message caused is listed)."""
+    base = login_url.split("/login", 1)[0]
+    assert console_get(base + "/").status == 401
+    signed_in = console_get(login_url)
+    assert signed_in.status == 303 and signed_in.getheader("Location") == "/"
+    cookie = (signed_in.getheader("Set-Cookie") or "").split(";", 1)[0]
+    assert cookie.startswith("orchestra_console_session=")
+    overview = console_page(base + "/", cookie)
+    assert f'id="identity">{OPERATOR}<' in overview.replace("\n", ""), overview
+    assert run_id in console_page(base + "/runs?task=cost", cookie)
+    assert console_page(base + "/deployments", cookie).count('class="gates"') >= 1
+    assert console_get(login_url).status == 401  # the link works once
+
+
 def port_open(host_port: str) -> bool:
     host, port = host_port.rsplit(":", 1)
     with socket.socket() as sock:
@@ -139,7 +182,12 @@ def test_make_dev_topology(tmp_path, monkeypatch):
         pubsub = topology.value(r"PUBSUB_EMULATOR_HOST=(\S+)")
         function_urls = re.findall(r"^  \w+ +http://(\S+) ", topology.text, re.M)
         groups = [int(g) for g in topology.value(r"process groups: ([\d ]+)").split()]
-        assert len(function_urls) == 5 and len(groups) == 7
+        # five functions and the console; two emulators, five functions and the console
+        assert len(function_urls) == 6 and len(groups) == 8
+        assert re.search(
+            rf"^  console +http://\S+ +operator console, acting as {OPERATOR}$", topology.text, re.M
+        )
+        login_url = topology.value(r"(?m)^  (http://\S+/login\?token=\S+)$")
 
         gcloud_publish(
             topology,
@@ -167,6 +215,7 @@ def test_make_dev_topology(tmp_path, monkeypatch):
         store.close()
         pulled = watched_announcements(topology, run.id)
         assert "dev.orchestra.run.finished.v1" in pulled
+        check_console(login_url, run.id)
 
         # SIGTERM to the whole job, make and the topology both: the topology stops everything it
         # started and exits 0; make, having waited for it, dies of the signal.
