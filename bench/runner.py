@@ -3,7 +3,8 @@
 Prints, for SQLite and the Firestore emulator:
 - store operations per happy-path run (target: <= 3 writes including dedupe);
 - runs/s through the runner with a no-op automation, beside the floor of doing the same
-  writes (one create + one replace per run) directly on the store, as a ratio.
+  writes of the same run documents (one create + one replace per run) directly on the store, as a ratio (median of
+  interleaved repetitions; target on Firestore: <= 1.5x).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from emulators import firestore_argv, start_emulator  # noqa: E402
 from orchestra.automation import Analysis, Automation, RunContext  # noqa: E402
 from orchestra.config import parse_config  # noqa: E402
-from orchestra.models import Finding, Severity, TriggerKind  # noqa: E402
+from orchestra.models import Finding, RunStatus, Severity, TriggerKind  # noqa: E402
 from orchestra.registry import Registry  # noqa: E402
 from orchestra.runner import Runner, RunRequest  # noqa: E402
 from orchestra.store.base import StateStore  # noqa: E402
@@ -48,28 +49,62 @@ def through_runner(store: StateStore, n: int, tag: str) -> tuple[float, dict[str
     return n / elapsed, per_run
 
 
-def direct_floor(store: StateStore, n: int, tag: str) -> float:
-    doc = {"status": "running", "task": "noop", "created_at": "2026-01-01T00:00:00.000000Z"}
+def run_documents(store: StateStore) -> tuple[dict, dict]:
+    """A run of the no-op automation as the runner stores it: when it is claimed (running, with
+    a lease) and when it ends (succeeded, its finding). The floor writes these same documents, so
+    the ratio is the runner's overhead, not a document-size difference (Firestore indexes every
+    field of every write)."""
+    registry = Registry({})
+    registry.register(Noop)
+    runner = Runner(CONFIG, store, registry=registry, heartbeat_in_background=False)
+    ended = runner.submit(RunRequest(task="noop", trigger_kind=TriggerKind.event, trigger_id="sample")).run
+    started = ended.model_copy(
+        update={"status": RunStatus.running, "findings": [], "lease": runner._new_lease(ended.created_at)}
+    )
+    return started.model_dump(mode="json"), ended.model_dump(mode="json")
+
+
+def direct_floor(store: StateStore, n: int, tag: str, docs: tuple[dict, dict] | None = None) -> float:
+    started, ended = docs or run_documents(store)
     start = time.perf_counter()
     for i in range(n):
         doc_id = f"floor-{tag}-{i}"
-        store.create("runs", doc_id, doc)
-        store.put("runs", doc_id, {**doc, "status": "succeeded"})
+        store.create("runs", doc_id, {**started, "id": doc_id})
+        store.put("runs", doc_id, {**ended, "id": doc_id})
     return n / (time.perf_counter() - start)
 
 
-def measure(label: str, store: StateStore, n: int) -> None:
+def warm_up(store: StateStore, timeout_s: float = 120) -> None:
+    """The emulator's first calls can outlast a call's deadline: wait until a write succeeds."""
+    from orchestra.errors import StoreUnavailable
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            for i in range(20):
+                store.put("warm_up", f"w{i}", {"id": f"w{i}"})
+            return
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+
+
+def measure(label: str, store: StateStore, n: int, target: float | None = None) -> None:
     rates, floors = [], []
     per_run: dict[str, float] = {}
-    for rep in range(3):
+    # Interleaved repetitions, so a busy machine slows both alike; ratios are per repetition.
+    docs = run_documents(store)
+    for rep in range(5):
         rate, per_run = through_runner(store, n, f"{label}-{rep}")
         rates.append(rate)
-        floors.append(direct_floor(store, n, f"{label}-{rep}"))
+        floors.append(direct_floor(store, n, f"{label}-{rep}", docs))
     rate, floor = statistics.median(rates), statistics.median(floors)
     ops = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_run.items()))
     print(f"{label:10} store ops per run: {ops}   (target: write <= 3)")
+    ratio = statistics.median(f / r for f, r in zip(floors, rates, strict=True))
     print(
-        f"{label:10} runner {rate:8.1f} runs/s   floor {floor:8.1f} runs/s   ratio {floor / rate:5.2f}x slower than bare writes"
+        f"{label:10} runner {rate:8.1f} runs/s   floor {floor:8.1f} runs/s   ratio {ratio:5.2f}x slower than bare writes"
+        + (f"   (target <= {target:.1f}x: {'meets' if ratio <= target else 'MISSES'})" if target else "")
     )
 
 
@@ -85,7 +120,9 @@ def main() -> None:
             os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.info.host_port
             from orchestra.store.firestore import FirestoreStateStore
 
-            measure("firestore", FirestoreStateStore(project="orchestra-bench"), 150)
+            store = FirestoreStateStore(project="orchestra-bench")
+            warm_up(store)
+            measure("firestore", store, 150, target=1.5)
         finally:
             emulator.stop()
 

@@ -15,8 +15,11 @@ It makes automations safe on an at-least-once, crash-prone platform:
   environment (and every ``recover`` pass) checks it again until it passes, fails (rolled back),
   or the environment's window ends and its ``on_inconclusive`` policy rolls back or accepts it.
 
-Happy path store traffic: one query for verifications still pending, one breaker read, one create
-(the dedupe claim, already ``running``), one final write.
+Happy path store traffic: one query for verifications still pending (only for automations that
+can apply changes: one that cannot never leaves a change to verify), one breaker read, one create
+(the dedupe claim, already ``running``), one final write. On Firestore the final write is a
+single round trip (compare-and-set against the version the create wrote), and a trigger's event
+record (``RunRequest.record``) is committed with it in the same batch.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from .models import (
     ActionStatus,
     Decision,
     DecisionKind,
+    EventRecord,
     Lease,
     Mode,
     Run,
@@ -88,16 +92,30 @@ class RunRequest:
     source_event: str | None = None
     # Remote unless the trigger says otherwise: only local triggers may name local files.
     origin: Origin = Origin.remote
+    # The trigger's event record, built from the run as it ends (None: none to write then). It is
+    # saved with the run's final state (one commit on Firestore) when this request executes the
+    # run; ``RunOutcome.record`` says whether it was.
+    record: Callable[[Run], EventRecord | None] | None = None
 
 
 @dataclass
 class RunOutcome:
     run: Run
     duplicate: bool = False
+    # The request's event record, when it was saved with the run.
+    record: EventRecord | None = None
 
     @property
     def failed(self) -> bool:
         return self.run.status == RunStatus.failed
+
+
+@dataclass
+class _Record:
+    """A request's event record on its way to the run's final write."""
+
+    build: Callable[[Run], EventRecord | None] | None
+    saved: EventRecord | None = None
 
 
 class _Heartbeat:
@@ -197,11 +215,18 @@ class Runner:
         return validation_context(InputPolicy.for_config(self.config, origin))
 
     # ------------------------------------------------------------------ submit
+    @staticmethod
+    def can_apply(automation: Automation) -> bool:
+        """Whether ``automation`` can apply changes at all (it overrides ``apply``): one that
+        cannot never has a change awaiting verification."""
+        return type(automation).apply is not Automation.apply
+
     def submit(self, request: RunRequest) -> RunOutcome:
         automation, env_name, level, params = self.validate(request)
         # Earlier changes of this automation here whose verification could not tell yet are
         # checked again first: this run then analyses what they left (kept or rolled back).
-        self.recheck_verifications(task=request.task, environment=env_name)
+        if self.can_apply(automation):
+            self.recheck_verifications(task=request.task, environment=env_name)
         trigger_id = request.trigger_id or self.ids.new_id(f"{request.trigger_kind}-")
         now = self.clock.now()
         permit = self._breaker(request.task, env_name).before_call(self.owner)
@@ -233,14 +258,21 @@ class Runner:
             run.phase = RunPhase.done
             run.reason = permit.reason
         if not self.store.create_run(run):
-            return self._handle_existing(run.id, automation, permit)
+            return self._handle_existing(run.id, automation, permit, request.record)
         if not permit.allowed:
             log.info("run %s skipped: %s", run.id, permit.reason, extra={"run_id": run.id, "task": run.task})
             self._announce(run)
             return RunOutcome(run)
-        return RunOutcome(self._execute(run, automation, permit))
+        record = _Record(request.record)
+        return RunOutcome(self._execute(run, automation, permit, record), record=record.saved)
 
-    def _handle_existing(self, run_id: str, automation: Automation, permit: Permit) -> RunOutcome:
+    def _handle_existing(
+        self,
+        run_id: str,
+        automation: Automation,
+        permit: Permit,
+        build_record: Callable[[Run], EventRecord | None] | None = None,
+    ) -> RunOutcome:
         existing = self.store.get_run(run_id)
         if existing is None:  # deleted by retention between create and get
             raise TransientError(f"run {run_id} vanished while being claimed")
@@ -261,7 +293,8 @@ class Runner:
             # A redelivery after a transient failure: this is the platform's retry.
             claimed = self._claim_released(existing)
             if claimed is not None:
-                return RunOutcome(self._execute(claimed, automation, permit))
+                record = _Record(build_record)
+                return RunOutcome(self._execute(claimed, automation, permit, record), record=record.saved)
         return RunOutcome(existing, duplicate=True)
 
     # ------------------------------------------------------------------ leases
@@ -364,7 +397,9 @@ class Runner:
         )
         return retrying(fn)
 
-    def _execute(self, run: Run, automation: Automation, permit: Permit) -> Run:
+    def _execute(
+        self, run: Run, automation: Automation, permit: Permit, record: _Record | None = None
+    ) -> Run:
         breaker = self._breaker(run.task, run.environment)
         with _Heartbeat(self, run) as heartbeat:
             try:
@@ -394,7 +429,7 @@ class Runner:
                     transient=transient,
                     bad_input=bad_input,
                 )
-                self._finish(run, heartbeat.lost)
+                self._finish(run, heartbeat.lost, record)
                 if bad_input:
                     # The caller's fault says nothing about the automation or its dependencies:
                     # not counted, and a probe it held is handed back for the next trigger.
@@ -406,14 +441,14 @@ class Runner:
                         f"run {run.id} ({run.task}) failed after {run.attempts} attempts: {exc}"
                     ) from exc
                 return run
-        self._finish(run, heartbeat.lost)
+        self._finish(run, heartbeat.lost, record)
         if run.status == RunStatus.rolled_back:
             breaker.record_failure(run.reason or "rolled back", permit)
         else:
             breaker.record_success(permit)
         return run
 
-    def _finish(self, run: Run, lease_lost: bool) -> None:
+    def _finish(self, run: Run, lease_lost: bool, record: _Record | None = None) -> None:
         with self._save_lock:
             now = self.clock.now()
             if run.status == RunStatus.awaiting_verification:
@@ -424,7 +459,8 @@ class Runner:
                 run.finished_at = now
             run.lease = None
             run.updated_at = now
-            if lease_lost or not self.store.save_run(run, expect_owner=self.owner):
+            event = record.build(run) if record is not None and record.build is not None else None
+            if lease_lost or not self.store.save_run(run, expect_owner=self.owner, event=event):
                 log.error(
                     "run %s: lease lost before the result could be recorded; the new owner decides",
                     run.id,
@@ -434,6 +470,8 @@ class Runner:
                 if stored is not None:
                     run.__dict__.update(stored.__dict__)
                 return
+            if record is not None:
+                record.saved = event
         # Plugins that handle run_finished (a deployment waiting for suites) hear of it now.
         announce_run_finished(self, run)
         self._announce(run)

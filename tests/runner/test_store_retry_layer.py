@@ -38,21 +38,46 @@ class Outage:
         self.rpcs = 0
 
 
+def _through_outage(outage: Outage, kwargs: dict[str, Any], answer: Any) -> Any:
+    retry = kwargs["retry"]  # no retry argument would mean the library's 60-300 s default
+
+    def rpc() -> Any:
+        outage.rpcs += 1
+        if outage.rpcs <= outage.failures:
+            raise gexc.ServiceUnavailable(f"injected outage (rpc {outage.rpcs})")
+        return answer()
+
+    return retry(rpc)()
+
+
 class _Ref:
     def __init__(self, real: Any, outage: Outage) -> None:
         self._real = real
         self._outage = outage
 
     def get(self, **kwargs: Any) -> Any:
-        retry = kwargs["retry"]  # no retry argument would mean the library's 60-300 s default
+        return _through_outage(self._outage, kwargs, lambda: self._real.get(timeout=kwargs.get("timeout")))
 
-        def rpc() -> Any:
-            self._outage.rpcs += 1
-            if self._outage.rpcs <= self._outage.failures:
-                raise gexc.ServiceUnavailable(f"injected outage (rpc {self._outage.rpcs})")
-            return self._real.get(timeout=kwargs.get("timeout"))
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
 
-        return retry(rpc)()
+
+class _Api:
+    """The generated API client: the adapter reads a document with its unary GetDocument."""
+
+    def __init__(self, real: Any, target: str, outage: Outage) -> None:
+        self._real = real
+        self._target = target
+        self._outage = outage
+
+    def get_document(self, **kwargs: Any) -> Any:
+        if f"/documents/{self._target}/" not in kwargs["request"]["name"]:
+            return self._real.get_document(**kwargs)
+        rest = {k: v for k, v in kwargs.items() if k != "retry"}
+        return _through_outage(self._outage, kwargs, lambda: self._real.get_document(**rest))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
 
 
 class _Collection:
@@ -73,6 +98,10 @@ class _Client:
     def collection(self, name: str) -> Any:
         real = self._real.collection(name)
         return _Collection(real, self._outage) if name == self._target else real
+
+    @property
+    def _firestore_api(self) -> _Api:
+        return _Api(self._real._firestore_api, self._target, self._outage)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)

@@ -208,6 +208,21 @@ class _OneCollectionClient:
     def write_option(self, **kwargs: Any) -> object:
         return object()
 
+    # A document read is the unary GetDocument call of the generated API client.
+    _rpc_metadata = ()
+    _document_path = "projects/proj-x/databases/db-y/documents/runs/r1"
+
+    @property
+    def _firestore_api(self) -> Any:
+        return self
+
+    def get_document(self, **kwargs: Any) -> Any:
+        from google.cloud.firestore_v1 import _helpers
+        from google.cloud.firestore_v1.types import Document
+
+        found = Document(fields=_helpers.encode_dict(_Snapshot().to_dict()), update_time=T0)
+        return self._rpc("get", kwargs, result=found, fail=not self.reads_ok)
+
     def get(self, **kwargs: Any) -> Any:
         return self._rpc("get", kwargs, result=_Snapshot(), fail=not self.reads_ok)
 
@@ -222,6 +237,18 @@ class _OneCollectionClient:
 
     def update(self, fields: Any, **kwargs: Any) -> None:
         self._rpc("update", kwargs)
+
+    def batch(self) -> Any:
+        client = self
+
+        class _Batch:
+            def _add_write_pbs(self, writes: list[Any]) -> None:
+                self.writes = writes
+
+            def commit(self, **kwargs: Any) -> None:
+                client._rpc("commit", kwargs)
+
+        return _Batch()
 
 
 class _Snapshot:
@@ -249,7 +276,7 @@ def test_every_call_is_one_attempt_the_runner_retries(operation: str) -> None:
         calls[operation](store)
     assert operation in str(info.value)
     # One attempt of the call that failed (update_if: its read, then one conditional write).
-    assert client.rpcs == (["get", "update"] if operation == "update_if" else [client.rpcs[0]])
+    assert client.rpcs == (["get", "commit"] if operation == "update_if" else [client.rpcs[0]])
     assert "library default" not in client.retries
 
 

@@ -13,6 +13,7 @@ Every other delivery of the same key (a redelivery, or a concurrent copy) gets i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -99,7 +100,24 @@ class EventLog:
         payload: dict[str, Any] | None = None,
     ) -> EventRecord:
         """Write (or overwrite) the primary record of an event."""
-        record = self._record(
+        record = self.primary(source, key, kind, status, reason=reason, run_ids=run_ids, payload=payload)
+        self.app.store.save_event(record)
+        self.saved(record)
+        return record
+
+    def primary(
+        self,
+        source: str,
+        key: str,
+        kind: str,
+        status: EventStatus,
+        *,
+        reason: str | None = None,
+        run_ids: list[str] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> EventRecord:
+        """The primary record of an event, not yet written."""
+        return self._record(
             doc_id=record_id(source, key),
             source=source,
             key=key,
@@ -109,17 +127,18 @@ class EventLog:
             run_ids=run_ids or [],
             payload=payload or {},
         )
-        self.app.store.save_event(record)
-        log_fn = log.warning if status == EventStatus.rejected else log.info
-        log_fn(
+
+    def saved(self, record: EventRecord) -> None:
+        """Log a primary record once it is written."""
+        rejected = record.status == EventStatus.rejected.value
+        (log.warning if rejected else log.info)(
             "%s event %s %s%s",
-            source,
-            key,
-            status.value,
-            f": {reason}" if reason else "",
-            extra={"event_id": key},
+            record.source,
+            record.event_id,
+            record.status,
+            f": {record.reason}" if record.reason else "",
+            extra={"event_id": record.event_id},
         )
-        return record
 
     def duplicate(
         self,
@@ -198,8 +217,24 @@ def submit_for_event(
     acknowledged and forgotten.
     """
     events = EventLog(app)
+
+    def accepted(run: Run) -> EventRecord | None:
+        # Written with the run's final state when this delivery executes it; a transient failure
+        # is recorded below, with the error the redelivery is requested for.
+        if run.error is not None and run.error.transient:
+            return None
+        return events.primary(
+            source,
+            key,
+            kind,
+            EventStatus.accepted,
+            reason=f"run {run.id} {run.status.value}",
+            run_ids=[run.id],
+            payload=payload,
+        )
+
     try:
-        outcome: RunOutcome = app.runner.submit(request)
+        outcome: RunOutcome = app.runner.submit(dataclasses.replace(request, record=accepted))
     except InputError as exc:
         return events.reject(source, key, kind, exc, payload)
     except TransientError as exc:
@@ -242,6 +277,9 @@ def submit_for_event(
             payload=payload,
         )
         return Handled(EventStatus.duplicate, record, [run])
+    if outcome.record is not None:
+        events.saved(outcome.record)
+        return Handled(EventStatus.accepted, outcome.record, [run])
     record = events.save(
         source,
         key,

@@ -15,6 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -34,6 +35,17 @@ LOCKS = "locks"
 # The core's collections whose documents carry ``expires_at`` (Firestore TTL policies are set on
 # these). Automations add their own (``Automation.collections``; ``Registry.collections()``).
 TTL_COLLECTIONS = (RUNS, EVENTS, DEAD_LETTERS)
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of :meth:`StateStore.write_all`: a plain put, or (with ``expect``) a replace
+    only if the stored document matches, as ``update_if``."""
+
+    collection: str
+    doc_id: str
+    data: dict[str, Any]
+    expect: dict[str, Any] | None = None
 
 
 class Lock(BaseModel):
@@ -160,6 +172,30 @@ class StateStore(ABC):
         self.ops["write"] += 1
         return self._delete(collection, doc_id)
 
+    def write_all(self, writes: Sequence[Write]) -> bool:
+        """Write ``writes``, of which at most one is conditional (``expect``): nothing is written
+        when its condition fails (returns False). Adapters that can commit them as one atomic
+        batch do (Firestore, in one round trip); otherwise the conditional write goes first and
+        the plain ones follow it."""
+        if not writes:
+            return True
+        conditional = [w for w in writes if w.expect is not None]
+        if len(conditional) > 1:
+            raise ValueError(
+                f"write_all takes at most one conditional write; got {len(conditional)} "
+                f"({', '.join(f'{w.collection}/{w.doc_id}' for w in conditional)})"
+            )
+        self.ops["write"] += len(writes)
+        return self._write_all(writes)
+
+    def _write_all(self, writes: Sequence[Write]) -> bool:
+        for write in sorted(writes, key=lambda w: w.expect is None):
+            if write.expect is None:
+                self._put(write.collection, write.doc_id, write.data)
+            elif not self._update_if(write.collection, write.doc_id, write.data, write.expect):
+                return False
+        return True
+
     @abstractmethod
     def _create(self, collection: str, doc_id: str, data: dict[str, Any]) -> bool: ...
 
@@ -202,14 +238,27 @@ class StateStore(ABC):
         doc = self.get(RUNS, run_id)
         return Run.model_validate(doc) if doc else None
 
-    def save_run(self, run: Run, *, expect_owner: str | None | Literal[False] = False) -> bool:
+    def save_run(
+        self,
+        run: Run,
+        *,
+        expect_owner: str | None | Literal[False] = False,
+        event: EventRecord | None = None,
+    ) -> bool:
         """Write a run. With ``expect_owner`` (a lease owner, or None for 'no lease'), only if the
-        stored run is still held by that owner: a run taken over by recovery is never clobbered."""
+        stored run is still held by that owner: a run taken over by recovery is never clobbered.
+        ``event`` (an event record) is written with the run, in the same commit where the store
+        can, and only if the run is."""
         data = run.model_dump(mode="json")
-        if expect_owner is False:
+        expect = None if expect_owner is False else {"lease.owner": expect_owner}
+        if event is not None:
+            return self.write_all(
+                [Write(RUNS, run.id, data, expect), Write(EVENTS, event.id, event.model_dump(mode="json"))]
+            )
+        if expect is None:
             self.put(RUNS, run.id, data)
             return True
-        return self.update_if(RUNS, run.id, data, expect={"lease.owner": expect_owner})
+        return self.update_if(RUNS, run.id, data, expect=expect)
 
     def replace_run(self, run: Run, *, expect_updated_at: dt.datetime) -> bool:
         """Compare-and-set on ``updated_at``: for changes made without holding a lease."""

@@ -13,6 +13,15 @@ a function spends in an outage; so every call passes an explicit retry that retr
 would fail on ``None``). The one loop left is ``update_if``'s compare-and-set, which re-reads
 after losing a race to another writer: contention, not an error.
 
+Round trips. A read is one unary ``GetDocument`` call (the client's ``get`` opens a streaming
+``BatchGetDocuments`` call, which costs a stream and a thread per read). The adapter remembers,
+for the documents it last wrote or read (a bounded cache), the version it saw: its update time
+and content. ``update_if`` on such a document compares against that content and writes with a
+precondition on that update time, in one round trip; if the document changed since, the
+precondition fails and the call reads and compares as usual. A version is an immutable fact
+(Firestore's update time names exactly one content), so the cache can be out of date but never
+wrong. ``write_all`` commits a conditional replace and plain writes in one atomic batch.
+
 Documents are stored as given, except where Firestore cannot hold what the port accepts:
 
 - the top-level ``expires_at`` becomes a native timestamp (TTL policies only act on those) and
@@ -29,13 +38,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OrchestraError, StoreConfigError, StoreUnavailable
 from ..models import format_timestamp, safe_doc_id
-from .base import StateStore, Where, lookup, matches
+from .base import StateStore, Where, Write, lookup, matches
 
 if TYPE_CHECKING:
     from google.api_core.retry import Retry
@@ -45,6 +56,9 @@ TTL_FIELD = "expires_at"
 DEFAULT_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 3.0
 CAS_ATTEMPTS = 10
+# Versions remembered for single-round-trip compare-and-set: the documents a warm instance is
+# working on (runs in flight, breakers, claims); older ones just cost a read again.
+VERSION_CACHE_SIZE = 2048
 IN_LIMIT = 30  # values per Firestore IN filter
 
 # Escape marker for keys and wrapped values. A user key starting with it is itself escaped, so a
@@ -238,6 +252,9 @@ class FirestoreStateStore(StateStore):
         if client is None:
             client = self._new_client()
         self._client = client
+        # key -> (update time, stored document) of the last version this adapter wrote or read.
+        self._versions: OrderedDict[str, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._versions_lock = threading.Lock()
 
     def _new_client(self) -> Client:
         import google.auth.exceptions
@@ -257,6 +274,65 @@ class FirestoreStateStore(StateStore):
 
     def _ref(self, collection: str, doc_id: str) -> DocumentReference:
         return self._client.collection(self.prefix + collection).document(firestore_doc_id(doc_id))
+
+    def _key(self, collection: str, doc_id: str) -> str:
+        return f"{self.prefix}{collection}/{firestore_doc_id(doc_id)}"
+
+    def _remember(self, key: str, update_time: Any, doc: dict[str, Any]) -> None:
+        if update_time is None:
+            self._forget(key)
+            return
+        with self._versions_lock:
+            self._versions[key] = (update_time, doc)
+            self._versions.move_to_end(key)
+            while len(self._versions) > VERSION_CACHE_SIZE:
+                self._versions.popitem(last=False)
+
+    def _forget(self, key: str) -> None:
+        with self._versions_lock:
+            self._versions.pop(key, None)
+
+    def _known(self, key: str) -> tuple[Any, dict[str, Any]] | None:
+        with self._versions_lock:
+            return self._versions.get(key)
+
+    def _fetch(self, ref: DocumentReference, key: str) -> tuple[Any, dict[str, Any]] | None:
+        """(update time, stored document) of the current version, or None when absent: one
+        unary GetDocument call (remembered for the next compare-and-set)."""
+        from google.cloud.firestore_v1 import _helpers
+
+        client = self._client
+        try:
+            document = client._firestore_api.get_document(
+                request={"name": ref._document_path},
+                metadata=client._rpc_metadata,
+                retry=self._no_retry,
+                timeout=self.timeout_s,
+            )
+        except self._gexc.NotFound as exc:
+            if _is_missing_database(exc):
+                raise
+            self._forget(key)
+            return None
+        doc = _helpers.decode_dict(document.fields, client)
+        self._remember(key, document.update_time, doc)
+        return document.update_time, doc
+
+    def _replace_if_version(self, ref: DocumentReference, new_doc: dict[str, Any], update_time: Any) -> Any:
+        """The write that replaces the whole document with ``new_doc`` only if it is still at
+        ``update_time``: a ``set`` (no field mask, so dropped fields go) carrying the update-time
+        precondition the client's ``set()`` cannot take."""
+        from google.cloud.firestore_v1 import _helpers
+        from google.cloud.firestore_v1.types import Precondition
+
+        (write,) = _helpers.pbs_for_set_no_merge(ref._document_path, new_doc)
+        write.current_document = Precondition(update_time=update_time)
+        return write
+
+    def _commit(self, writes: list[Any]) -> list[Any]:
+        batch = self._client.batch()
+        batch._add_write_pbs(writes)
+        return batch.commit(retry=self._no_retry, timeout=self.timeout_s)
 
     @contextmanager
     def _call(self, operation: str, collection: str, doc_id: str | None = None) -> Iterator[None]:
@@ -327,67 +403,107 @@ class FirestoreStateStore(StateStore):
     def _create(self, collection: str, doc_id: str, data: dict[str, Any]) -> bool:
         gexc = self._gexc
         ref = self._ref(collection, doc_id)
+        doc = to_document(data)
         with self._call("create", collection, doc_id):
             try:
-                ref.create(to_document(data), retry=self._no_retry, timeout=self.timeout_s)
+                result = ref.create(doc, retry=self._no_retry, timeout=self.timeout_s)
             except gexc.Conflict as exc:
                 # Aborted is a Conflict subclass too, but means contention, not existence.
                 if isinstance(exc, gexc.Aborted):
                     raise
                 return False
+        self._remember(self._key(collection, doc_id), result.update_time, doc)
         return True
 
     def _get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         with self._call("get", collection, doc_id):
-            snap = self._ref(collection, doc_id).get(retry=self._no_retry, timeout=self.timeout_s)
-            doc = snap.to_dict() if snap.exists else None
-        return from_document(doc) if doc is not None else None
+            found = self._fetch(self._ref(collection, doc_id), self._key(collection, doc_id))
+        return from_document(found[1]) if found is not None else None
 
     def _put(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        doc = to_document(data)
         with self._call("put", collection, doc_id):
-            self._ref(collection, doc_id).set(to_document(data), retry=self._no_retry, timeout=self.timeout_s)
+            result = self._ref(collection, doc_id).set(doc, retry=self._no_retry, timeout=self.timeout_s)
+        self._remember(self._key(collection, doc_id), result.update_time, doc)
 
     def _update_if(self, collection: str, doc_id: str, data: dict[str, Any], expect: dict[str, Any]) -> bool:
-        """Optimistic compare-and-set: read, compare, then replace with a precondition on the
-        update time we read. No transaction locks are held, so contending writers cannot
-        deadlock or wait on each other; a writer that lost the race re-reads and re-compares."""
-        from google.cloud.firestore_v1 import DELETE_FIELD
-        from google.cloud.firestore_v1.field_path import FieldPath
-
+        """Optimistic compare-and-set: compare, then replace with a precondition on the update
+        time of the version compared. No transaction locks are held, so contending writers cannot
+        deadlock or wait on each other; a writer that lost the race re-reads and re-compares. The
+        first comparison is against the version this adapter last saw of the document, when it
+        remembers one (no read); if that version is no longer current, the write is refused by
+        Firestore and the loop reads it."""
         gexc = self._gexc
         ref = self._ref(collection, doc_id)
+        key = self._key(collection, doc_id)
         new_doc = to_document(data)
         with self._call("update_if", collection, doc_id):
+            known = self._known(key)
             for _ in range(CAS_ATTEMPTS):
-                snap = ref.get(retry=self._no_retry, timeout=self.timeout_s)
-                current = snap.to_dict() if snap.exists else None
-                if current is None or not matches(from_document(current), expect):
-                    return False
-                # update() with every top-level field (and deletes for dropped ones) replaces
-                # the document; set() cannot carry a precondition.
-                fields: dict[str, Any] = {
-                    FieldPath(key).to_api_repr(): value for key, value in new_doc.items()
-                }
-                for stale in current.keys() - new_doc.keys():
-                    fields[FieldPath(stale).to_api_repr()] = DELETE_FIELD
-                if not fields:
-                    return True  # empty before and after: nothing to write
+                if known is None:
+                    current = self._fetch(ref, key)
+                    if current is None or not matches(from_document(current[1]), expect):
+                        return False
+                    version = current
+                elif matches(from_document(known[1]), expect):
+                    version = known
+                else:
+                    known = None  # what we saw does not match: what is there now might
+                    continue
+                known = None
                 try:
-                    ref.update(
-                        fields,
-                        option=self._client.write_option(last_update_time=snap.update_time),
-                        retry=self._no_retry,
-                        timeout=self.timeout_s,
-                    )
+                    (result,) = self._commit([self._replace_if_version(ref, new_doc, version[0])])
                 except (gexc.FailedPrecondition, gexc.NotFound) as exc:
                     if _is_missing_database(exc):
                         raise
-                    continue  # changed or deleted since the read: compare again
+                    self._forget(key)
+                    continue  # changed or deleted since that version: compare again
+                self._remember(key, result.update_time, new_doc)
                 return True
         raise StoreUnavailable(
             f"Firestore update_if on {self.prefix + collection}/{doc_id} (project {self.project!r}, "
             f"database {self.database!r}): document changed under {CAS_ATTEMPTS} consecutive attempts"
         )
+
+    def _write_all(self, writes: Sequence[Write]) -> bool:
+        """One atomic batch when the conditional write's document is remembered at a version that
+        matches its condition; otherwise (or when that version is stale) the writes one by one."""
+        gexc = self._gexc
+        planned: list[tuple[Write, str, dict[str, Any], tuple[Any, dict[str, Any]] | None]] = []
+        for write in writes:
+            key = self._key(write.collection, write.doc_id)
+            new_doc = to_document(write.data)
+            known = None
+            if write.expect is not None:
+                known = self._known(key)
+                if known is None or not matches(from_document(known[1]), write.expect):
+                    return super()._write_all(writes)
+            planned.append((write, key, new_doc, known))
+        first = writes[0]
+        with self._call("write_all", first.collection, first.doc_id):
+            pbs = []
+            for write, _, new_doc, known in planned:
+                ref = self._ref(write.collection, write.doc_id)
+                if known is None:
+                    from google.cloud.firestore_v1 import _helpers
+
+                    pbs.extend(_helpers.pbs_for_set_no_merge(ref._document_path, new_doc))
+                else:
+                    pbs.append(self._replace_if_version(ref, new_doc, known[0]))
+            try:
+                results = self._commit(pbs)
+            except (gexc.FailedPrecondition, gexc.NotFound) as exc:
+                if _is_missing_database(exc):
+                    raise
+                results = None  # the remembered version is stale: nothing was written
+        if results is None:
+            for _, key, _, known in planned:
+                if known is not None:
+                    self._forget(key)
+            return super()._write_all(writes)
+        for (_, key, new_doc, _), result in zip(planned, results, strict=True):
+            self._remember(key, result.update_time, new_doc)
+        return True
 
     def _query(
         self,
@@ -463,6 +579,7 @@ class FirestoreStateStore(StateStore):
     def _delete(self, collection: str, doc_id: str) -> bool:
         gexc = self._gexc
         ref = self._ref(collection, doc_id)
+        self._forget(self._key(collection, doc_id))
         with self._call("delete", collection, doc_id):
             try:
                 # One RPC: the precondition makes Firestore tell us whether it existed.
