@@ -162,8 +162,9 @@ def excerpt(text: str | bytes, limit: int = EXCERPT_CHARS) -> str:
 class _BoundedReader:
     """A binary reader that refuses to go past ``limit`` bytes (a file that grows while read)."""
 
-    def __init__(self, raw: IO[bytes], limit: int, where: str) -> None:
+    def __init__(self, raw: IO[bytes], limit: int, where: str, size: int = 0) -> None:
         self._raw = raw
+        self.size = size  # when opened: a hint for sizing buffers, not a limit
         self._left = limit
         self._limit = limit
         self._where = where
@@ -241,20 +242,22 @@ def open_input(
     except BaseException:
         os.close(fd)
         raise
-    return _BoundedReader(raw, max_bytes, where)
+    return _BoundedReader(raw, max_bytes, where, info.st_size)
 
 
-def text_lines(
+def text_blocks(
     reader: Any, where: str, *, chunk_bytes: int = 1 << 20, max_line_chars: int = MAX_LINE_CHARS
 ) -> Iterator[tuple[int, str]]:
-    """Numbered lines (1-based, without line endings) of a UTF-8 stream read in chunks; a UTF-8
-    byte order mark is skipped. InputError naming the line for bytes that are not UTF-8, for NUL
-    bytes (binary input) and for a line longer than ``max_line_chars`` (it would otherwise be
-    assembled whole, however long)."""
+    """Whole lines of a UTF-8 stream read in chunks, a block of them at a time: (number of the
+    block's first line, 1-based; its text). Every block but the last ends with ``\n``; line
+    endings are kept as they are (``\r\n`` too). A UTF-8 byte order mark is skipped.
+    InputError naming the line for bytes that are not UTF-8, for NUL bytes (binary input) and
+    for a line longer than ``max_line_chars`` (it would otherwise be assembled whole, however
+    long); the lines before a too-long one are yielded first."""
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    number = 0
+    number = 0  # lines yielded so far
     pending = ""
     first = True
     while True:
@@ -278,19 +281,48 @@ def text_lines(
                 "contains NUL bytes (binary data?); expected a text file", where=f"{where}:{bad_line}"
             )
         pending += text
-        lines = pending.split("\n")
-        pending = lines.pop()
-        if final and pending:
-            lines.append(pending)
-        for line in lines:
-            number += 1
-            if len(line) > max_line_chars:
-                raise InputError(f"line longer than {max_line_chars} characters", where=f"{where}:{number}")
-            yield number, line.removesuffix("\r")
+        cut = len(pending) if final else pending.rfind("\n") + 1
+        if cut:
+            block, pending = pending[:cut], pending[cut:]
+            long_line = _long_line(block, max_line_chars) if len(block) > max_line_chars else None
+            if long_line is not None:
+                offset, index = long_line
+                if offset:
+                    yield number + 1, block[:offset]
+                raise InputError(
+                    f"line longer than {max_line_chars} characters", where=f"{where}:{number + index + 1}"
+                )
+            yield number + 1, block
+            number += block.count("\n") + (not block.endswith("\n"))
         if len(pending) > max_line_chars:
             raise InputError(f"line longer than {max_line_chars} characters", where=f"{where}:{number + 1}")
         if final:
             return
+
+
+def _long_line(block: str, max_line_chars: int) -> tuple[int, int] | None:
+    """(offset, 0-based index) of the first line of ``block`` longer than ``max_line_chars``."""
+    start = index = 0
+    while start < len(block):
+        end = block.find("\n", start)
+        end = len(block) if end < 0 else end
+        if end - start > max_line_chars:
+            return start, index
+        start, index = end + 1, index + 1
+    return None
+
+
+def text_lines(
+    reader: Any, where: str, *, chunk_bytes: int = 1 << 20, max_line_chars: int = MAX_LINE_CHARS
+) -> Iterator[tuple[int, str]]:
+    """Numbered lines (1-based, without line endings) of a UTF-8 stream read in chunks, checked
+    as :func:`text_blocks` checks them."""
+    for first, block in text_blocks(reader, where, chunk_bytes=chunk_bytes, max_line_chars=max_line_chars):
+        lines = block.split("\n")
+        if block.endswith("\n"):
+            lines.pop()
+        for number, line in enumerate(lines, first):
+            yield number, line.removesuffix("\r")
 
 
 def iter_text(lines: Iterable[tuple[int, str]]) -> Iterator[str]:

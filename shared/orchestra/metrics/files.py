@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ..inputs import DEFAULT_MAX_BYTES, excerpt, open_input, text_lines
+from ..inputs import DEFAULT_MAX_BYTES, excerpt, open_input, text_blocks, text_lines
 from .base import FILE_METRICS, PERCENT_METRICS, MetricSeries, MetricsSource, to_ms
 
 HEADER = ("timestamp", "value")
@@ -38,20 +37,31 @@ def _open_lines(
     return reader, text_lines(reader, where, chunk_bytes=chunk_bytes), where
 
 
+def _header_problem(line: str, number: int, where: str) -> InputError | None:
+    header = tuple(part.strip().lower() for part in line.split(","))
+    if header != HEADER:
+        return InputError(
+            f"missing header: expected 'timestamp,value', found {excerpt(line)}",
+            where=f"{where}:{number}",
+        )
+    return None
+
+
+def _empty_file(where: str) -> InputError:
+    return InputError(
+        "empty file; expected a header 'timestamp,value' and one sample per line", where=f"{where}:1"
+    )
+
+
 def _check_header(lines: Iterator[tuple[int, str]], where: str) -> None:
     for number, line in lines:
         if not line.strip():
             continue
-        header = tuple(part.strip().lower() for part in line.split(","))
-        if header != HEADER:
-            raise InputError(
-                f"missing header: expected 'timestamp,value', found {excerpt(line)}",
-                where=f"{where}:{number}",
-            )
+        problem = _header_problem(line, number, where)
+        if problem is not None:
+            raise problem
         return
-    raise InputError(
-        "empty file; expected a header 'timestamp,value' and one sample per line", where=f"{where}:1"
-    )
+    raise _empty_file(where)
 
 
 def check_series_file(path: str | Path, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
@@ -68,29 +78,134 @@ def _check_name(name: str, names: Sequence[str] = FILE_METRICS) -> None:
         raise InputError(f"unknown metric {name!r}; accepted: {', '.join(names)}", where=f"--metric {name}")
 
 
-def read_series(
-    path: str | Path,
-    name: str,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    names: Sequence[str] = FILE_METRICS,
-) -> MetricSeries:
-    """Read and validate one CSV series, streaming: memory grows with the samples kept (16
-    bytes each), not with the file. ``names``: the metric names the caller accepts (an
-    automation may read more than the shared ones; values outside PERCENT_METRICS are >= 0)."""
-    _check_name(name, names)
-    reader, lines, where = _open_lines(path, max_bytes)
-    percent = name in PERCENT_METRICS
-    upper = 100.0 if percent else math.inf
-    accepted = "a percentage from 0 to 100" if percent else "a number >= 0"
-    times = array("q")
-    values = array("d")
-    previous_ms = -(2**63)
-    previous_line = 0
-    parse_time = _parse_time
-    with reader:
-        _check_header(lines, where)
-        for number, line in lines:
+# The common row, read a block at a time with numpy: "YYYY-MM-DD HH:MM:SS" (or a T between date
+# and time, and/or a Z after it), a comma, a number. Any other row sends its block to the
+# line-by-line reader, which accepts every ISO 8601 form and names what is wrong where.
+_STAMP_CHARS = 19
+_STAMP_OFFSETS = np.arange(_STAMP_CHARS)
+_STAMP_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_MS_PER_DAY = 86_400_000
+
+
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (years >= 1), vectorised."""
+    year = year - (month <= 2)
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+def _stamps_ms(buf: np.ndarray, starts: np.ndarray, widths: np.ndarray) -> np.ndarray | None:
+    """Epoch ms of the plain timestamps starting at ``starts`` (``widths`` characters each);
+    None when any of them is another form (or no valid instant)."""
+    zulu = widths == _STAMP_CHARS + 1
+    if not ((widths == _STAMP_CHARS) | zulu).all():
+        return None
+    if zulu.any() and not (buf[starts[zulu] + _STAMP_CHARS] == ord("Z")).all():
+        return None
+    chars = buf[starts[:, None] + _STAMP_OFFSETS]
+    dashes, colons, middle = chars[:, [4, 7]], chars[:, [13, 16]], chars[:, 10]
+    if not (
+        (dashes == ord("-")).all()
+        and (colons == ord(":")).all()
+        and ((middle == ord(" ")) | (middle == ord("T"))).all()
+    ):
+        return None
+    digits = chars[:, _STAMP_DIGITS].astype(np.int64) - ord("0")
+    if not ((digits >= 0) & (digits <= 9)).all():
+        return None
+    d = digits.T
+    year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+    month, day = d[4] * 10 + d[5], d[6] * 10 + d[7]
+    hour, minute, second = d[8] * 10 + d[9], d[10] * 10 + d[11], d[12] * 10 + d[13]
+    if not ((year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)).all():
+        return None
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    if not (day <= _DAYS_IN_MONTH[month] + (leap & (month == 2))).all():
+        return None
+    if not ((hour <= 23) & (minute <= 59) & (second <= 59)).all():
+        return None
+    return _days_from_civil(year, month, day) * _MS_PER_DAY + (hour * 3600 + minute * 60 + second) * 1000
+
+
+def _fast_block(block: str, previous_ms: int, upper: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The samples of a block of whole lines when every line is a common row, in time order after
+    ``previous_ms``, its value within [0, upper]; None otherwise (the block is then read line
+    by line, which names the first problem)."""
+    if not block.isascii():
+        return None
+    if not block.endswith("\n"):
+        block += "\n"
+    buf = np.frombuffer(block.encode("ascii"), dtype=np.uint8)
+    ends = np.flatnonzero(buf == ord("\n"))
+    commas = np.flatnonzero(buf == ord(","))
+    if len(commas) != len(ends):
+        return None
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    # As many commas as lines, each line holding one: exactly one comma per line.
+    if not ((commas > starts) & (commas < ends)).all():
+        return None
+    t_ms = _stamps_ms(buf, starts, commas - starts)
+    if t_ms is None or t_ms[0] <= previous_ms or not (t_ms[1:] > t_ms[:-1]).all():
+        return None
+    # "stamp,value\n" * n -> [stamp, value] * n + [""]: the values are the odd items.
+    texts = block.replace("\n", ",").split(",")[1::2]
+    try:
+        values = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+    except ValueError:
+        return None
+    if not ((values >= 0) & (values <= upper)).all():
+        return None
+    return t_ms, values
+
+
+class _Reading:
+    """The state of one series being read: the samples so far and the last row's time/line.
+
+    The samples go into arrays sized from the file's size and the first block's bytes per row,
+    grown by a quarter when that was too few: no list of parts concatenated at the end, which
+    would hold every sample twice."""
+
+    def __init__(self, name: str, where: str, size_hint: int = 0) -> None:
+        self.name = name
+        self.where = where
+        percent = name in PERCENT_METRICS
+        self.upper = 100.0 if percent else math.inf
+        self.accepted = "a percentage from 0 to 100" if percent else "a number >= 0"
+        self.size_hint = size_hint
+        self.t_ms = np.empty(0, dtype=np.int64)
+        self.values = np.empty(0, dtype=np.float64)
+        self.count = 0
+        self.previous_ms = -(2**63)
+        self.previous_line = 0
+
+    def block(self, first: int, text: str) -> None:
+        fast = _fast_block(text, self.previous_ms, self.upper)
+        if fast is None:
+            lines = text.split("\n")
+            if text.endswith("\n"):
+                lines.pop()
+            self.lines(enumerate(lines, first))
+            return
+        self.keep(*fast, len(text))
+        self.previous_ms = int(fast[0][-1])
+        self.previous_line = first + len(fast[0]) - 1
+
+    def lines(self, lines: Iterable[tuple[int, str]]) -> None:
+        """Row by row: every ISO 8601 form, blank lines skipped, the first problem raised."""
+        where, name, upper = self.where, self.name, self.upper
+        times: list[int] = []
+        values: list[float] = []
+        previous_ms, previous_line = self.previous_ms, self.previous_line
+        text = 0
+        for number, raw in lines:
+            text += len(raw) + 1
+            line = raw.removesuffix("\r")
             stamp, sep, number_text = line.partition(",")
             if not sep or "," in number_text:
                 if not line.strip():
@@ -100,7 +215,7 @@ def read_series(
                     where=f"{where}:{number}",
                 )
             try:
-                ms = parse_time(stamp.strip())
+                ms = _parse_time(stamp.strip())
             except (ValueError, OverflowError):
                 raise InputError(
                     f"bad timestamp {excerpt(stamp.strip())}; accepted: ISO 8601 such as "
@@ -121,7 +236,8 @@ def read_series(
                         where=f"{where}:{number}",
                     )
                 raise InputError(
-                    f"{name} value {value:g} out of range; expected {accepted}", where=f"{where}:{number}"
+                    f"{name} value {value:g} out of range; expected {self.accepted}",
+                    where=f"{where}:{number}",
                 )
             if ms <= previous_ms:
                 kind = "duplicate" if ms == previous_ms else "out-of-order"
@@ -133,14 +249,89 @@ def read_series(
             times.append(ms)
             values.append(value)
             previous_ms, previous_line = ms, number
-    if not times:
-        raise InputError(
-            "no samples after the header; expected one 'timestamp,value' row per line", where=f"{where}:2"
-        )
-    # Views over the arrays' buffers: no copy of the samples.
-    return MetricSeries(
-        name, np.frombuffer(times, dtype=np.int64), np.frombuffer(values, dtype=np.float64), where
-    )
+        if times:
+            self.keep(np.array(times, dtype=np.int64), np.array(values, dtype=np.float64), text)
+        self.previous_ms, self.previous_line = previous_ms, previous_line
+
+    def keep(self, t_ms: np.ndarray, values: np.ndarray, text_chars: int) -> None:
+        """Append samples read from ``text_chars`` characters of the file."""
+        end = self.count + len(t_ms)
+        if end > len(self.t_ms):
+            capacity = max(end, len(self.t_ms) + len(self.t_ms) // 4)
+            if not len(self.t_ms) and self.size_hint > text_chars:
+                # Rows of the rest of the file as long as these: a little over the whole count.
+                capacity = max(capacity, int(self.size_hint * len(t_ms) / max(1, text_chars) * 1.02) + 64)
+            self.t_ms = _grown(self.t_ms, capacity, self.count)
+            self.values = _grown(self.values, capacity, self.count)
+        self.t_ms[self.count : end] = t_ms
+        self.values[self.count : end] = values
+        self.count = end
+
+    def series(self) -> MetricSeries:
+        if not self.count:
+            raise InputError(
+                "no samples after the header; expected one 'timestamp,value' row per line",
+                where=f"{self.where}:2",
+            )
+        t_ms, values = self.t_ms[: self.count], self.values[: self.count]
+        if self.count < len(self.t_ms) * 7 // 8:  # far fewer rows than the size suggested
+            t_ms, values = t_ms.copy(), values.copy()
+        return MetricSeries(self.name, t_ms, values, self.where)
+
+
+def _grown(array: np.ndarray, capacity: int, used: int) -> np.ndarray:
+    grown = np.empty(capacity, dtype=array.dtype)
+    grown[:used] = array[:used]
+    return grown
+
+
+def _after_header(first: int, block: str, where: str) -> tuple[int, str] | None:
+    """(first line number, text) of what follows the header in ``block``; None when the block
+    holds only blank lines. InputError when the first non-blank line is not the header."""
+    start, number = 0, first
+    while start < len(block):
+        end = block.find("\n", start)
+        end = len(block) if end < 0 else end + 1
+        line = block[start:end].removesuffix("\n").removesuffix("\r")
+        if line.strip():
+            problem = _header_problem(line, number, where)
+            if problem is not None:
+                raise problem
+            return number + 1, block[end:]
+        start, number = end, number + 1
+    return None
+
+
+def read_series(
+    path: str | Path,
+    name: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    names: Sequence[str] = FILE_METRICS,
+    chunk_bytes: int = 1 << 20,
+) -> MetricSeries:
+    """Read and validate one CSV series, read once in blocks of ``chunk_bytes``: memory grows with
+    the samples kept (16 bytes each), not with the file. ``names``: the metric names the caller
+    accepts (an automation may read more than the shared ones; values outside PERCENT_METRICS
+    are >= 0)."""
+    _check_name(name, names)
+    where = str(path)
+    header = False
+    with open_input(path, max_bytes=max_bytes, where=where) as reader:
+        reading = _Reading(name, where, size_hint=reader.size)
+        for first, block in text_blocks(reader, where, chunk_bytes=chunk_bytes):
+            if not header:
+                rest = _after_header(first, block, where)
+                if rest is None:
+                    continue
+                header = True
+                first, block = rest
+                if not block:
+                    continue
+            reading.block(first, block)
+    if not header:
+        raise _empty_file(where)
+    return reading.series()
 
 
 class FileMetricsSource(MetricsSource):
