@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint fmt dev bench package clean venv tools prerequisites-test prerequisites-lint
+.PHONY: run test lint fmt dev bench package clean venv tools screenshots prerequisites-test prerequisites-lint
 
 # The system tools a target needs (one line per missing tool, with how to install it, then fail).
 prerequisites-test prerequisites-lint:
@@ -34,7 +34,7 @@ tools: $(TOOLS_STAMP)
 run: $(STAMP)
 	$(BIN)/orchestra run all --environment development --mode analyze
 
-# Local topology: emulators, the five functions, topics, push subscriptions, a cron publisher.
+# Local topology: emulators, the five functions, the console, topics, push subscriptions, a cron publisher.
 dev: $(STAMP)
 	$(BIN)/python -m orchestra.devtopology $(DEV_ARGS)
 
@@ -45,6 +45,10 @@ test: prerequisites-test $(STAMP) $(TOOLS_STAMP)
 BENCHES := bench/runner.py bench/store.py bench/continuous.py bench/functions.py bench/workspace.py bench/performance.py bench/cost.py bench/deployment.py bench/deploy.py bench/inputs.py bench/cost_detection.py bench/console.py
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The README's console images (docs/images), from the bundled samples; needs chromium and chromedriver.
+screenshots: $(STAMP)
+	$(BIN)/python scripts/console_screenshots.py --out docs/images
 
 package:
 	$(PYTHON) scripts/package_functions.py --out build/functions
