@@ -36,7 +36,8 @@ def write_cache(path: Path, data: dict[str, Any], what: str) -> str | None:
         path.parent.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, separators=(",", ":"))
+            # dumps, not dump: only the one-shot encoder is the C one (dump encodes in Python).
+            handle.write(json.dumps(data, separators=(",", ":")))
         os.replace(tmp, path)
     except OSError as exc:
         if tmp is not None and os.path.exists(tmp):
