@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint fmt dev bench package clean venv tools screenshots prerequisites-test prerequisites-lint
+.PHONY: run test lint fmt dev soak bench package clean venv tools screenshots prerequisites-test prerequisites-lint
 
 # The system tools a target needs (one line per missing tool, with how to install it, then fail).
 prerequisites-test prerequisites-lint:
@@ -37,6 +37,11 @@ run: $(STAMP)
 # Local topology: emulators, the five functions, the console, topics, push subscriptions, a cron publisher.
 dev: $(STAMP)
 	$(BIN)/python -m orchestra.devtopology $(DEV_ARGS)
+
+# The topology of `make dev` under a stream of events and injected faults, then the invariant
+# checker; e.g. make soak SOAK_ARGS="--events 10000 --rate 20 --seed 7 --minutes 15 --fault-every 5".
+soak: $(STAMP)
+	$(BIN)/python -m soak $(SOAK_ARGS)
 
 test: prerequisites-test $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest -q

@@ -46,9 +46,14 @@ class Chaos:
     def run(self) -> None:
         rng = random.Random(f"chaos:{self.seed}")
         number = 0
+        round_: list[str] = []
         while not self.stop.wait(self.every_s * rng.uniform(0.5, 1.5)):
             number += 1
-            fault = rng.choices(FAULTS, WEIGHTS)[0]
+            if not round_:
+                # Every kind of fault in each round, in a seeded order, plus weighted extras.
+                round_ = [*FAULTS, *rng.choices(FAULTS, WEIGHTS, k=len(FAULTS))]
+                rng.shuffle(round_)
+            fault = round_.pop()
             victim = rng.choice(VICTIMS)
             try:
                 self.inject(number, fault, victim, rng)

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 from orchestra.errors import OrchestraError
 from orchestra.events.dead_letters import replay_dead_letter
 from orchestra.events.records import record_id
-from orchestra.models import TERMINAL_STATUSES, ActionStatus, DeadLetter, Run, RunStatus, run_id_for
+from orchestra.models import (
+    TERMINAL_STATUSES,
+    ActionStatus,
+    DeadLetter,
+    EventRecord,
+    Run,
+    RunStatus,
+    run_id_for,
+)
 
 from .events import SCHEDULED_KINDS, Send, SoakEvent
 from .plugin import NAME, target_path
@@ -38,6 +46,7 @@ from .plugin import NAME, target_path
 if TYPE_CHECKING:
     from orchestra.app import App
 
+STAND_IN = "stand-in"  # deliveries the soak makes where the emulator dropped a message
 RUN_KINDS = ("scheduled", "doom", "settle", "controller", "push", "alert_open")
 
 
@@ -99,6 +108,21 @@ class Report:
                     f"{figures['p50']:>8.2f} {figures['p95']:>8.2f}"
                 )
         return "\n".join(lines)
+
+
+class Snapshot:
+    """The soak's runs, every event record and every dead letter, read with three queries."""
+
+    def __init__(self, app: App) -> None:
+        self.runs = {r.id: r for r in app.store.list_runs(task=NAME, limit=None)}
+        self.records = {e.id: e for e in app.store.list_events(limit=None)}
+        self.letters = app.store.list_dead_letters(limit=None)
+
+    def get_run(self, run_id: str) -> Run | None:
+        return self.runs.get(run_id)
+
+    def get_event(self, event_id: str) -> EventRecord | None:
+        return self.records.get(event_id)
 
 
 def read_ledger(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -179,18 +203,19 @@ def check(
     faults: int = 0,
 ) -> Report:
     store = app.store
+    snap = Snapshot(app)
     report = Report(events=len(events), faults=faults)
-    report.duplicates = sum(1 for s in sends if s.duplicate)
+    report.duplicates = sum(1 for s in sends if s.duplicate and s.channel != STAND_IN)
     by_key = {e.key: e for e in events}
     messages: dict[str, list[str]] = defaultdict(list)
     first_sent: dict[str, float] = {}
     for s in sends:
-        if s.message_id and s.channel != "redelivery":
+        if s.message_id and s.channel not in ("redelivery", STAND_IN):
             messages[s.key].append(s.message_id)
         if not s.duplicate and s.error is None:
             first_sent[s.key] = min(first_sent.get(s.key, s.at), s.at)
 
-    runs = [r for r in store.list_runs(task=NAME, limit=None)]
+    runs = list(snap.runs.values())
     report.runs = len(runs)
     statuses: dict[str, int] = defaultdict(int)
     runs_by_key: dict[str, list[Run]] = defaultdict(list)
@@ -207,7 +232,7 @@ def check(
             )
     report.statuses = dict(statuses)
 
-    letters = store.list_dead_letters(limit=None)
+    letters = snap.letters
     letters_by_key: dict[str, list[DeadLetter]] = defaultdict(list)
     for letter in letters:
         key = letter_key(letter)
@@ -229,11 +254,11 @@ def check(
     by_kind: dict[str, list[float]] = defaultdict(list)
     finished: dict[str, list[float]] = defaultdict(list)
     for event in events:
-        _check_event(app, event, runs_by_key, letters_by_key, messages, report, targets)
+        _check_event(app, snap, event, runs_by_key, letters_by_key, messages, report, targets)
         trigger = expected_trigger(event)
         if trigger is None:
             continue
-        run = store.get_run(run_id_for(NAME, trigger))
+        run = snap.get_run(run_id_for(NAME, trigger))
         if run is not None and run.finished_at is not None and event.key in first_sent:
             done = run.finished_at.timestamp()
             latencies[event.phase].append(max(0.0, done - first_sent[event.key]))
@@ -296,6 +321,7 @@ def check(
 
 def _check_event(
     app: App,
+    store: Snapshot,
     event: SoakEvent,
     runs_by_key: dict[str, list[Run]],
     letters_by_key: dict[str, list[DeadLetter]],
@@ -303,7 +329,6 @@ def _check_event(
     report: Report,
     targets: Path,
 ) -> None:
-    store = app.store
     key = event.key
     letters = letters_by_key.get(key, [])
     if len(letters) > max(1, len(messages.get(key, []))):
@@ -311,7 +336,7 @@ def _check_event(
             Violation(key, f"{len(letters)} dead letters for {len(messages.get(key, []))} messages")
         )
     if event.kind == "poison":
-        rejected = _rejections(app, event, messages)
+        rejected = _rejections(store, event, messages)
         if runs_by_key.get(key):
             report.violations.append(Violation(key, "a poison message started a run"))
         if not messages.get(key):
@@ -367,30 +392,36 @@ def _check_event(
     _check_target([run], key, targets, report, after_replay=False)
 
 
-def _rejections(app: App, event: SoakEvent, messages: dict[str, list[str]]) -> list[str]:
+def _rejections(store: Snapshot, event: SoakEvent, messages: dict[str, list[str]]) -> list[str]:
     """Rejection records of a poison event: keyed by its message id, or by its idempotency key
     when the message named one before the part that is wrong."""
     found = []
     for key in [*messages.get(event.key, []), event.key]:
-        record = app.store.get_event(record_id("scheduled", key))
+        record = store.get_event(record_id("scheduled", key))
         if record is not None and record.status == "rejected":
             found.append(record.id)
     return found
 
 
-def outstanding(app: App, events: list[SoakEvent], sends: list[Send]) -> list[str]:
+def outstanding(
+    app: App, events: list[SoakEvent], sends: list[Send], *, before: float | None = None
+) -> list[str]:
     """Events whose outcome is not in the store yet (recovery and redeliveries still to come):
     no finished run, no rejection or ignore record, or a run that gave up with no dead letter."""
-    store = app.store
+    store = Snapshot(app)
     messages: dict[str, list[str]] = defaultdict(list)
+    sent: dict[str, float] = {}
     for s in sends:
-        if s.message_id and s.channel != "redelivery":
+        sent[s.key] = min(sent.get(s.key, s.at), s.at)
+        if s.message_id and s.channel not in ("redelivery", STAND_IN):
             messages[s.key].append(s.message_id)
-    letters = {letter_key(letter) for letter in store.list_dead_letters(limit=None)}
+    letters = {letter_key(letter) for letter in store.letters}
     waiting: list[str] = []
     for event in events:
+        if before is not None and sent.get(event.key, before) >= before:
+            continue  # not sent yet, or too recently to expect its outcome
         if event.kind == "poison":
-            if not _rejections(app, event, messages):
+            if not _rejections(store, event, messages):
                 waiting.append(event.key)
             continue
         if event.kind == "alert_close":

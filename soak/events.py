@@ -275,7 +275,7 @@ class Sender:
         else:
             self._http(event, at, duplicate, self._controller_request)
 
-    def redeliver(self, event: SoakEvent) -> bool:
+    def redeliver(self, event: SoakEvent, *, channel: str = "redelivery") -> bool:
         """Push the first message of ``event`` straight to its function again (same message id),
         as Pub/Sub does after a lost acknowledgement. False when it has no message yet."""
         with self._lock:
@@ -291,9 +291,7 @@ class Sender:
         )
         at = time.time()
         # One attempt: a redelivery answered with an error is Pub/Sub's to retry, not ours.
-        self._track(
-            self._pool.submit(self._deliver, event, "redelivery", request, at, True, message_id, False)
-        )
+        self._track(self._pool.submit(self._deliver, event, channel, request, at, True, message_id, False))
         return True
 
     def dead_letter(self, event: SoakEvent, attempts: int) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 from orchestra.devtopology import DevOptions, Interrupted, StartError
 
 from .chaos import Chaos
-from .checker import Report, check, expected_trigger, outstanding
+from .checker import STAND_IN, Report, check, expected_trigger, outstanding
 from .events import ENVIRONMENTS, Endpoints, Plan, Sender, SoakEvent, make_plan
 from .topology import SoakTopology
 
@@ -42,6 +42,7 @@ PROJECT = "orchestra-soak"
 # or forwards it to the dead-letter topic (the SDK's emulator drops some failed pushes).
 STALLED_PASSES = 3
 MAX_REDELIVERIES = 5
+STREAM_PASS_S = 15.0
 WARMUP = 10  # events that wake every function up before the clean phase is timed
 NON_TERMINAL = ("running", "queued", "awaiting_approval", "awaiting_verification")
 
@@ -220,9 +221,16 @@ class Soak:
             echo=True,
         )
         chaos_thread = threading.Thread(target=chaos.run, name="chaos", daemon=True)
+        streaming = threading.Event()
+        platform = threading.Thread(
+            target=self._platform_loop, args=(plan, sender, streaming), name="stand-in", daemon=True
+        )
+        platform.start()
         try:
             self._stream(plan, sender, rate, chaos_thread)
         finally:
+            streaming.set()
+            platform.join(timeout=120)
             chaos.stop.set()
             chaos_thread.join(timeout=120) if chaos_thread.is_alive() else None
             chaos.resume_all()
@@ -306,6 +314,24 @@ class Soak:
     def _recover_loop(self) -> None:
         while not self.stop.wait(self.args.recover_every):
             self.recover_once()
+
+    def _platform_loop(self, plan: Plan, sender: Sender, done: threading.Event) -> None:
+        """While the stream runs: messages sent a while ago and still without an outcome are
+        delivered again where the emulator dropped them (see :meth:`_stand_in_for_pubsub`)."""
+        app = self._app()
+        stalled: dict[str, int] = {}
+        try:
+            while not done.wait(STREAM_PASS_S):
+                try:
+                    waiting = outstanding(
+                        app, plan.events, list(sender.sends), before=time.time() - STREAM_PASS_S
+                    )
+                except Exception as exc:  # noqa: BLE001 - the store may be down right now (chaos)
+                    self.log(f"stand-in pass skipped: {type(exc).__name__}: {exc}")
+                    continue
+                self._stand_in_for_pubsub(plan, sender, waiting, stalled)
+        finally:
+            app.close()
 
     def _app(self) -> Any:
         from orchestra.app import build_app
@@ -392,7 +418,7 @@ class Soak:
                     self.log(
                         f"recovery: {key}: out of deliveries and not dead-lettered by the emulator; forwarded"
                     )
-            elif sender.redeliver(event):
+            elif sender.redeliver(event, channel=STAND_IN):
                 self.redelivered[key] = tries + 1
                 self.log(
                     f"recovery: {key}: left undelivered by the emulator; delivered again (same message id)"
