@@ -71,7 +71,7 @@ from .models import (
 )
 from .registry import Registry, announce_run_finished
 from .registry import registry as default_registry
-from .store.base import StateStore
+from .store.base import RUNS, StateStore, Write
 
 log = logging.getLogger("orchestra.runner")
 T = TypeVar("T")
@@ -96,6 +96,26 @@ class RunRequest:
     # saved with the run's final state (one commit on Firestore) when this request executes the
     # run; ``RunOutcome.record`` says whether it was.
     record: Callable[[Run], EventRecord | None] | None = None
+    # The trigger's claim on its id (a Pub/Sub message id), created in the same commit as the run.
+    claim: Claim | None = None
+
+
+@dataclass
+class Claim:
+    """A document created in the same commit as a run: a trigger's claim on its id, so a
+    delivery costs one write for both. When the claim or the run exists already, ``confirm`` is
+    called: True when this trigger may go on (the claim is its own, made now or by an earlier
+    delivery of the same trigger), False when it must not run (``ClaimRefused`` is raised and
+    nothing was executed)."""
+
+    collection: str
+    doc_id: str
+    data: dict[str, Any]
+    confirm: Callable[[], bool]
+
+
+class ClaimRefused(Exception):
+    """The trigger's claim belongs to another trigger: its run was not created or executed."""
 
 
 @dataclass
@@ -257,7 +277,7 @@ class Runner:
             run.finished_at = now
             run.phase = RunPhase.done
             run.reason = permit.reason
-        if not self.store.create_run(run):
+        if not self._create(run, request.claim, permit):
             return self._handle_existing(run.id, automation, permit, request.record)
         if not permit.allowed:
             log.info("run %s skipped: %s", run.id, permit.reason, extra={"run_id": run.id, "task": run.task})
@@ -265,6 +285,21 @@ class Runner:
             return RunOutcome(run)
         record = _Record(request.record)
         return RunOutcome(self._execute(run, automation, permit, record), record=record.saved)
+
+    def _create(self, run: Run, claim: Claim | None, permit: Permit) -> bool:
+        """Create ``run`` (with ``claim`` in the same commit); False when the run exists."""
+        if claim is None:
+            return self.store.create_run(run)
+        both = [
+            Write(claim.collection, claim.doc_id, claim.data),
+            Write(RUNS, run.id, run.model_dump(mode="json")),
+        ]
+        if self.store.create_all(both):
+            return True
+        if not claim.confirm():
+            self._breaker(run.task, run.environment).release_probe(self.owner, permit)
+            raise ClaimRefused(f"run {run.id}: the claim {claim.doc_id} is another trigger's")
+        return self.store.create_run(run)
 
     def _handle_existing(
         self,

@@ -201,6 +201,7 @@ def test_store_outage_nacks(client, fn_app, monkeypatch):
         raise StoreUnavailable("store unreachable")
 
     monkeypatch.setattr(fn_app.store, "_create", down)
+    monkeypatch.setattr(fn_app.store, "_create_all", down)  # the message's claim with its run
     response = post_pubsub(client, {"task": "probe"}, message_id="8003")
     assert response.status_code == 500
 
@@ -246,3 +247,30 @@ def test_a_rejected_message_id_cannot_be_reused_for_a_valid_task(client, fn_app,
     post_pubsub(client, {"task": "probe", "params": {"counter": str(counter)}}, message_id="9002")
     assert not fn_app.store.list_runs(limit=None)
     assert sorted(r.status for r in events(fn_app)) == ["duplicate", "rejected"]
+
+
+def test_a_message_costs_two_commits_claim_with_run_and_result_with_record(
+    client, fn_app, counter, monkeypatch
+):
+    writes: list[tuple[str, list[str]]] = []
+    store = fn_app.store
+    for name in ("_create", "_put", "_update_if", "_create_all", "_write_all"):
+        original = getattr(store, name)
+
+        def spy(*args, _name=name, _original=original, **kwargs):
+            docs = [f"{w.collection}/{w.doc_id}" for w in args[0]] if _name.endswith("_all") else [args[0]]
+            writes.append((_name, docs))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, spy)
+    task = {"task": "probe", "params": {"counter": str(counter)}}
+    assert post_pubsub(client, task, message_id="9100").status_code == 200
+    run_id = run_id_for("probe", "9100")
+    assert writes == [
+        ("_create_all", ["events/scheduled-messages:9100", f"runs/{run_id}"]),
+        ("_write_all", [f"runs/{run_id}", "events/scheduled:9100"]),
+    ]
+    assert store.get_event("scheduled-messages:9100").payload["fingerprint"]
+    [accepted] = events(fn_app, "accepted")
+    assert accepted.id == "scheduled:9100" and accepted.run_ids == [run_id]
+    assert count(counter, "analyze:9100") == 1

@@ -148,3 +148,15 @@ def test_batch_with_a_stale_version_falls_back_and_still_refuses(
         assert stored is not None and stored.lease is not None and stored.lease.owner == "w2"
     finally:
         other.close()
+
+
+def test_create_all_writes_every_document_or_none(store: StateStore) -> None:
+    claim = Write(EVENTS, "scheduled-messages:m1", {"id": "scheduled-messages:m1", "fingerprint": "f1"})
+    run = Write(RUNS, "probe-1", {"id": "probe-1", "status": "running"})
+    assert store.create_all([claim, run])
+    assert store.get(EVENTS, claim.doc_id) == claim.data and store.get(RUNS, run.doc_id) == run.data
+    # The run exists: the new claim beside it is not written either.
+    other = Write(EVENTS, "scheduled-messages:m2", {"id": "scheduled-messages:m2"})
+    assert not store.create_all([other, Write(RUNS, "probe-1", {"id": "probe-1", "status": "queued"})])
+    assert store.get(EVENTS, other.doc_id) is None
+    assert store.get(RUNS, "probe-1") == run.data

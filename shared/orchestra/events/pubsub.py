@@ -32,6 +32,8 @@ from .parsing import json_object, json_value, validated
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..models import EventRecord
+    from ..runner import Claim
     from .records import Handled
 
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -198,17 +200,14 @@ def claims_source(source: str) -> str:
     return f"{source}-messages"
 
 
-def claim_message(app: App, source: str, kind: str, delivery: PubSubDelivery) -> Handled | None:
-    """Claim ``delivery``'s message id for what it carries. None: handle it (the first delivery,
-    or a redelivery of the same message). Otherwise the message id was first delivered with other
-    content: recorded as a duplicate event of ``source`` and returned, with nothing run."""
+def claim_record(app: App, source: str, delivery: PubSubDelivery) -> EventRecord:
+    """The claim of ``delivery``'s message id for what it carries (not yet written)."""
     from ..models import EventRecord
-    from .records import EventLog, EventStatus, Handled, record_id
+    from .records import EventStatus, record_id
 
-    fingerprint = delivery.fingerprint()
     now = app.clock.now()
     where = claims_source(source)
-    claim = EventRecord(
+    return EventRecord(
         id=record_id(where, delivery.message_id),
         source=where,
         event_id=delivery.message_id,
@@ -216,9 +215,21 @@ def claim_message(app: App, source: str, kind: str, delivery: PubSubDelivery) ->
         status=EventStatus.accepted.value,
         reason=f"message {delivery.message_id} claimed by its first delivery to {source}",
         received_at=now,
-        payload={"fingerprint": fingerprint, "origin": delivery.origin},
+        payload={"fingerprint": delivery.fingerprint(), "origin": delivery.origin},
         expires_at=now + dt.timedelta(days=app.config.runner.retention.events_days),
     )
+
+
+def claim_message(
+    app: App, source: str, kind: str, delivery: PubSubDelivery, claim: EventRecord | None = None
+) -> Handled | None:
+    """Claim ``delivery``'s message id for what it carries. None: handle it (the first delivery,
+    or a redelivery of the same message). Otherwise the message id was first delivered with other
+    content: recorded as a duplicate event of ``source`` and returned, with nothing run."""
+    from .records import EventLog, EventStatus, Handled
+
+    claim = claim or claim_record(app, source, delivery)
+    fingerprint = claim.payload["fingerprint"]
     if app.store.record_event(claim):
         return None
     existing = app.store.get_event(claim.id)
@@ -235,3 +246,24 @@ def claim_message(app: App, source: str, kind: str, delivery: PubSubDelivery) ->
         payload=delivery.summary(),
     )
     return Handled(EventStatus.duplicate, record)
+
+
+class MessageClaim:
+    """A message's claim made with its run (one commit): :meth:`for_run` is what the runner
+    creates with the run; when either exists already, :meth:`confirm` claims the message the
+    usual way (:func:`claim_message`) and keeps the duplicate record in :attr:`refused`."""
+
+    def __init__(self, app: App, source: str, kind: str, delivery: PubSubDelivery) -> None:
+        self.app, self.source, self.kind, self.delivery = app, source, kind, delivery
+        self.record = claim_record(app, source, delivery)
+        self.refused: Handled | None = None
+
+    def confirm(self) -> bool:
+        self.refused = claim_message(self.app, self.source, self.kind, self.delivery, self.record)
+        return self.refused is None
+
+    def for_run(self) -> Claim:
+        from ..runner import Claim
+        from ..store.base import EVENTS
+
+        return Claim(EVENTS, self.record.id, self.record.model_dump(mode="json"), self.confirm)

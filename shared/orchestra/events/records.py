@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, OrchestraError, TransientError
 from ..models import EventRecord, Run, RunStatus, safe_doc_id
-from .pubsub import CloudEventLike, cloud_event_summary
+from .pubsub import CloudEventLike, MessageClaim, cloud_event_summary
 
 if TYPE_CHECKING:
     from ..app import App
@@ -204,6 +204,7 @@ def submit_for_event(
     kind: str,
     payload: dict[str, Any],
     nack_exhausted: bool = True,
+    claim: MessageClaim | None = None,
 ) -> Handled:
     """Run ``request`` for an event and record the outcome.
 
@@ -215,6 +216,10 @@ def submit_for_event(
     given up on after transient failures is refused too: the message keeps failing until Pub/Sub
     moves it to the dead-letter topic, where it is stored and can be replayed, instead of being
     acknowledged and forgotten.
+
+    With ``claim`` (a Pub/Sub message's claim on its id), the claim is created in the same commit
+    as the run; a message whose id another message claimed is recorded as a duplicate and runs
+    nothing, and a rejected one is claimed before its rejection is recorded.
     """
     events = EventLog(app)
 
@@ -233,9 +238,19 @@ def submit_for_event(
             payload=payload,
         )
 
+    from ..runner import ClaimRefused
+
     try:
-        outcome: RunOutcome = app.runner.submit(dataclasses.replace(request, record=accepted))
+        outcome: RunOutcome = app.runner.submit(
+            dataclasses.replace(request, record=accepted, claim=claim.for_run() if claim else None)
+        )
+    except ClaimRefused:
+        assert claim is not None and claim.refused is not None
+        return claim.refused
     except InputError as exc:
+        if claim is not None and not claim.confirm():
+            assert claim.refused is not None
+            return claim.refused
         return events.reject(source, key, kind, exc, payload)
     except TransientError as exc:
         try:

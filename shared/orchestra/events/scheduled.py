@@ -31,7 +31,7 @@ from ..errors import InputError
 from ..models import Mode, TriggerKind
 from ..runner import RunRequest
 from .parsing import json_object, validated
-from .pubsub import CloudEventLike, PubSubDelivery, claim_message, parse_pubsub_event
+from .pubsub import CloudEventLike, MessageClaim, PubSubDelivery, claim_message, parse_pubsub_event
 from .records import EventLog, Handled, submit_for_event
 
 if TYPE_CHECKING:
@@ -112,16 +112,20 @@ def handle_scheduled(event: CloudEventLike, app: App) -> Handled:
         delivery = parse_pubsub_event(event)
     except InputError as exc:
         return events.reject_cloud_event(SOURCE, KIND, event, exc)
-    reused = claim_message(app, SOURCE, KIND, delivery)
-    if reused is not None:
-        return reused
     payload = delivery.summary()
     try:
         task = task_from_delivery(delivery)
     except InputError as exc:
+        reused = claim_message(app, SOURCE, KIND, delivery)
+        if reused is not None:
+            return reused
         return events.reject(SOURCE, delivery.message_id, KIND, exc, payload)
     trigger_id = task.trigger_id or delivery.message_id
     request = request_for(
         task, trigger_id=trigger_id, source_event=delivery.message_id, requested_by=delivery.identity
     )
-    return submit_for_event(app, request, source=SOURCE, key=trigger_id, kind=KIND, payload=payload)
+    # The message's claim is created with its run, in one commit.
+    claim = MessageClaim(app, SOURCE, KIND, delivery)
+    return submit_for_event(
+        app, request, source=SOURCE, key=trigger_id, kind=KIND, payload=payload, claim=claim
+    )

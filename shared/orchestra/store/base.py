@@ -188,6 +188,18 @@ class StateStore(ABC):
         self.ops["write"] += len(writes)
         return self._write_all(writes)
 
+    def create_all(self, writes: Sequence[Write]) -> bool:
+        """Create every document only if none of them exists (``expect`` is not used). Returns
+        False when one exists; then what was written is up to the adapter (Firestore and SQLite
+        write nothing; callers must not count on either and create each one again if needed)."""
+        if not writes:
+            return True
+        self.ops["write"] += len(writes)
+        return self._create_all(writes)
+
+    def _create_all(self, writes: Sequence[Write]) -> bool:
+        return all([self._create(w.collection, w.doc_id, w.data) for w in writes])
+
     def _write_all(self, writes: Sequence[Write]) -> bool:
         for write in sorted(writes, key=lambda w: w.expect is None):
             if write.expect is None:

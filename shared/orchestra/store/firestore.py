@@ -465,6 +465,33 @@ class FirestoreStateStore(StateStore):
             f"database {self.database!r}): document changed under {CAS_ATTEMPTS} consecutive attempts"
         )
 
+    def _create_all(self, writes: Sequence[Write]) -> bool:
+        """One atomic batch of creates: all are written, or (one exists) none."""
+        from google.cloud.firestore_v1 import _helpers
+        from google.cloud.firestore_v1.types import Precondition
+
+        gexc = self._gexc
+        first = writes[0]
+        docs = [to_document(w.data) for w in writes]
+        with self._call("create", first.collection, first.doc_id):
+            pbs = []
+            for write, doc in zip(writes, docs, strict=True):
+                (pb,) = _helpers.pbs_for_set_no_merge(
+                    self._ref(write.collection, write.doc_id)._document_path, doc
+                )
+                pb.current_document = Precondition(exists=False)
+                pbs.append(pb)
+            try:
+                results = self._commit(pbs)
+            except gexc.Conflict as exc:
+                # Aborted is a Conflict subclass too, but means contention, not existence.
+                if isinstance(exc, gexc.Aborted):
+                    raise
+                return False
+        for write, doc, result in zip(writes, docs, results, strict=True):
+            self._remember(self._key(write.collection, write.doc_id), result.update_time, doc)
+        return True
+
     def _write_all(self, writes: Sequence[Write]) -> bool:
         """One atomic batch when the conditional write's document is remembered at a version that
         matches its condition; otherwise (or when that version is stale) the writes one by one."""

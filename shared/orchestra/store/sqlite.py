@@ -16,11 +16,12 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreConfigError, StoreUnavailable
-from .base import StateStore, Where, matches
+from .base import StateStore, Where, Write, matches
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -236,6 +237,52 @@ class SqliteStateStore(StateStore):
                 "UPDATE docs SET data = ? WHERE collection = ? AND id = ?",
                 (json.dumps(data), collection, doc_id),
             )
+            self._conn().execute("COMMIT")
+            return True
+        except BaseException:
+            if self._conn().in_transaction:
+                self._conn().execute("ROLLBACK")
+            raise
+
+    def _write_all(self, writes: Sequence[Write]) -> bool:
+        # One transaction: the conditional write's check and every write commit together.
+        self._execute("BEGIN IMMEDIATE")
+        try:
+            conn = self._conn()
+            for write in writes:
+                if write.expect is None:
+                    continue
+                row = conn.execute(
+                    "SELECT data FROM docs WHERE collection = ? AND id = ?", (write.collection, write.doc_id)
+                ).fetchone()
+                if row is None or not matches(json.loads(row[0]), write.expect):
+                    conn.execute("ROLLBACK")
+                    return False
+            for write in writes:
+                conn.execute(
+                    "INSERT INTO docs (collection, id, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data",
+                    (write.collection, write.doc_id, json.dumps(write.data)),
+                )
+            conn.execute("COMMIT")
+            return True
+        except BaseException:
+            if self._conn().in_transaction:
+                self._conn().execute("ROLLBACK")
+            raise
+
+    def _create_all(self, writes: Sequence[Write]) -> bool:
+        # One transaction: every document is created, or (one exists) none.
+        self._execute("BEGIN IMMEDIATE")
+        try:
+            for write in writes:
+                cur = self._conn().execute(
+                    "INSERT OR IGNORE INTO docs (collection, id, data) VALUES (?, ?, ?)",
+                    (write.collection, write.doc_id, json.dumps(write.data)),
+                )
+                if cur.rowcount != 1:
+                    self._conn().execute("ROLLBACK")
+                    return False
             self._conn().execute("COMMIT")
             return True
         except BaseException:
