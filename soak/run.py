@@ -42,7 +42,7 @@ PROJECT = "orchestra-soak"
 # or forwards it to the dead-letter topic (the SDK's emulator drops some failed pushes).
 STALLED_PASSES = 3
 MAX_REDELIVERIES = 5
-STREAM_PASS_S = 15.0
+STREAM_PASS_S = 20.0
 WARMUP = 10  # events that wake every function up before the clean phase is timed
 NON_TERMINAL = ("running", "queued", "awaiting_approval", "awaiting_verification")
 
