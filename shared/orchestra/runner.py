@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -139,35 +140,77 @@ class _Record:
 
 
 class _Heartbeat:
-    """Renews a run's lease from a background thread while the automation works."""
+    """Renews a run's lease while the automation works, every ``runner.lease.heartbeat_seconds``,
+    from the runner's heartbeat thread (:class:`_Heartbeats`): entering costs no thread start."""
 
     def __init__(self, runner: Runner, run: Run) -> None:
         self.runner = runner
         self.run = run
         self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run.id}", daemon=True)
+        self.due = 0.0
+        self._active = True
+        self._lock = threading.Lock()  # held while renewing: leaving waits for a renewal in flight
 
     def __enter__(self) -> _Heartbeat:
         if self.runner.heartbeat_in_background:
-            self._thread.start()
+            self.runner._heartbeats.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        if self.runner.heartbeat_in_background:
+            self.runner._heartbeats.remove(self)
+        with self._lock:
+            self._active = False
 
-    def _loop(self) -> None:
-        interval = self.runner.config.runner.lease.heartbeat_seconds
-        while not self._stop.wait(interval):
+    def beat(self) -> None:
+        with self._lock:
+            if not self._active or self.lost:
+                return
             try:
                 if not self.runner.renew_lease(self.run):
                     self.lost = True
                     log.warning("lease on run %s was taken over by another owner", self.run.id)
-                    return
             except OrchestraError as exc:
                 log.warning("heartbeat for run %s failed: %s", self.run.id, exc)
+
+
+class _Heartbeats:
+    """One daemon thread per runner, started with its first run, renewing the leases of the runs
+    in progress when each is due."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._beats: dict[int, _Heartbeat] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, beat: _Heartbeat) -> None:
+        beat.due = time.monotonic() + beat.runner.config.runner.lease.heartbeat_seconds
+        with self._lock:
+            self._beats[id(beat)] = beat
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="heartbeats", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def remove(self, beat: _Heartbeat) -> None:
+        with self._lock:
+            self._beats.pop(id(beat), None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                beats = list(self._beats.values())
+            if not beats:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            for beat in beats:
+                if beat.due <= time.monotonic():
+                    beat.beat()
+                    beat.due = time.monotonic() + beat.runner.config.runner.lease.heartbeat_seconds
+            self._wake.wait(max(0.0, min(b.due for b in beats) - time.monotonic()))
+            self._wake.clear()
 
 
 class Runner:
@@ -193,6 +236,7 @@ class Runner:
         self.heartbeat_in_background = heartbeat_in_background
         self.progress = progress or (lambda message: None)
         self._save_lock = threading.RLock()
+        self._heartbeats = _Heartbeats()
         self._announcer = announcer
 
     @property
