@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from zoneinfo import ZoneInfo
 
 from ...models import format_timestamp
@@ -48,33 +51,47 @@ def is_open(policy: EnvironmentPolicy, when: dt.datetime) -> bool:
     return not policy.windows or any(in_window(w, when) for w in policy.windows)
 
 
-def _window_starts(window: Window, after: dt.datetime) -> list[dt.datetime]:
+def _window_starts(window: Window, after: dt.datetime) -> Iterator[dt.datetime]:
+    """The window's openings from the local day of ``after`` on, in order, up to the horizon."""
     tz = ZoneInfo(window.timezone)
     first = after.astimezone(tz).date()
     hours, mins = divmod(minutes(window.start), 60)
-    starts = []
+    days = frozenset(window.days)
     for offset in range(HORIZON_DAYS + 1):
         day = first + dt.timedelta(days=offset)
-        if DAYS[day.weekday()] in window.days:
+        if DAYS[day.weekday()] in days:
             # A start inside a DST gap resolves to the instant after the gap (fold=0 semantics).
-            starts.append(
-                dt.datetime(day.year, day.month, day.day, hours, mins, tzinfo=tz).astimezone(dt.UTC)
-            )
-    return starts
+            yield dt.datetime(day.year, day.month, day.day, hours, mins, tzinfo=tz).astimezone(dt.UTC)
 
 
 def next_opening(policy: EnvironmentPolicy, after: dt.datetime) -> dt.datetime | None:
-    """The first instant at or after ``after`` when deploying is allowed (None beyond the horizon)."""
+    """The first instant at or after ``after`` when deploying is allowed (None beyond the horizon).
+
+    Deploying becomes allowed only when a window opens or a freeze ends: those instants are
+    visited in time order, lazily, and the first one open is the answer."""
     if is_open(policy, after):
         return after
-    candidates = {f.end for f in policy.freezes if f.end > after}
-    for window in policy.windows:
-        candidates.update(s for s in _window_starts(window, after) if s > after)
-    for candidate in sorted(candidates):
-        if candidate - after > dt.timedelta(days=HORIZON_DAYS):
-            break
-        if is_open(policy, candidate):
-            return candidate
+    horizon = after + dt.timedelta(days=HORIZON_DAYS)
+    freeze_ends = sorted({f.end for f in policy.freezes if f.end > after})
+    starts = [(s for s in _window_starts(w, after) if s > after) for w in policy.windows]
+    # A freeze's end goes in before the window openings it precedes (few ends: no heap for them).
+    openings = starts[0] if len(starts) == 1 else heapq.merge(*starts)
+    ends = iter(freeze_ends)
+    next_end = next(ends, None)
+    previous = None
+    for start in chain(openings, (None,)):
+        while next_end is not None and (start is None or next_end <= start):
+            candidate, next_end = next_end, next(ends, None)
+            if candidate > horizon:
+                return None
+            if candidate != previous and is_open(policy, candidate):
+                return candidate
+            previous = candidate
+        if start is None or start > horizon:
+            return None
+        if start != previous and is_open(policy, start):
+            return start
+        previous = start
     return None
 
 

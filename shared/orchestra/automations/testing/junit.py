@@ -96,6 +96,8 @@ def _parse_tree(data: bytes, where: str) -> Node:
     def refuse(*_: object) -> None:
         raise _Refused(f"line {parser.CurrentLineNumber}: DTDs and entity declarations are not accepted")
 
+    # Text arrives in one call per run of characters, not one per line or entity.
+    parser.buffer_text = True
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
