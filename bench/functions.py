@@ -309,6 +309,34 @@ def end_to_end(messages: int, rounds: int, samples: int) -> None:
                 f"accepted event records {len(accepted)}: "
                 + ("exactly once" if exactly_once else "NOT exactly once")
             )
+            # As deployed (max_instance_request_concurrency = 1): one request at a time per
+            # instance, so an instance's capacity is one message per message latency.
+            single = FunctionServer("scheduled", {**env, "THREADS": "1"}, tmp).launch()
+            servers.append(single)
+            single.wait_ready()
+            count = min(messages, 200)
+            counter = tmp / "executions-single.log"
+            topic = push_topic(f"single-{uuid.uuid4().hex[:6]}", single)
+            start = time.perf_counter()
+            for future in [
+                publisher.publish(
+                    topic, json.dumps({"task": "probe", "params": {"counter": str(counter)}}).encode()
+                )
+                for _ in range(count)
+            ]:
+                future.result(timeout=60)
+            end = wait_for(
+                lambda: (
+                    len(lines(counter)) >= count
+                    and len(store.query("runs", where=[("status", "==", "succeeded")])) >= total + count
+                ),
+                "the one-at-a-time instance",
+            )
+            per_instance = count / (end - start)
+            print(
+                f"  one request at a time (as deployed): {per_instance:6.1f} messages/s per instance, "
+                f"{1000 / per_instance:5.1f} ms per message ({count} messages)"
+            )
             store.close()
         finally:
             for server in servers:
