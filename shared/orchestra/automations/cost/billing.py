@@ -16,11 +16,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
+import io
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,8 @@ import numpy as np
 
 from ...errors import InputError
 from ...inputs import DEFAULT_MAX_BYTES, excerpt
-from ...toolkit.rows import BadRows, RowCounter, is_name, json_objects, open_lines, short
+from ...toolkit.rows import BadRows, RowCounter, is_name, json_objects, short
+from .blocks import Factor, csv_block, csv_text, json_column, json_records, open_blocks
 
 if TYPE_CHECKING:
     from . import BigQuerySettings
@@ -189,6 +191,41 @@ def credits_amount(value: Any) -> float:
     return _finite(amount)
 
 
+def credit_sums(values: Sequence[Any]) -> np.ndarray | None:
+    """Per row, the sum of the amounts of a list of credit records (the export's own shape:
+    every record a dict whose ``amount`` is a float), as the row-by-row sum gives it; None when
+    any row has another shape or a sum is not finite (then each row is read on its own)."""
+    if set(map(type, values)) != {list}:
+        return None
+    counts = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    items = list(chain.from_iterable(values))
+    if not items:
+        return np.zeros(len(values))
+    if set(map(type, items)) != {dict}:
+        return None
+    try:
+        amounts = list(map(itemgetter("amount"), items))
+    except KeyError:
+        return None
+    if set(map(type, amounts)) != {float}:
+        return None
+    flat = np.array(amounts, dtype=np.float64)
+    sums = np.zeros(len(values))
+    single = counts == 1
+    # A row's one amount is its sum (+ 0.0 turns -0.0 into 0.0, as the sum from 0 does).
+    sums[single] = flat[(np.cumsum(counts) - 1)[single]] + 0.0
+    for i in np.flatnonzero(counts > 1).tolist():
+        sums[i] = sum(item["amount"] for item in values[i]) + 0.0
+    return sums if np.isfinite(sums).all() else None
+
+
+def _bad_timestamp(value: Any) -> str:
+    return (
+        f"usage_start_time: {short(value)} is not a timestamp "
+        "(e.g. 2025-01-31 23:00:00 UTC or 2025-01-31T23:00:00Z)"
+    )
+
+
 def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("not a finite number")
@@ -246,17 +283,26 @@ class _Builder(RowCounter):
         start: Sequence[Any],
         project: Sequence[Any],
         cost: Sequence[Any],
-        credit: Sequence[Any] | None,
+        credit: Sequence[Any] | np.ndarray | None,
         currency: Sequence[Any] | None,
+        early: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Validate one chunk column-wise; rows failing any check are counted and dropped."""
+        """Validate one chunk column-wise; rows failing any check are counted and dropped.
+
+        Text columns may come as :class:`Factor` (distinct values and an index per row), cost
+        and credits as float64 arrays already checked. ``early``: (line, reason) of the chunk's
+        rows rejected before validation (unparsable, wrong shape); bad rows are listed in line
+        order whatever the chunks."""
         n = len(lines)
-        self.rows += n
+        self.rows += n + len(early)
         reasons: dict[int, str] = {}
 
         # Fast path first: whole-column conversions; only a failing column is walked row by row.
         try:
-            costs = np.array(cost, dtype=np.float64)
+            if isinstance(cost, np.ndarray) and cost.dtype == np.float64:
+                costs = cost
+            else:
+                costs = np.array(cost, dtype=np.float64)
             if not np.isfinite(costs).all():
                 raise ValueError
         except (ValueError, TypeError):
@@ -267,20 +313,28 @@ class _Builder(RowCounter):
                 except (ValueError, TypeError):
                     reasons.setdefault(i, f"cost: {short(value)} is not a number")
 
-        credits = np.zeros(n)
-        if credit is not None:
-            self._credits(credit, credits, reasons)
+        if isinstance(credit, np.ndarray):
+            credits = credit
+        else:
+            credits = np.zeros(n)
+            if credit is not None:
+                self._credits(credit, credits, reasons)
 
-        days = self.day_codes(start)
-        if None in days:
-            for i, d in enumerate(days):
-                if d is None:
-                    reasons.setdefault(
-                        i,
-                        f"usage_start_time: {short(start[i])} is not a timestamp "
-                        "(e.g. 2025-01-31 23:00:00 UTC or 2025-01-31T23:00:00Z)",
-                    )
-                    days[i] = 0
+        if isinstance(start, Factor):
+            unique_days = self.day_codes(start.values)
+            bad_days = [i for i, d in enumerate(unique_days) if d is None]
+            day_array = np.array([0 if d is None else d for d in unique_days], dtype=np.int64)[start.index]
+            if bad_days:
+                for i in np.flatnonzero(np.isin(start.index, bad_days)).tolist():
+                    reasons.setdefault(i, _bad_timestamp(start[i]))
+        else:
+            days = self.day_codes(start)
+            if None in days:
+                for i, d in enumerate(days):
+                    if d is None:
+                        reasons.setdefault(i, _bad_timestamp(start[i]))
+                        days[i] = 0
+            day_array = np.array(days, dtype=np.int64)
 
         codes = {}
         for key, vocab, values in (
@@ -288,7 +342,10 @@ class _Builder(RowCounter):
             ("project.id", self.projects, project),
             ("sku.description", self.skus, sku),
         ):
-            encoded = vocab.encode(values)
+            if isinstance(values, Factor):
+                encoded = vocab.encode(values.values)[values.index]
+            else:
+                encoded = vocab.encode(values)
             if (encoded < 0).any():
                 for i in np.nonzero(encoded < 0)[0]:
                     reasons.setdefault(
@@ -296,12 +353,16 @@ class _Builder(RowCounter):
                     )
             codes[key] = encoded
         if currency is not None:
-            self.currencies.update(c for c in set(currency) if isinstance(c, str) and c)
+            distinct = currency.values if isinstance(currency, Factor) else set(currency)
+            self.currencies.update(c for c in distinct if isinstance(c, str) and c)
 
-        day_array = np.array(days, dtype=np.int64)
+        if reasons or early:
+            listed = sorted([*((lines[i], reason) for i, reason in reasons.items()), *early])
+            for line, reason in listed:
+                self.bad.add(line, reason)
+        if not n:
+            return
         if reasons:
-            for i in sorted(reasons):
-                self.bad.add(lines[i], reasons[i])
             mask = np.ones(n, dtype=bool)
             mask[list(reasons)] = False
             if not mask.any():
@@ -321,6 +382,11 @@ class _Builder(RowCounter):
 
     @staticmethod
     def _credits(values: Sequence[Any], out: np.ndarray, reasons: dict[int, str]) -> None:
+        if values and type(values[0]) is list:
+            sums = credit_sums(values)
+            if sums is not None:
+                out[:] = sums
+                return
         loads = json.loads
         for i, value in enumerate(values):
             if value == "[]" or value == "" or value is None:
@@ -372,23 +438,35 @@ class _Builder(RowCounter):
 
 
 def read_billing_file(
-    path: str | Path, *, max_bad_share: float, max_bytes: int = DEFAULT_MAX_BYTES
+    path: str | Path, *, max_bad_share: float, max_bytes: int = DEFAULT_MAX_BYTES, blocks: bool = True
 ) -> BillingData:
     """Read a CSV or JSON-lines export (``.gz`` allowed); the format follows the extension,
     else the first character (``{`` means JSON lines). The file must be a regular file of at most
-    ``max_bytes`` (decompressed too) in UTF-8; InputError naming the file and line otherwise."""
+    ``max_bytes`` (decompressed too) in UTF-8; InputError naming the file and line otherwise.
+
+    Plain blocks of lines are parsed in bulk (:mod:`.blocks`), any other block row by row;
+    ``blocks=False`` reads every row on its own (the reference the bulk parsers are held to)."""
     name = str(path)
     suffixes = [s.lower() for s in Path(name).suffixes if s.lower() != ".gz"]
-    with open_lines(path, max_bytes=max_bytes) as lines:
+    with open_blocks(path, max_bytes=max_bytes) as stream:
         if suffixes and suffixes[-1] in {".jsonl", ".json", ".ndjson"}:
-            builder = _read_jsonl(lines, name)
+            is_jsonl = True
         elif suffixes and suffixes[-1] == ".csv":
-            builder = _read_csv(lines, name)
+            is_jsonl = False
         else:
-            first = next(lines, None)
-            rest = chain([first], lines) if first is not None else iter(())
+            first = next(stream, None)
             is_jsonl = first is not None and first[1].startswith("{")
-            builder = _read_jsonl(rest, name) if is_jsonl else _read_csv(rest, name)
+            stream = chain([first], stream) if first is not None else iter(())
+        reader = _read_jsonl if is_jsonl else _read_csv
+        # Creating a million small objects triggers the cyclic GC over and over for nothing (rows
+        # hold only strings, numbers and acyclic records); pausing it halves the parse time.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            builder = reader(stream, name, blocks)
+        finally:
+            if was_enabled:
+                gc.enable()
     return builder.build(max_bad_share)
 
 
@@ -400,71 +478,183 @@ def _csv_problem(exc: csv.Error) -> str:
     return f"not valid CSV: {text}"
 
 
-def _read_csv(lines: Iterable[tuple[int, str]], source: str) -> _Builder:
+class _Lines:
+    """The lines handed to the csv module, a block at a time: each physical line as one item
+    ending in ``\n`` (``\r\n`` as ``\n``), so that ``line`` is the number of the last line
+    handed out. Past the loaded block it loads the next one itself (a quoted field may span
+    blocks)."""
+
+    def __init__(self, blocks: Iterator[tuple[int, str]]) -> None:
+        self.blocks = blocks
+        self.items: list[str] = []
+        self.position = 0
+        self.line = 0
+
+    def load(self, first: int, block: str) -> None:
+        self.items = io.StringIO(csv_text(block), newline="\n").readlines()
+        self.position = 0
+        self.line = first - 1
+
+    @property
+    def pending(self) -> bool:
+        return self.position < len(self.items)
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.position == len(self.items):
+            block = next(self.blocks, None)
+            if block is None:
+                raise StopIteration
+            self.load(*block)
+        item = self.items[self.position]
+        self.position += 1
+        self.line += 1
+        return item
+
+
+def _read_csv(stream: Iterator[tuple[int, str]], source: str, blocks: bool = True) -> _Builder:
     builder = _Builder(source)
-    # The csv module counts the lines it is given: one item per physical line, so its line_num
-    # is the file's line number. The line break goes back on for fields quoted across lines.
-    reader = csv.reader(text + "\n" for _, text in lines)
+    lines = _Lines(stream)
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
         raise InputError("empty file (expected a header row)", where=source) from None
     except csv.Error as exc:
-        raise InputError(_csv_problem(exc), where=f"{source}:{reader.line_num}") from None
+        raise InputError(_csv_problem(exc), where=f"{source}:{lines.line}") from None
     cols = resolve_columns(header, source)
     index = {name.strip(): i for i, name in enumerate(header)}
     width = len(header)
     take = {key: itemgetter(index[name.strip()]) for key, name in cols.items()}
+    at = {key: index[name.strip()] for key, name in cols.items()}
 
     def column(rows: list[list[str]], key: str) -> list[str] | None:
         getter = take.get(key)
         return list(map(getter, rows)) if getter else None
 
-    # Creating a million small lists triggers the cyclic GC over and over for nothing (rows hold
-    # only strings); pausing it halves the parse time.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        line = 1
-        while True:
+    def rows_of_loaded() -> None:
+        """Row by row, the records that start in the loaded block (the last may run on)."""
+        chunk: list[list[str]] = []
+        numbers: list[int] = []
+        early: list[tuple[int, str]] = []
+        while lines.pending:
+            start = lines.line + 1
             try:
-                chunk = list(islice(reader, CHUNK))
-            except csv.Error as exc:
-                raise InputError(_csv_problem(exc), where=f"{source}:{reader.line_num}") from None
-            if not chunk:
+                row = next(reader)
+            except StopIteration:
                 break
-            end_line = reader.line_num
-            if end_line - line == len(chunk):
-                lines: Sequence[int] = range(line + 1, end_line + 1)
-            else:
-                # A quoted field spans lines: number records, not physical lines, in this chunk.
-                lines = range(line + 1, line + 1 + len(chunk))
-            line = end_line
-            if set(map(len, chunk)) != {width}:
-                good_rows, good_lines = [], []
-                for row, n in zip(chunk, lines, strict=True):
-                    if len(row) == width:
-                        good_rows.append(row)
-                        good_lines.append(n)
-                    elif row:  # blank lines are not rows
-                        builder.reject(n, f"{len(row)} fields, expected {width}")
-                chunk, lines = good_rows, good_lines
-                if not chunk:
-                    continue
-            builder.add(
-                lines,
-                column(chunk, "service") or [],
-                column(chunk, "sku") or [NO_SKU] * len(chunk),
-                column(chunk, "start") or [],
-                column(chunk, "project") or [],
-                column(chunk, "cost") or [],
-                column(chunk, "credits"),
-                column(chunk, "currency"),
-            )
-    finally:
-        if was_enabled:
-            gc.enable()
+            except csv.Error as exc:
+                raise InputError(_csv_problem(exc), where=f"{source}:{lines.line}") from None
+            if len(row) == width:
+                chunk.append(row)
+                numbers.append(start)
+            elif row:  # blank lines are not rows
+                early.append((start, f"{len(row)} fields, expected {width}"))
+            if len(chunk) >= CHUNK:
+                add(chunk, numbers, early)
+                chunk, numbers, early = [], [], []
+        if chunk or early:
+            add(chunk, numbers, early)
+
+    def add(chunk: list[list[str]], numbers: list[int], early: list[tuple[int, str]]) -> None:
+        builder.add(
+            numbers,
+            column(chunk, "service") or [],
+            column(chunk, "sku") or [NO_SKU] * len(chunk),
+            column(chunk, "start") or [],
+            column(chunk, "project") or [],
+            column(chunk, "cost") or [],
+            column(chunk, "credits"),
+            column(chunk, "currency"),
+            early,
+        )
+
+    if blocks and lines.pending:  # the rest of the header's block
+        rest = "".join(lines.items[lines.position :])
+        if _csv_fast(builder, lines.line + 1, rest, width, at):
+            lines.position = len(lines.items)
+    while True:
+        if lines.pending:
+            rows_of_loaded()
+            continue
+        block = next(stream, None)
+        if block is None:
+            break
+        if not (blocks and _csv_fast(builder, *block, width, at)):
+            lines.load(*block)
     return builder
+
+
+def _csv_fast(builder: _Builder, first: int, block: str, width: int, at: dict[str, int]) -> bool:
+    """Add a block of plain CSV lines at once; False (nothing added) for any other block."""
+    parsed = csv_block(csv_text(block), width)
+    if parsed is None:
+        return False
+    costs = parsed.numbers(at["cost"])
+    if costs is None:
+        return False
+    credits = np.zeros(parsed.rows)
+    if "credits" in at:
+        column = at["credits"]
+        widths = parsed.ends[:, column] - parsed.starts[:, column]
+        # Most rows have no credit: an empty field or an empty list.
+        empty = (widths == 0) | (
+            (widths == 2)
+            & (parsed.buf[parsed.starts[:, column]] == ord("["))
+            & (parsed.buf[parsed.starts[:, column] + 1] == ord("]"))
+        )
+        listed = np.flatnonzero(~empty)
+        if len(listed):
+            sums = _credit_texts(parsed.texts(column, listed))
+            if sums is None:
+                return False
+            credits[listed] = sums
+    factors = {}
+    for key in ("service", "sku", "start", "project", "currency"):
+        if key in at:
+            factor = parsed.factor(at[key])
+            if factor is None:
+                return False
+            factors[key] = factor
+    rows = parsed.rows
+    builder.add(
+        range(first, first + rows),
+        factors["service"],
+        factors.get("sku") or Factor([NO_SKU], np.zeros(rows, dtype=np.intp)),
+        factors["start"],
+        factors["project"],
+        costs,
+        credits,
+        factors.get("currency"),
+    )
+    return True
+
+
+def _credit_texts(texts: list[str]) -> np.ndarray | None:
+    """Credit sums of CSV credit fields that all hold the export's JSON list of credit records;
+    None when any holds something else (the block is then read row by row)."""
+    import orjson  # only the bulk readers need it
+
+    if not all(text.startswith("[") for text in texts):
+        return None
+    try:
+        parsed = list(map(orjson.loads, texts))
+    except orjson.JSONDecodeError:
+        return None
+    return credit_sums(parsed)
+
+
+class _Rejects(RowCounter):
+    """Rows rejected before validation, held until their chunk is added (line order)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.held: list[tuple[int, str]] = []
+
+    def reject(self, line: int, reason: str) -> None:
+        self.held.append((line, reason))
 
 
 def _lookup(record: dict[str, Any], names: tuple[str, ...]) -> tuple[bool, Any]:
@@ -479,16 +669,18 @@ def _lookup(record: dict[str, Any], names: tuple[str, ...]) -> tuple[bool, Any]:
     return False, None
 
 
-def _read_jsonl(numbered: Iterable[tuple[int, str]], source: str) -> _Builder:
+_JSON_KEYS = ("service", "sku", "start", "project", "cost", "credits", "currency")
+
+
+def _read_jsonl(stream: Iterator[tuple[int, str]], source: str, blocks: bool = True) -> _Builder:
     builder = _Builder(source)
-    batch: dict[str, list[Any]] = {k: [] for k in ("service", "sku", "start", "project", "cost")}
-    credit: list[Any] = []
-    currency: list[Any] = []
+    rejects = _Rejects(source)
+    batch: dict[str, list[Any]] = {k: [] for k in _JSON_KEYS}
     lines: list[int] = []
     missing_seen: dict[str, int] = {}
 
     def flush() -> None:
-        if lines:
+        if lines or rejects.held:
             builder.add(
                 lines[:],
                 batch["service"],
@@ -496,40 +688,71 @@ def _read_jsonl(numbered: Iterable[tuple[int, str]], source: str) -> _Builder:
                 batch["start"],
                 batch["project"],
                 batch["cost"],
-                credit,
-                currency,
+                batch["credits"],
+                batch["currency"],
+                rejects.held[:],
             )
-        for values in (*batch.values(), credit, currency, lines):
+        for values in (*batch.values(), lines, rejects.held):
             values.clear()
 
-    for number, record in json_objects(numbered, builder):
-        values = {}
-        absent = None
-        for key in ("service", "sku", "start", "project", "cost", "credits", "currency"):
-            ok, value = _lookup(record, COLUMNS[key])
-            if not ok and key in REQUIRED:
-                absent = key
-                break
-            values[key] = value
-        if absent is not None:
-            missing_seen.setdefault(absent, number)
-            names = COLUMNS[absent]
-            builder.reject(number, f"missing field {names[0]!r} (accepted names: {', '.join(names)})")
+    for first, block in stream:
+        if blocks and _jsonl_fast(builder, first, block):
             continue
-        for key in batch:
-            batch[key].append(values[key])
-        credit.append(values["credits"])
-        currency.append(values["currency"])
-        lines.append(number)
-        if len(lines) >= CHUNK:
-            flush()
-    flush()
+        texts = block.split("\n")
+        if block.endswith("\n"):
+            texts.pop()
+        numbered = ((n, text.removesuffix("\r")) for n, text in enumerate(texts, first))
+        for number, record in json_objects(numbered, rejects):
+            values = {}
+            absent = None
+            for key in _JSON_KEYS:
+                ok, value = _lookup(record, COLUMNS[key])
+                if not ok and key in REQUIRED:
+                    absent = key
+                    break
+                values[key] = value
+            if absent is not None:
+                missing_seen.setdefault(absent, number)
+                names = COLUMNS[absent]
+                rejects.reject(number, f"missing field {names[0]!r} (accepted names: {', '.join(names)})")
+                continue
+            for key in _JSON_KEYS:
+                batch[key].append(values[key])
+            lines.append(number)
+            if len(lines) >= CHUNK:
+                flush()
+        flush()
     if builder.rows and builder.bad.count == builder.rows and missing_seen:
         # Every row lacks the same field: that is a missing column, say it that way.
         key = min(missing_seen, key=missing_seen.__getitem__)
         names = COLUMNS[key]
         raise InputError(f"missing column {names[0]!r} (accepted names: {', '.join(names)})", where=source)
     return builder
+
+
+def _jsonl_fast(builder: _Builder, first: int, block: str) -> bool:
+    """Add a block of JSON lines of one layout at once; False (nothing added) for any other."""
+    records = json_records(block)
+    if records is None:
+        return False
+    keys: set[str] = set().union(*records)
+    columns = {}
+    for key in _JSON_KEYS:
+        values = json_column(records, keys, COLUMNS[key], required=key in REQUIRED)
+        if values is None:
+            return False
+        columns[key] = values
+    builder.add(
+        range(first, first + len(records)),
+        columns["service"],
+        columns["sku"],
+        columns["start"],
+        columns["project"],
+        columns["cost"],
+        columns["credits"],
+        columns["currency"],
+    )
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
