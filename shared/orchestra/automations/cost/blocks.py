@@ -34,6 +34,8 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 MAX_BRACKETS = 400
 # Fields wider than this (bytes) are not gathered into fixed-width arrays.
 MAX_FACTOR_WIDTH = 512
+# Bytes read at a time; a block is the whole lines they complete.
+BLOCK_BYTES = 1 << 20
 _QUOTE, _COMMA, _NEWLINE = ord('"'), ord(","), ord("\n")
 _NUMBER_BYTES = np.zeros(256, dtype=bool)
 _NUMBER_BYTES[list(b"0123456789.-+eE")] = True
@@ -52,7 +54,7 @@ def open_blocks(
     raw = open_input(path, max_bytes=max_bytes, where=where)
     try:
         stream = GzipInput(raw, max_bytes, where) if is_gzip(path) else raw
-        yield text_blocks(LineBound(stream, MAX_LINE_BYTES, where), where)
+        yield text_blocks(LineBound(stream, MAX_LINE_BYTES, where), where, chunk_bytes=BLOCK_BYTES)
     finally:
         raw.close()
 
