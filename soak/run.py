@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.devtopology import DevOptions, Interrupted, StartError
+from orchestra.errors import OrchestraError
 
 from .chaos import Chaos
 from .checker import STAND_IN, Report, check, expected_trigger, outstanding
@@ -43,6 +44,7 @@ PROJECT = "orchestra-soak"
 STALLED_PASSES = 3
 MAX_REDELIVERIES = 5
 STREAM_PASS_S = 20.0
+STORE_READ_S = 300.0
 WARMUP = 10  # events that wake every function up before the clean phase is timed
 NON_TERMINAL = ("running", "queued", "awaiting_approval", "awaiting_verification")
 
@@ -334,9 +336,13 @@ class Soak:
             app.close()
 
     def _app(self) -> Any:
+        """The soak's own application: its whole-store reads (every run and record of a long
+        soak) get a long deadline."""
         from orchestra.app import build_app
+        from orchestra.store.firestore import FirestoreStateStore
 
-        return build_app(config_path=self.config, store_url=f"firestore://{PROJECT}")
+        store = FirestoreStateStore(project=PROJECT, timeout_s=STORE_READ_S)
+        return build_app(config_path=self.config, store=store)
 
     def _recover_and_settle(self, plan: Plan, sender: Sender) -> list[SoakEvent]:
         """Recovery passes until the store is quiet; then settle events until every breaker closed."""
@@ -347,8 +353,13 @@ class Soak:
         stalled: dict[str, int] = {}
         while time.monotonic() < deadline:
             self.recover_once()
-            waiting = outstanding(app, plan.events, list(sender.sends))
-            runs = app.store.list_runs(task="soak", limit=None)
+            try:
+                waiting = outstanding(app, plan.events, list(sender.sends))
+                runs = app.store.list_runs(task="soak", limit=None)
+            except OrchestraError as exc:  # a slow or briefly unavailable store: read again
+                self.log(f"recovery: reading the store failed ({exc}); again", echo=True)
+                time.sleep(3)
+                continue
             busy = sum(1 for r in runs if r.status.value in NON_TERMINAL)
             snapshot = (len(runs), busy, len(app.store.list_dead_letters(limit=None)), len(waiting))
             unchanged = unchanged + 1 if snapshot == previous else 0
