@@ -9,7 +9,10 @@ the dead-letter topic: same data and attributes, a new message id, plus the attr
 
 Replaying re-runs the original trigger through the runner. The original message id is not in
 the dead-lettered copy, so a replay's trigger id is ``replay:{dead letter id}``: replaying the same
-dead letter twice returns the first replay's run instead of running again.
+dead letter twice returns the first replay's run instead of running again. A message whose own key
+(a scheduled ``trigger_id``, an incident's opening) already made a run that did not fail or get
+skipped is not run again: Pub/Sub dead-letters such a message too when its acknowledgements are
+lost, and the replay answers with that run.
 
 A newly stored dead letter is announced (``dev.orchestra.deadletter.stored.v1``, see
 :mod:`orchestra.announcements`); a redelivery of one already stored is not.
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..announcements import announce_safely
 from ..errors import InputError, NotFound, TransientError
-from ..models import DeadLetter, run_id_for, safe_doc_id
+from ..models import DeadLetter, RunStatus, run_id_for, safe_doc_id
 from ..runner import RunOutcome, RunRequest
 from . import alerts, scheduled
 from .parsing import json_object
@@ -201,11 +204,36 @@ def replay_request(app: App, letter: DeadLetter, identity: str) -> tuple[str, Ru
     )
 
 
+def original_trigger(letter: DeadLetter) -> str | None:
+    """The trigger id the dead-lettered message ran under when its content names one (a scheduled
+    message's ``trigger_id``, an incident's ``{id}:open``); None otherwise (the original message
+    id is not in the dead-lettered copy)."""
+    try:
+        data = json_object(original_data(letter), where="data", allow_empty=True)
+        if "incident" in data:
+            return alerts.parse_notification(data).incident.dedupe_key
+    except InputError:
+        return None
+    trigger = data.get("trigger_id") or original_attributes(letter).get("trigger_id")
+    return trigger if isinstance(trigger, str) and trigger else None
+
+
+# A run in any other status did (or is doing) what the message asked: replaying it would do it twice.
+RERUNNABLE = frozenset({RunStatus.failed, RunStatus.skipped})
+
+
 def replay_dead_letter(app: App, letter_id: str, identity: str) -> Replay:
     letter = app.store.get_dead_letter(letter_id)
     if letter is None:
         raise NotFound(f"no dead letter with id {letter_id!r} (see `orchestra dlq list`)", where="id")
     kind, request = replay_request(app, letter, identity)
+    # Pub/Sub also dead-letters a message whose run succeeded when its acknowledgements were lost:
+    # the run its own key made is the answer then, not a second execution.
+    trigger = original_trigger(letter)
+    earlier = app.store.get_run(run_id_for(request.task, trigger)) if trigger else None
+    if earlier is not None and earlier.status not in RERUNNABLE:
+        _link(app, letter, earlier.id)
+        return Replay(letter=letter, kind=kind, request=request, outcome=RunOutcome(earlier, duplicate=True))
     try:
         outcome = app.runner.submit(request)
     except TransientError:
