@@ -19,6 +19,7 @@ Run: .venv/bin/python bench/functions.py [--messages N] [--samples N] [--rounds 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import statistics
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -310,32 +312,51 @@ def end_to_end(messages: int, rounds: int, samples: int) -> None:
                 + ("exactly once" if exactly_once else "NOT exactly once")
             )
             # As deployed (max_instance_request_concurrency = 1): one request at a time per
-            # instance, so an instance's capacity is one message per message latency.
+            # instance, so an instance's capacity is one message per request latency. Measured
+            # with sequential CloudEvents in binary mode (as Eventarc delivers them) straight to
+            # the functions, each one answered before the next is sent.
             single = FunctionServer("scheduled", {**env, "THREADS": "1"}, tmp).launch()
             servers.append(single)
             single.wait_ready()
             count = min(messages, 200)
             counter = tmp / "executions-single.log"
-            topic = push_topic(f"single-{uuid.uuid4().hex[:6]}", single)
-            start = time.perf_counter()
-            for future in [
-                publisher.publish(
-                    topic, json.dumps({"task": "probe", "params": {"counter": str(counter)}}).encode()
-                )
-                for _ in range(count)
-            ]:
-                future.result(timeout=60)
-            end = wait_for(
-                lambda: (
-                    len(lines(counter)) >= count
-                    and len(store.query("runs", where=[("status", "==", "succeeded")])) >= total + count
-                ),
-                "the one-at-a-time instance",
-            )
-            per_instance = count / (end - start)
+
+            def sequential(server: FunctionServer, task: dict[str, object]) -> list[float]:
+                took = []
+                for _ in range(count):
+                    message_id = uuid.uuid4().hex
+                    body = json.dumps(
+                        {
+                            "message": {
+                                "data": base64.b64encode(json.dumps(task).encode()).decode(),
+                                "messageId": message_id,
+                                "attributes": {},
+                            },
+                            "subscription": f"projects/{PROJECT}/subscriptions/bench",
+                        }
+                    ).encode()
+                    headers = {
+                        "ce-id": message_id,
+                        "ce-source": f"//pubsub.googleapis.com/projects/{PROJECT}/topics/bench",
+                        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+                        "ce-specversion": "1.0",
+                        "Content-Type": "application/json",
+                    }
+                    request = urllib.request.Request(server.url, data=body, headers=headers, method="POST")
+                    began = time.perf_counter()
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        response.read()
+                    took.append(time.perf_counter() - began)
+                return took
+
+            ours_took = sequential(single, {"task": "probe", "params": {"counter": str(counter)}})
+            bare_took = sequential(bare_fn, {"task": "probe"})
+            assert len(set(lines(counter))) == count, "one-at-a-time: not every message ran once"
+            ours_ms, bare_ms = median(ours_took) * 1000, median(bare_took) * 1000
             print(
-                f"  one request at a time (as deployed): {per_instance:6.1f} messages/s per instance, "
-                f"{1000 / per_instance:5.1f} ms per message ({count} messages)"
+                f"  one request at a time (as deployed), {count} messages: scheduled_task "
+                f"{ours_ms:5.1f} ms per message = {1000 / ours_ms:5.1f} messages/s per instance; "
+                f"bare {bare_ms:5.1f} ms ({bare_ms / ours_ms:.2f}x)"
             )
             store.close()
         finally:
