@@ -35,7 +35,6 @@ else; ``--as`` is free only against the local SQLite store.
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -389,12 +388,9 @@ def is_local_store(store: StateStore) -> bool:
     """The local SQLite file, or Firestore served by the emulator (``FIRESTORE_EMULATOR_HOST`` set,
     as under ``make dev``): the emulator has no Google accounts, and its data stays on this
     machine (the client talks to nothing else while the variable is set)."""
-    from .store.firestore import FirestoreStateStore
     from .store.sqlite import SqliteStateStore
 
-    if isinstance(store, SqliteStateStore):
-        return True
-    return isinstance(store, FirestoreStateStore) and bool(os.environ.get("FIRESTORE_EMULATOR_HOST"))
+    return isinstance(store, SqliteStateStore) or getattr(store, "emulated", False) is True
 
 
 def cli_identity(

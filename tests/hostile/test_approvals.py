@@ -387,6 +387,10 @@ def firestore_env(
     import orchestra.identities as identities
 
     monkeypatch.setattr(identities, "default_credentials", ServiceAccountCredentials)
+    # The emulator stands in for a shared Firestore here: the CLI must treat it as one.
+    from orchestra.store.firestore import FirestoreStateStore
+
+    monkeypatch.setattr(FirestoreStateStore, "emulated", property(lambda self: False))
     monkeypatch.delenv("ORCHESTRA_STORE", raising=False)
     doc = config_doc()
     for name in ("staging", "production"):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -255,6 +256,12 @@ class FirestoreStateStore(StateStore):
         # key -> (update time, stored document) of the last version this adapter wrote or read.
         self._versions: OrderedDict[str, tuple[Any, dict[str, Any]]] = OrderedDict()
         self._versions_lock = threading.Lock()
+
+    @property
+    def emulated(self) -> bool:
+        """Served by the Firestore emulator (``FIRESTORE_EMULATOR_HOST`` set): the client talks to
+        nothing else, the data stays on this machine, and there are no Google accounts."""
+        return bool(os.environ.get("FIRESTORE_EMULATOR_HOST"))
 
     def _new_client(self) -> Client:
         import google.auth.exceptions
