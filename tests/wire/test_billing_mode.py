@@ -96,10 +96,10 @@ def test_switch_sends_the_mode_in_the_patch_body_and_rollback_sends_it_back(
 ) -> None:
     instance_based = switched(service, cpu_idle=False, generation=8)
     restored = switched(service, cpu_idle=True, generation=9)
-    # analyze, prepare (drift check, snapshot), apply: the recorded service; verify and rollback
-    # read the switched one.
+    # analyze (the target's sizing, then its billing mode), prepare (drift check, snapshot) and
+    # apply read the recorded service; verify and rollback read the switched one.
     wire.answer(
-        "GET", PATH, *[Reply(200, service)] * 4, Reply(200, instance_based), Reply(200, instance_based)
+        "GET", PATH, *[Reply(200, service)] * 6, Reply(200, instance_based), Reply(200, instance_based)
     )
     wire.answer("PATCH", PATH, Reply(200, operation(instance_based)), Reply(200, operation(restored)))
 
@@ -113,7 +113,7 @@ def test_switch_sends_the_mode_in_the_patch_body_and_rollback_sends_it_back(
     assert verification.evidence["ready"] is True
     automation.rollback(ctx, action)
 
-    assert [(r.method, r.path) for r in wire.requests] == [("GET", PATH)] * 4 + [
+    assert [(r.method, r.path) for r in wire.requests] == [("GET", PATH)] * 6 + [
         ("PATCH", PATH),
         ("GET", PATH),
         ("GET", PATH),
@@ -206,7 +206,7 @@ def test_switch_over_grpc_sends_the_mode_in_the_update_request(
     instance_based = run_v2.Service.from_json(json.dumps(switched(service, cpu_idle=False, generation=8)))
     restored = run_v2.Service.from_json(json.dumps(switched(service, cpu_idle=True, generation=9)))
     get, update = f"/{SERVICES}/GetService", f"/{SERVICES}/UpdateService"
-    grpc_wire.answer(get, original, original, original, original, instance_based, instance_based)
+    grpc_wire.answer(get, *[original] * 6, instance_based, instance_based)
     grpc_wire.answer(update, done(instance_based), done(restored))
 
     [action] = grpc_automation.analyze(ctx).actions
@@ -217,7 +217,7 @@ def test_switch_over_grpc_sends_the_mode_in_the_update_request(
     grpc_automation.rollback(ctx, action)
 
     calls = [r.method for r in grpc_wire.requests]
-    assert calls == [get] * 4 + [update, get, get, update]
+    assert calls == [get] * 6 + [update, get, get, update]
     first, second = (r for r in grpc_wire.requests if r.method == update)
     sent = first.request.service
     assert sent.name == NAME and sent.etag == service["etag"]
