@@ -127,8 +127,11 @@ def environment_for_ref(config: Config, ref: str) -> str | None:
     branch = ref[len(BRANCH_PREFIX) :]
     if not branch:
         return None
-    env = deployment_settings(config).environment_for_branch(branch)
+    settings = deployment_settings(config)
+    env = settings.environment_for_branch(branch)
     if env is not None and env not in config.environments:
+        if not settings.states_environment_for(branch):
+            return None  # a default naming an environment this configuration does not define
         raise ConfigError(
             "automations.deployment.settings.branches",
             [f"{branch}: maps to unknown environment {env!r}; accepted: {', '.join(config.environments)}"],

@@ -228,20 +228,31 @@ class DeploymentSettings(Section):
         return value
 
     def problems(self, known: list[str]) -> list[str]:
-        """References to environments the configuration does not define."""
+        """References the configuration makes to environments it does not define. The default
+        branch mapping is not the configuration's word: where it names an environment the
+        configuration lacks (production, staging), that branch deploys nowhere instead."""
         out = [
             f"environments.{name}: unknown environment; accepted: {', '.join(known)}"
             for name in self.environments
             if name not in known and name not in ("development", "staging", "production")
         ]
         for branch, env in self.branches.items():
-            if env not in known:
+            if env not in known and "branches" in self.model_fields_set:
                 out.append(f"branches.{branch}: unknown environment {env!r}; accepted: {', '.join(known)}")
-        if self.other_branches is not None and self.other_branches not in known:
+        if (
+            self.other_branches is not None
+            and self.other_branches not in known
+            and "other_branches" in self.model_fields_set
+        ):
             out.append(
                 f"other_branches: unknown environment {self.other_branches!r}; accepted: {', '.join(known)}"
             )
         return out
+
+    def states_environment_for(self, branch: str) -> bool:
+        """Whether the configuration itself (not a default) decides where ``branch`` deploys."""
+        mapped = branch in self.branches or any(fnmatchcase(branch, p) for p in self.branches)
+        return "branches" in self.model_fields_set if mapped else "other_branches" in self.model_fields_set
 
     def environment_for_branch(self, branch: str) -> str | None:
         if branch in self.branches:
