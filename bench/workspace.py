@@ -19,6 +19,13 @@ parsing on the same 2 cores) and the bare interpreter start (a hook process also
 ``git diff --cached`` itself).
 Targets: analysis <= 2x the floor and faster than filter-repo; pre-commit check <= 3x the diff.
 
+Repetitions: 4 of the analysis (filter-repo: 2) and 12 of the pre-commit figures by default
+(``--reps 4``; the pre-commit part repeats 3 times as often: each repetition is short). Two
+runs with the former 7 and 21 at load 14-16 on 2 cores gave analysis cold / floor 6.4x and 2.9x,
+after a new commit 2.34x and 1.72x (so that verdict flips between runs), filter-repo 3.4x and
+10x slower; a run with 4 and 12 right after gave 5.8x, 2.34x and 6.7x, inside that spread, in
+two thirds of the time (41 s against 62 s). The pre-commit ratios were 1.2x-2.1x in all three.
+
 Usage: .venv/bin/python bench/workspace.py [--files N] [--commits N] [--workdir DIR] [--no-install]
 """
 
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--commits", type=int, default=3_000)
     parser.add_argument("--large-blobs", type=int, default=12)
-    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--reps", type=int, default=4, help="analysis repetitions (pre-commit: 3x)")
     parser.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "orchestra-bench-workspace"
     )
@@ -313,7 +320,7 @@ def bench_precommit(repo: Path, reps: int) -> list[str]:
         assert not check_staged(str(repo)).blocked
         spawn([str(hook_script)], full_env)  # warm-up: writes the bytecode
         spawn(entry_cmd)
-        for _ in range(max(reps * 3, 15)):
+        for _ in range(reps * 3):
             diff.append(timed(lambda: run(["git", "diff", "--cached", "--name-only"], repo)))
             check_inproc.append(timed(lambda: check_staged(str(repo))))
             check_hook.append(timed(lambda: spawn([str(hook_script)])))
