@@ -9,7 +9,7 @@ The cold starts are interleaved: each repetition starts the baseline interpreter
 function's, so that a burst of load on a shared machine hits a function and the baseline beside
 it; a function's ratio is the median over repetitions of its time / that repetition's baseline.
 
-Run: .venv/bin/python bench/deploy.py   (about 15 s unloaded, 26 s at load 14 on 2 cores;
+Run: .venv/bin/python bench/deploy.py   (about 15 s unloaded, 26-41 s at load 14-16 on 2 cores;
 medians of 3: the ratios hold from 3 on)
 """
 
