@@ -69,15 +69,15 @@ ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
 
 class NoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Analysis(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     findings: list[Finding] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
@@ -89,7 +89,7 @@ class Verification(BaseModel):
     proves the change yet, e.g. no samples after it). ``Verification(ok=True|False)`` still reads as
     passed / failed; give ``outcome`` for inconclusive. ``ok`` is True only for passed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     ok: bool = False
     outcome: VerificationOutcome = VerificationOutcome.failed
@@ -160,7 +160,7 @@ class EventKind(StrEnum):
 class RunFinished(BaseModel):
     """A run that reached a final status, as the runner announces it (:attr:`EventKind.run_finished`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     run_id: str
     task: str
@@ -174,7 +174,7 @@ class BreachEvent(BaseModel):
     """A metric past a configured threshold rule (a Cloud Monitoring incident, or the continuous
     controller's own watch) asking for a run focused on it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     rule: str = Field(description="name of the rule in the configuration's thresholds")
     metric: str
@@ -190,7 +190,7 @@ class EventOutcome(BaseModel):
     """What a plugin did with an event: a run for the core to submit, or work it did itself (a
     queued deployment) described for the event record."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     status: Literal["accepted", "duplicate", "ignored"] = "accepted"
     reason: str | None = None
@@ -205,7 +205,7 @@ class EventOutcome(BaseModel):
 class WatchSource(BaseModel):
     """Where the continuous controller's metrics watch reads live metrics for breaches."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     spec: dict[str, Any] = Field(description="a metrics source spec (orchestra.metrics.source_from_spec)")
     services: list[str] = Field(min_length=1)
@@ -236,7 +236,7 @@ class Collection(BaseModel):
     """A store collection a plugin writes. Its documents carry ``expires_at`` (the plugin sets it
     from ``retention``), so the expiry sweep and Firestore's TTL policy cover the collection."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
     retention: str = Field(description="the configuration key the retention comes from")
@@ -245,7 +245,7 @@ class Collection(BaseModel):
 class GateStatus(BaseModel):
     """A time gate of an environment at one instant (a deployment window, a change freeze)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(min_length=1, description="what gates, e.g. 'deployment window'")
     open: bool

@@ -14,7 +14,13 @@ or ``peek`` (the same answer, read-only); the stored state alone cannot say whet
 breaker is due for its probe.
 
 The healthy path reads one document and writes nothing: state is written only on transitions
-and while failures accumulate.
+and while failures accumulate. With a :class:`ClosedCache` (the runner keeps one per instance,
+``runner.breaker.cache_seconds``, default 5) it reads nothing either: a breaker this instance read
+closed with no failures is trusted for that long. So a breaker opened by another instance is
+honoured here within ``cache_seconds``, and a success here does not reset failures another
+instance recorded within that time (they count as if consecutive). This instance's own failure,
+probe hand-back or reset forgets the cached state at once; open, half-open and failing states are
+never cached. ``cache_seconds: 0`` reads the breaker before every call.
 
 Transitions are announced (:mod:`orchestra.announcements`, through the process's announcer):
 ``dev.orchestra.breaker.opened.v1`` when a closed or half-open breaker opens,
@@ -25,6 +31,7 @@ breaker is reset. Staying open (a late failure) and taking a probe are not annou
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,7 +54,7 @@ class BreakerState(StrEnum):
 
 
 class BreakerRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str
     name: str
@@ -83,6 +90,31 @@ class DependencyUnavailable(TransientError):
 REASON_PREFIX = "circuit "
 
 
+class ClosedCache:
+    """Breakers this instance read closed with no failures, trusted for ``seconds`` of the
+    injected clock (see the module docstring). Thread-safe; shared by every breaker of a runner."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._until: dict[str, dt.datetime] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, name: str, now: dt.datetime) -> bool:
+        with self._lock:
+            until = self._until.get(name)
+            return until is not None and now < until
+
+    def remember(self, name: str, now: dt.datetime) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            self._until[name] = now + dt.timedelta(seconds=self.seconds)
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._until.pop(name, None)
+
+
 def automation_breaker_name(task: str, environment: str) -> str:
     return f"automation:{task}:{environment}"
 
@@ -114,12 +146,25 @@ def dependency_breaker_name(dependency: str) -> str:
 
 
 class CircuitBreaker:
-    def __init__(self, store: StateStore, name: str, config: BreakerConfig, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        name: str,
+        config: BreakerConfig,
+        clock: Clock,
+        *,
+        cache: ClosedCache | None = None,
+    ) -> None:
         self.store = store
         self.name = name
         self.doc_id = safe_doc_id(name)
         self.config = config
         self.clock = clock
+        self.cache = cache
+
+    def _forget(self) -> None:
+        if self.cache is not None:
+            self.cache.forget(self.name)
 
     def read(self) -> BreakerRecord | None:
         doc = self.store.get(BREAKERS, self.doc_id)
@@ -185,11 +230,16 @@ class CircuitBreaker:
         return self._refusal(record, owner, self.clock.now()) or Permit(allowed=True, probe=True)
 
     def before_call(self, owner: str) -> Permit:
+        cache = self.cache
+        if cache is not None and cache.fresh(self.name, self.clock.now()):
+            return Permit(allowed=True, clean=True)
         for _ in range(5):
             now = self.clock.now()
             record = self.read()
             decided = self._refusal(record, owner, now)
             if decided is not None:
+                if cache is not None and decided.clean:
+                    cache.remember(self.name, now)
                 return decided
             assert record is not None  # a missing record is closed
             probe = record.model_copy(
@@ -236,6 +286,7 @@ class CircuitBreaker:
         proves nothing either way): the breaker stays half-open and the next caller probes."""
         if permit is None or not permit.probe:
             return
+        self._forget()
         for _ in range(5):
             record = self.read()
             if record is None or record.state != BreakerState.half_open or record.probe_owner != owner:
@@ -252,6 +303,7 @@ class CircuitBreaker:
                 return
 
     def record_failure(self, error: str, permit: Permit | None = None) -> BreakerState:
+        self._forget()
         for _ in range(5):
             now = self.clock.now()
             record = self.read()
@@ -284,6 +336,7 @@ class CircuitBreaker:
         raise RuntimeError(f"circuit {self.name}: could not record a failure under contention")
 
     def reset(self) -> None:
+        self._forget()
         now = self.clock.now()
         record = self.read()
         fresh = BreakerRecord(

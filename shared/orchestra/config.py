@@ -101,7 +101,8 @@ def check_cron(value: str) -> str:
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Built on first use (a cold start validates few sections; see orchestra.models.Strict).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 GROUP_PREFIX = "group:"
@@ -262,6 +263,15 @@ class BreakerConfig(Section):
     )
     probe_lease_seconds: float = Field(
         600, gt=0, le=DAY, description="how long one probe holds half-open (<= 1 day)"
+    )
+    cache_seconds: float = Field(
+        5,
+        ge=0,
+        le=60,
+        description=(
+            "how long an instance trusts a breaker it read closed with no failures (0..60; 0 reads "
+            "it before every run): a breaker opened elsewhere is honoured within this time"
+        ),
     )
 
 

@@ -33,7 +33,9 @@ Timestamp = Annotated[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Schemas are built on first use, not at import: a function's cold start builds only the
+    # models its first request validates.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class TriggerKind(StrEnum):
@@ -140,7 +142,7 @@ class VerificationRecord(BaseModel):
     """``action.result["verification"]``: the automation's evidence (its own keys, e.g. ``checks``)
     plus what the runner made of it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     outcome: VerificationOutcome
     decided_by: VerificationDecider | None = Field(

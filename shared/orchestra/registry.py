@@ -5,6 +5,18 @@ installed distribution may declare ``name = "module:Class"`` there (the built-in
 this package's own ``pyproject.toml``). Discovery reads distribution metadata only; a plugin's
 module is imported the first time its class is needed. That keeps the functions' cold start
 small: a function that only records dead letters never imports numpy or git helpers.
+
+Which event kinds a plugin handles is declared beside it, in the ``orchestra.handles`` group, so
+the registry can answer "who handles ``run_finished``?" (asked whenever a run finishes) without
+importing every plugin:
+
+- ``"<name>.<kind>" = "module:Class"`` declares that automation ``<name>`` handles ``<kind>`` (an
+  :class:`~orchestra.automation.EventKind` value), one entry per kind;
+- ``"<name>" = "module:Class"`` declares an automation that handles no event kind.
+
+The value must be the automation's own ``orchestra.automations`` value; a declaration that names
+another class is ignored. The class's ``handles`` stays the truth: a declared handler is imported
+and asked, and an automation without any declaration is imported to learn its kinds, as before.
 """
 
 from __future__ import annotations
@@ -39,6 +51,8 @@ if TYPE_CHECKING:
     from .runner import Runner, RunRequest
 
 ENTRY_POINT_GROUP = "orchestra.automations"
+HANDLES_GROUP = "orchestra.handles"
+_KINDS = {kind.value: kind for kind in EventKind}
 
 
 def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, str]:
@@ -52,14 +66,53 @@ def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+@dataclass(frozen=True)
+class Declaration:
+    """What an automation's distribution declares it handles, without importing it."""
+
+    path: str
+    kinds: frozenset[EventKind]
+
+
+def parse_declaration(entry: str) -> tuple[str, EventKind | None]:
+    """``"<name>.<kind>"`` -> (name, kind); a name not ending in a known kind -> (name, None)."""
+    name, dot, suffix = entry.rpartition(".")
+    if dot and name and suffix in _KINDS:
+        return name, _KINDS[suffix]
+    return entry, None
+
+
+def discover_declarations(group: str = HANDLES_GROUP) -> dict[str, Declaration]:
+    """automation name -> the event kinds its distribution declares in ``group`` (see the module
+    docstring). Reads distribution metadata only."""
+    paths: dict[str, str] = {}
+    kinds: dict[str, set[EventKind]] = {}
+    for ep in entry_points(group=group):
+        name, kind = parse_declaration(ep.name)
+        # As for the automations themselves: the first distribution on sys.path wins.
+        if paths.setdefault(name, ep.value) != ep.value:
+            continue
+        declared = kinds.setdefault(name, set())
+        if kind is not None:
+            declared.add(kind)
+    return {name: Declaration(paths[name], frozenset(kinds[name])) for name in sorted(paths)}
+
+
 class Registry:
     """Automations known by name.
 
-    ``Registry()`` discovers them from entry points (on first use); ``Registry({...})`` knows
-    exactly the given ``name -> "module:Class"`` paths (tests, embedding)."""
+    ``Registry()`` discovers them from entry points (on first use), with the event kinds their
+    distributions declare; ``Registry({...})`` knows exactly the given ``name -> "module:Class"``
+    paths (tests, embedding), and the kinds in ``declarations`` if given (else it imports a plugin
+    to learn its kinds)."""
 
-    def __init__(self, paths: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, paths: dict[str, str] | None = None, declarations: dict[str, Declaration] | None = None
+    ) -> None:
         self._paths: dict[str, str] | None = dict(paths) if paths is not None else None
+        self._declarations: dict[str, Declaration] | None = (
+            dict(declarations) if declarations is not None else None if paths is None else {}
+        )
         self._classes: dict[str, type[Automation]] = {}
         self._handlers: dict[EventKind, list[type[Automation]]] = {}
         self._approvable: list[type[Automation]] | None = None
@@ -68,6 +121,16 @@ class Registry:
         if self._paths is None:
             self._paths = discover()
         return self._paths
+
+    def declared_kinds(self, name: str) -> frozenset[EventKind] | None:
+        """The event kinds ``name``'s distribution declares it handles, or None when it declares
+        nothing (or declares another class than the one this registry would import)."""
+        if self._declarations is None:
+            self._declarations = discover_declarations()
+        found = self._declarations.get(name)
+        if found is None or found.path != self._known_paths().get(name):
+            return None
+        return found.kinds
 
     def register(self, cls: type[Automation]) -> type[Automation]:
         self._classes[cls.name] = cls
@@ -111,10 +174,30 @@ class Registry:
     def handlers(self, kind: EventKind) -> list[type[Automation]]:
         """Every automation that handles events of ``kind``, by name.
 
-        Imports every plugin once; the answer is kept for the registry's life (until a plugin is
-        registered or unregistered)."""
+        Imports only the plugins that are already loaded, that declare ``kind`` or that declare
+        nothing; each imported one answers with its class's ``handles``. The answer is kept for the
+        registry's life (until a plugin is registered or unregistered)."""
         if kind not in self._handlers:
-            self._handlers[kind] = [c for c in self.classes() if kind in c.handles]
+            found: list[type[Automation]] = []
+            for name in self.names():
+                declared = None if name in self._classes else self.declared_kinds(name)
+                if declared is not None and kind not in declared:
+                    continue
+                cls = self.get_class(name)
+                if cls is None:
+                    continue
+                if declared is not None and declared != cls.handles:
+                    log.warning(
+                        "automation %s declares it handles %s in its %s entry points, but its "
+                        "class handles %s: the class is followed; correct the declaration",
+                        name,
+                        sorted(k.value for k in declared),
+                        HANDLES_GROUP,
+                        sorted(k.value for k in cls.handles),
+                    )
+                if kind in cls.handles:
+                    found.append(cls)
+            self._handlers[kind] = found
         return list(self._handlers[kind])
 
     def handler(self, kind: EventKind) -> type[Automation] | None:

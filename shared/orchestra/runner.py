@@ -40,7 +40,14 @@ from .announcements import Announcer
 from .approvals import RUN, Decided, DecisionRequest, Pending
 from .approvals import decide as decide_pending
 from .automation import Automation, DecisionContext, RunContext, Verification
-from .breaker import CircuitBreaker, Permit, automation_breaker_name, is_bad_input, is_params_error
+from .breaker import (
+    CircuitBreaker,
+    ClosedCache,
+    Permit,
+    automation_breaker_name,
+    is_bad_input,
+    is_params_error,
+)
 from .clock import Clock, IdSource, RandomIds, SystemClock, process_owner
 from .config import Config, format_errors
 from .errors import (
@@ -238,6 +245,8 @@ class Runner:
         self._save_lock = threading.RLock()
         self._heartbeats = _Heartbeats()
         self._announcer = announcer
+        # Closed breakers this instance read, trusted for a few seconds (orchestra.breaker).
+        self._closed_breakers = ClosedCache(config.runner.breaker.cache_seconds)
 
     @property
     def announcer(self) -> Announcer:
@@ -429,7 +438,11 @@ class Runner:
     # ------------------------------------------------------------------ execution
     def _breaker(self, task: str, environment: str) -> CircuitBreaker:
         return CircuitBreaker(
-            self.store, automation_breaker_name(task, environment), self.config.runner.breaker, self.clock
+            self.store,
+            automation_breaker_name(task, environment),
+            self.config.runner.breaker,
+            self.clock,
+            cache=self._closed_breakers,
         )
 
     def context(

@@ -68,7 +68,7 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 class _Lenient(BaseModel):
     # Monitoring adds fields over time; unknown ones are not errors. Field names are the
     # payload's own (snake_case for the incident, camelCase inside the condition).
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class IncidentMetric(_Lenient):

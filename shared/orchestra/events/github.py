@@ -46,7 +46,7 @@ HANDLED_EVENTS = ("push", "ping")
 
 class _Lenient(BaseModel):
     # GitHub payloads carry hundreds of fields; only the ones used here are validated.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Repository(_Lenient):

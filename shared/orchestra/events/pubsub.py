@@ -52,7 +52,7 @@ class CloudEventLike(Protocol):
 
 class PubSubMessage(BaseModel):
     # Google adds fields over time; unknown ones are kept out, never an error.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     data: str | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
@@ -75,7 +75,7 @@ class PubSubMessage(BaseModel):
 
 
 class MessagePublishedData(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     message: PubSubMessage
     subscription: str | None = None

@@ -43,7 +43,7 @@ TASK_KEYS = ("task", "mode", "environment", "automation_level", "params", "trigg
 
 
 class ScheduledTask(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     task: str = Field(min_length=1)
     mode: Mode = Mode.analyze
