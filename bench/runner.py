@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         measure("sqlite", SqliteStateStore(Path(tmp) / "bench.db"), args.sqlite_runs, args.reps)
+        started = time.perf_counter()
         emulator = start_emulator("firestore", firestore_argv, project="orchestra-bench", log_dir=Path(tmp))
         try:
             os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.info.host_port
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
 
             store = FirestoreStateStore(project="orchestra-bench", timeout_s=30.0)
             warm_up(store)
+            print(
+                f"Firestore emulator serving after {time.perf_counter() - started:.1f} s (not part of any figure)"
+            )
             measure("firestore", store, args.firestore_runs, args.reps, target=1.5)
         finally:
             emulator.stop()

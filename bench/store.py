@@ -189,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="contended compare-and-set rounds")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
         emulator, firestore = start_serving(Path(tmp))
+        print(
+            f"Firestore emulator serving after {time.perf_counter() - started:.1f} s (not part of any figure)"
+        )
         try:
             sqlite = SqliteStateStore(Path(tmp) / "bench.db")
 
