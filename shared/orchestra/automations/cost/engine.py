@@ -293,23 +293,14 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = N
     actions: list[Action] = []
     for item in waste:
         service = next(s for s in settings.services if s.name == item.service)
-        evidence = item.as_dict()
-        if service.target():
-            action = _waste_action(item, service)
-            actions.append(action)
-            evidence["action"] = action.id
-        else:
-            evidence["action"] = None
-            evidence["why_no_action"] = (
-                "no target for this service: set automations.cost.settings.services[].manifest "
-                "(service YAML) or resource_name (Cloud Run Admin API)"
-            )
         findings.append(
-            Finding(
-                id=f"waste:{item.kind}:{item.service}",
-                severity=Severity.medium if item.monthly_savings >= 100 else Severity.low,
-                summary=item.summary,
-                evidence=evidence,
+            _recommendation_finding(
+                f"waste:{item.kind}:{item.service}",
+                item.summary,
+                item.monthly_savings,
+                item.as_dict(),
+                _waste_action(item, service) if service.target() else None,
+                actions,
             )
         )
 
@@ -326,23 +317,14 @@ def analyze(ctx: RunContext, *, bigquery_client: Any = None, run_client: Any = N
         if item.outcome != "switch":
             continue
         service = next(s for s in settings.services if s.name == item.service)
-        evidence = item.as_dict()
-        if service.target():
-            action = _billing_mode_action(item, service)
-            actions.append(action)
-            evidence["action"] = action.id
-        else:
-            evidence["action"] = None
-            evidence["why_no_action"] = (
-                "no target for this service: set automations.cost.settings.services[].manifest "
-                "(service YAML) or resource_name (Cloud Run Admin API)"
-            )
         findings.append(
-            Finding(
-                id=f"billing-mode:{item.service}",
-                severity=Severity.medium if item.monthly_savings >= 100 else Severity.low,
-                summary=item.summary(),
-                evidence=evidence,
+            _recommendation_finding(
+                f"billing-mode:{item.service}",
+                item.summary(),
+                item.monthly_savings,
+                item.as_dict(),
+                _billing_mode_action(item, service) if service.target() else None,
+                actions,
             )
         )
 
@@ -411,6 +393,32 @@ def _disagreement_findings(settings: Settings, targets: dict[str, TargetState]) 
             )
         )
     return out
+
+
+def _recommendation_finding(
+    finding_id: str,
+    summary: str,
+    monthly_savings: float,
+    evidence: dict[str, Any],
+    action: Action | None,
+    actions: list[Action],
+) -> Finding:
+    """A recommendation's finding; its action (None: the service has no target) joins ``actions``."""
+    if action is not None:
+        actions.append(action)
+        evidence["action"] = action.id
+    else:
+        evidence["action"] = None
+        evidence["why_no_action"] = (
+            "no target for this service: set automations.cost.settings.services[].manifest "
+            "(service YAML) or resource_name (Cloud Run Admin API)"
+        )
+    return Finding(
+        id=finding_id,
+        severity=Severity.medium if monthly_savings >= 100 else Severity.low,
+        summary=summary,
+        evidence=evidence,
+    )
 
 
 def _waste_action(item: WasteItem, service: RunService) -> Action:
