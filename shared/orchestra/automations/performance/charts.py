@@ -33,6 +33,19 @@ MAX_EPISODES_PER_RUN = 400
 MAX_AFTER_SERIES = 5
 
 
+def duration_text(seconds: float) -> str:
+    """``2 d 3 h 5 min``: the length of an episode or a window, to the minute."""
+    minutes = int(round(seconds / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} d"] if days else []
+    if hours:
+        parts.append(f"{hours} h")
+    if mins or not parts:
+        parts.append(f"{mins} min")
+    return " ".join(parts)
+
+
 class _Stored(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -14,7 +14,7 @@ from ...toolkit.cloudrun import actions as service_actions
 from ...toolkit.cloudrun.actions import describe_change
 from ...toolkit.cloudrun.inputs import ServiceInput, resolve
 from ...toolkit.dependencies import guarded
-from .charts import Budget, after_window, service_charts
+from .charts import Budget, after_window, duration_text, service_charts
 from .episodes import Episodes, find_episodes
 from .models import PerformanceParams, PerformanceSettings
 from .recommend import Inputs, Recommendation, RuleResult, observed_usage, plan, recommend
@@ -38,18 +38,6 @@ def select_rules(
     return chosen, skipped
 
 
-def _duration(seconds: float) -> str:
-    minutes = int(round(seconds / 60))
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    parts = [f"{days} d"] if days else []
-    if hours:
-        parts.append(f"{hours} h")
-    if mins or not parts:
-        parts.append(f"{mins} min")
-    return " ".join(parts)
-
-
 def _severity(rule: ThresholdRule, mean: float, duration_s: float) -> Severity:
     required = rule.for_minutes * 60
     ratio = mean / rule.above if rule.above > 0 else float("inf")
@@ -71,7 +59,7 @@ def episode_findings(
             Finding(
                 id=f"performance:{service}:{name}:{start}",
                 severity=_severity(rule, mean, duration),
-                summary=f"{service}: {rule.metric} above {rule.above:g} {unit} for {_duration(duration)} "
+                summary=f"{service}: {rule.metric} above {rule.above:g} {unit} for {duration_text(duration)} "
                 f"({start} .. {end}; mean {mean:.1f}, peak {peak:.1f} {unit})",
                 evidence={
                     "rule": name,

@@ -14,7 +14,7 @@ from typing import Any
 from ...console.views import Episode, LineChart, Marker, RunView, Section, Series, Table
 from ...models import Run
 from ...toolkit.series import StoredSeries, from_ms
-from .charts import MAX_SERIES_PER_RUN, AfterWindow, ServiceCharts, StoredRule
+from .charts import MAX_SERIES_PER_RUN, AfterWindow, ServiceCharts, StoredRule, duration_text
 
 ZOOM_BEFORE_FACTOR = 3
 ZOOM_MIN_BEFORE_MS = 6 * 3_600_000
@@ -22,18 +22,6 @@ ZOOM_MIN_BEFORE_MS = 6 * 3_600_000
 
 def _when(ms: int) -> str:
     return from_ms(ms).strftime("%Y-%m-%d %H:%M")
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(round(seconds / 60))
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    parts = [f"{days} d"] if days else []
-    if hours:
-        parts.append(f"{hours} h")
-    if mins or not parts:
-        parts.append(f"{mins} min")
-    return " ".join(parts)
 
 
 def _points(series: StoredSeries) -> list[tuple[dt.datetime | float, float]]:
@@ -67,7 +55,7 @@ def _episode_table(service: str, rule: StoredRule, unit: str) -> Table:
         caption=caption.replace("  ", " "),
         columns=["start (UTC)", "end (UTC)", "duration", f"peak ({unit})" if unit else "peak"],
         rows=[
-            [_when(e.start_ms), _when(e.end_ms), _duration((e.end_ms - e.start_ms) / 1000), e.peak]
+            [_when(e.start_ms), _when(e.end_ms), duration_text((e.end_ms - e.start_ms) / 1000), e.peak]
             for e in rule.episodes
         ],
     )
@@ -124,7 +112,7 @@ def _chart(
     if rule is not None:
         title += f", rule {rule.rule}: above {rule.threshold:g} for {rule.for_minutes:g} min"
     if window is not None:
-        title += f"; around the change ({_duration((window[1] - window[0]) / 1000)})"
+        title += f"; around the change ({duration_text((window[1] - window[0]) / 1000)})"
     elif series.downsampled:
         title += f"; {len(series)} of {series.samples} samples drawn (each stretch's lowest and highest)"
     episodes = rule.episodes if rule is not None else []
