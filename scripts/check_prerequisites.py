@@ -129,9 +129,13 @@ def check_terraform() -> list[Problem]:
     return []
 
 
-BROWSER_FILES = ("/usr/bin/chromium", "/usr/bin/chromedriver")
+BROWSER_FILES = (
+    os.environ.get("ORCHESTRA_CHROMIUM") or "/usr/bin/chromium",
+    os.environ.get("ORCHESTRA_CHROMEDRIVER") or "/usr/bin/chromedriver",
+)
 BROWSER_INSTALL = (
-    "apt-get install -y chromium chromium-driver (as root; the console's browser tests need them)"
+    "apt-get install -y chromium chromium-driver (as root; the console's browser tests need them), "
+    "or name another install with ORCHESTRA_CHROMIUM and ORCHESTRA_CHROMEDRIVER"
 )
 
 

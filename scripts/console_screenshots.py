@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import os
 import shutil
 import struct
 import sys
@@ -46,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "shared" / "orchestra" / "samples" / "performance"
 CPU_SAMPLE = SAMPLES / "ec2_cpu_utilization_825cc2.csv"
 SERVICE_YAML = SAMPLES / "service.yaml"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = Path(os.environ.get("ORCHESTRA_CHROMIUM") or "/usr/bin/chromium")
+CHROMEDRIVER = Path(os.environ.get("ORCHESTRA_CHROMEDRIVER") or "/usr/bin/chromedriver")
 WIDTH, HEIGHT = 1280, 900
 OVERVIEW_PNG = "console-overview.png"
 PERFORMANCE_PNG = "console-performance-run.png"

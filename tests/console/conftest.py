@@ -36,8 +36,9 @@ from selenium.webdriver.chrome.service import Service
 from .plugin import TASK, ConsoleDemo
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# Debian's packages by default; ORCHESTRA_CHROMIUM / ORCHESTRA_CHROMEDRIVER name another install.
+CHROMIUM = os.environ.get("ORCHESTRA_CHROMIUM") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("ORCHESTRA_CHROMEDRIVER") or "/usr/bin/chromedriver"
 HOSTILE_BRANCH = "<script>alert(1)</script>"
 HOSTILE_MESSAGE = '"><img src=x onerror=alert(2)>'
 HOSTILE_TRIGGER = "<b onmouseover=alert(3)>t</b>"
