@@ -22,8 +22,6 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
-from croniter import croniter
-from croniter.croniter import CroniterError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -87,6 +85,10 @@ def check_cron(value: str) -> str:
         if words and any(word not in _CRON_NAMES.get(name, ()) for word in words):
             names = ", ".join(_CRON_NAMES.get(name, ())) or "none (numbers only)"
             raise invalid(f"{name} field {field!r}: names accepted there: {names}")
+    # Imported here: a function's cold start reads a configuration without schedules to check.
+    from croniter import croniter
+    from croniter.croniter import CroniterError
+
     try:
         valid = croniter.is_valid(value)
     except (CroniterError, ValueError, TypeError, KeyError, IndexError, OverflowError):
