@@ -35,6 +35,7 @@ else; ``--as`` is free only against the local SQLite store.
 from __future__ import annotations
 
 import json
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -382,6 +383,22 @@ def google_account(
         f"cannot tell which Google account {type(credentials).__name__} credentials belong to",
         where="credentials",
     )
+
+
+_google_request: Any = None
+_google_lock = threading.Lock()
+
+
+def google_auth_request() -> Any:
+    """The google-auth transport this process verifies Google-signed tokens with: one per
+    instance, so its connection pool and the fetched signing keys are reused between requests."""
+    global _google_request
+    from google.auth.transport import requests as auth_requests
+
+    with _google_lock:
+        if _google_request is None:
+            _google_request = auth_requests.Request()
+        return _google_request
 
 
 def is_local_store(store: StateStore) -> bool:

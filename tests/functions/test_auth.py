@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 from google.auth.exceptions import TransportError
-from orchestra.api import auth
+from orchestra import identities
 from orchestra.api.auth import Authenticator, parse_tokens
 from orchestra.errors import ConfigError
 
@@ -87,7 +87,7 @@ def token(key: bytes = KEY_PEM, **claims: object) -> str:
 @pytest.fixture
 def transport(monkeypatch) -> CertsTransport:
     fake = CertsTransport()
-    monkeypatch.setattr(auth, "_google_request", fake)
+    monkeypatch.setattr(identities, "_google_request", fake)
     monkeypatch.setenv("ORCHESTRA_AUDIENCE", f"{AUDIENCE}, https://controller-abc-ew.a.run.app")
     monkeypatch.delenv("ORCHESTRA_API_TOKENS", raising=False)
     return fake

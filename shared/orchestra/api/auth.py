@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hmac
 import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, TransientError
+from ..identities import google_auth_request
 
 TOKENS_ENV = "ORCHESTRA_API_TOKENS"
 AUDIENCE_ENV = "ORCHESTRA_AUDIENCE"
@@ -61,25 +61,14 @@ def bearer_token(header: str | None) -> str | None:
     return value.strip()
 
 
-_google_request: Any = None
-_google_lock = threading.Lock()
-
-
 def verify_google_id_token(token: str, audiences: list[str]) -> Mapping[str, Any] | None:
     """Claims of a valid Google-signed ID token for one of ``audiences``; None when invalid.
     Raises TransientError when Google's certificates cannot be fetched."""
-    global _google_request
     from google.auth import exceptions as auth_exceptions
-    from google.auth.transport import requests as auth_requests
     from google.oauth2 import id_token
 
-    with _google_lock:
-        if _google_request is None:
-            # One session per instance: its cache keeps Google's certificates between requests.
-            _google_request = auth_requests.Request()
-        request = _google_request
     try:
-        return id_token.verify_oauth2_token(token, request, audience=audiences)
+        return id_token.verify_oauth2_token(token, google_auth_request(), audience=audiences)
     except auth_exceptions.TransportError as exc:
         raise TransientError(f"cannot fetch Google's token certificates: {exc}") from exc
     except (auth_exceptions.GoogleAuthError, ValueError):

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..clock import Clock
 from ..errors import ConfigError, TransientError
+from ..identities import google_auth_request
 
 SESSION_COOKIE = "orchestra_console_session"
 IAP_HEADER = "X-Goog-IAP-JWT-Assertion"
@@ -172,26 +173,15 @@ Verifier = Callable[[str, str, str], Mapping[str, Any]]
 """(assertion, audience, certs_url) -> verified claims; raises ValueError when invalid."""
 
 
-_google_request: Any = None
-_google_lock = threading.Lock()
-
-
 def verify_iap_assertion(assertion: str, audience: str, certs_url: str) -> Mapping[str, Any]:
     """The claims of an IAP assertion whose signature, audience, ``iat`` and ``exp`` check out
     against the keys at ``certs_url``. ValueError when it is not valid; TransientError when the
     keys cannot be fetched."""
-    global _google_request
     from google.auth import exceptions as auth_exceptions
-    from google.auth.transport import requests as auth_requests
     from google.oauth2 import id_token
 
-    with _google_lock:
-        if _google_request is None:
-            # One session per instance: its connection pool is reused between requests.
-            _google_request = auth_requests.Request()
-        request = _google_request
     try:
-        return id_token.verify_token(assertion, request, audience=audience, certs_url=certs_url)
+        return id_token.verify_token(assertion, google_auth_request(), audience=audience, certs_url=certs_url)
     except auth_exceptions.TransportError as exc:
         raise TransientError(f"cannot fetch the IAP signing keys from {certs_url}: {exc}") from exc
     except auth_exceptions.GoogleAuthError as exc:
