@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.wire.conftest import wire, wire_server  # noqa: F401 - the recording server, for the Secret Manager tests
+
 from .helpers import MIB, commit, git, init, random_bytes
 
 

@@ -15,7 +15,6 @@ import os
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -92,25 +91,6 @@ def test_source_settings_accepted_and_refused() -> None:
 
 
 # ----- Secret Manager -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def wire_server() -> Iterator[WireServer]:
-    server = WireServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def wire(wire_server: WireServer) -> Iterator[WireServer]:
-    wire_server.reset()
-    yield wire_server
-    unexpected = [f"{r.method} {r.path}" for r in wire_server.unexpected]
-    wire_server.reset()
-    assert not unexpected, f"requests nobody scripted: {unexpected}"
 
 
 def session() -> AuthorizedSession:
