@@ -64,6 +64,7 @@ FUNCTION_READY_S = 60.0
 CONSOLE = "console"
 LOGIN_LINE = "console: http"
 STOP_GRACE_S = 5.0
+PUBLISHER_STOP_S = 5.0  # flushing what the local scheduler published, at most
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,10 @@ class DevTopology:
         self.echo = echo or self._print
         self.supervisor = ProcessSupervisor(options.log_dir, self.echo)
         self.stop_event = threading.Event()
+        # Set by the signal handler: a plain assignment, since a handler that takes a lock (an
+        # Event's, the output's) deadlocks when it interrupts the main thread holding it — and
+        # the SIGTERM of the job arrives twice (make forwards the one it got too).
+        self.stop_signal: str | None = None
         self.endpoints = Endpoints()
         self.api_token = os.environ.get("ORCHESTRA_DEV_TOKEN") or secrets.token_urlsafe(18)
         self.webhook_secret = os.environ.get("GITHUB_WEBHOOK_SECRET") or secrets.token_urlsafe(18)
@@ -310,7 +315,7 @@ class DevTopology:
         deadline = time.monotonic() + timeout_s
         failed: list[str] = []
         while pending:
-            if self.stop_event.is_set():
+            if self.stopping():
                 raise Interrupted
             for name, (child, url, expect_ok) in list(pending.items()):
                 if child.proc.poll() is not None:
@@ -322,7 +327,7 @@ class DevTopology:
                 failed.extend(pending)
                 break
             if pending:
-                self.stop_event.wait(0.2)
+                time.sleep(0.2)
         return failed
 
     def _start_emulator(self, name: str) -> Child:
@@ -411,7 +416,8 @@ class DevTopology:
                         return line.split(" ", 1)[1].strip()
             if child.proc.poll() is not None or time.monotonic() > deadline:
                 raise StartError(f"the console printed no login URL; log {child.log}:\n{log_tail(child.log)}")
-            if self.stop_event.wait(0.1):
+            time.sleep(0.1)
+            if self.stopping():
                 raise Interrupted
 
     def start(self, functions_framework: str) -> None:
@@ -632,15 +638,28 @@ class DevTopology:
             self.echo(f"error: {exc}")
             return 1
         finally:
+            # The publisher first, while the Pub/Sub emulator still answers: a publish left pending
+            # against a stopped emulator would retry for minutes and hold the exit.
+            self._stop_publisher()
             self.supervisor.stop_all()
-            if self._publisher is not None:
-                with contextlib.suppress(Exception):
-                    self._publisher.stop()
             self.echo("orchestra dev stopped: every process it started is gone")
+
+    def _stop_publisher(self) -> None:
+        publisher, self._publisher = self._publisher, None
+        if publisher is None:
+            return
+
+        def stop() -> None:
+            with contextlib.suppress(Exception):
+                publisher.stop()
+
+        stopping = threading.Thread(target=stop, name="publisher-stop", daemon=True)
+        stopping.start()
+        stopping.join(PUBLISHER_STOP_S)
 
     def _serve(self, clock: Clock) -> int:
         assert self.scheduler is not None
-        while not self.stop_event.is_set():
+        while not self.stopping():
             dead = self.supervisor.exited()
             if dead:
                 child = dead[0]
@@ -654,12 +673,16 @@ class DevTopology:
                     self.echo(f"scheduler: published {slot.trigger_id} as message {message_id}")
             except Exception as exc:  # noqa: BLE001 - report and keep the topology up
                 self.echo(f"scheduler: publishing failed: {type(exc).__name__}: {exc}")
-            self.stop_event.wait(min(1.0, self.scheduler.seconds_to_next(clock.now())))
+            time.sleep(min(1.0, self.scheduler.seconds_to_next(clock.now())))
+        self.echo(f"{self.stop_signal or 'stop'}: stopping every process")
         return 0
 
+    def stopping(self) -> bool:
+        return self.stop_signal is not None or self.stop_event.is_set()
+
     def request_stop(self, signum: int, frame: object) -> None:
-        self.stop_event.set()
-        self.echo(f"{signal.Signals(signum).name}: stopping every process")
+        if self.stop_signal is None:
+            self.stop_signal = signal.Signals(signum).name
 
 
 def parse_args(argv: list[str] | None = None) -> DevOptions:
