@@ -290,14 +290,17 @@ def check(
     # Replays apply: the ledger and targets are read again for the replayed keys.
     if letters:
         ledger_entries = read_ledger(ledger)
-        for key in {letter_key(letter) for letter in letters}:
+        replayed_keys = {letter_key(letter) for letter in letters}
+        # The runs of the replayed keys, read once (not the whole store per dead letter).
+        after = [r for r in store.list_runs(task=NAME, limit=None) if r.params.get("key") in replayed_keys]
+        for key in replayed_keys:
             if key is None:
                 continue
             problem = ledger_violation(ledger_entries.get(key, []))
             if problem:
                 report.done_twice += 1
                 report.violations.append(Violation(key, f"after replay: {problem}"))
-            _check_target(store.list_runs(task=NAME, limit=None), key, targets, report, after_replay=True)
+            _check_target(after, key, targets, report, after_replay=True)
 
     for record in store.query("breakers"):
         if record.get("state") != "closed":
@@ -401,52 +404,6 @@ def _rejections(store: Snapshot, event: SoakEvent, messages: dict[str, list[str]
         if record is not None and record.status == "rejected":
             found.append(record.id)
     return found
-
-
-def outstanding(
-    app: App, events: list[SoakEvent], sends: list[Send], *, before: float | None = None
-) -> list[str]:
-    """Events whose outcome is not in the store yet (recovery and redeliveries still to come):
-    no finished run, no rejection or ignore record, or a run that gave up with no dead letter."""
-    store = Snapshot(app)
-    messages: dict[str, list[str]] = defaultdict(list)
-    sent: dict[str, float] = {}
-    for s in sends:
-        sent[s.key] = min(sent.get(s.key, s.at), s.at)
-        if s.message_id and s.channel not in ("redelivery", STAND_IN):
-            messages[s.key].append(s.message_id)
-    letters = {letter_key(letter) for letter in store.letters}
-    waiting: list[str] = []
-    for event in events:
-        if before is not None and sent.get(event.key, before) >= before:
-            continue  # not sent yet, or too recently to expect its outcome
-        if event.kind == "poison":
-            if not _rejections(store, event, messages):
-                waiting.append(event.key)
-            continue
-        if event.kind == "alert_close":
-            if store.get_event(record_id("alerts", f"{event.incident}:closed")) is None:
-                waiting.append(event.key)
-            continue
-        trigger = expected_trigger(event)
-        assert trigger is not None
-        run = store.get_run(run_id_for(NAME, trigger))
-        if run is None:
-            ignored = event.kind == "alert_open" and store.get_event(record_id("alerts", trigger))
-            if not ignored:
-                waiting.append(event.key)
-        elif run.status not in TERMINAL_STATUSES:
-            waiting.append(event.key)
-        elif (
-            event.kind in (*SCHEDULED_KINDS, "alert_open")
-            and run.status == RunStatus.failed
-            and run.error is not None
-            and run.error.transient
-            and event.key not in letters
-        ):
-            exhausted = run.attempts >= app.config.runner.retry.max_deliveries
-            waiting.append(f"{event.key} ({'dead letter' if exhausted else 'redelivery'})")
-    return waiting
 
 
 def _check_target(runs: list[Run], key: str, targets: Path, report: Report, *, after_replay: bool) -> None:

@@ -31,10 +31,12 @@ from typing import Any
 
 from orchestra.devtopology import DevOptions, Interrupted, StartError
 from orchestra.errors import OrchestraError
+from orchestra.processes import signal_group
 
 from .chaos import Chaos
-from .checker import STAND_IN, Report, check, expected_trigger, outstanding
+from .checker import STAND_IN, Report, check, expected_trigger
 from .events import ENVIRONMENTS, Endpoints, Plan, Sender, SoakEvent, make_plan
+from .progress import Progress, unfinished_runs
 from .topology import SoakTopology
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +49,7 @@ STREAM_PASS_S = 20.0
 STORE_READ_S = 300.0
 WARMUP = 10  # events that wake every function up before the clean phase is timed
 NON_TERMINAL = ("running", "queued", "awaiting_approval", "awaiting_verification")
+STOP_JOIN_S = 30.0  # how long a stop waits for the chaos to put back what it holds
 
 CONFIG = """\
 # The soak's configuration: short leases, retries and breaker windows so recovery is quick.
@@ -133,6 +136,14 @@ class Soak:
         self.heal = self.work / "healed"
         self.config = self.work / "config.yaml"
         self.stop = threading.Event()
+        # Set by the signal handler: a plain assignment (a handler that sets an Event takes its
+        # lock, and deadlocks when it interrupts a thread of this process holding it).
+        self.stop_signal: str | None = None
+        self.chaos: Chaos | None = None
+        self.chaos_thread: threading.Thread | None = None
+        self.progress = Progress(max_deliveries=5)
+        self.closing = False
+        self._recovering: subprocess.Popen[str] | None = None
         self.forwarded: list[str] = []
         self.redelivered: dict[str, int] = {}
         heartbeat = round(args.lease / 4, 2)
@@ -205,7 +216,7 @@ class Soak:
             ),
             log=self.log,
         )
-        chaos = Chaos(
+        chaos = self.chaos = Chaos(
             self.topology,
             self.ledger,
             self.work,
@@ -222,7 +233,7 @@ class Soak:
             f"faults every ~{args.fault_every:g} s",
             echo=True,
         )
-        chaos_thread = threading.Thread(target=chaos.run, name="chaos", daemon=True)
+        chaos_thread = self.chaos_thread = threading.Thread(target=chaos.run, name="chaos", daemon=True)
         streaming = threading.Event()
         platform = threading.Thread(
             target=self._platform_loop, args=(plan, sender, streaming), name="stand-in", daemon=True
@@ -301,17 +312,31 @@ class Soak:
             "--store",
             f"firestore://{PROJECT}",
         ]
-        env = {**os.environ}
+        if self.closing:
+            return
+        # Its own process group, so that a stop ends it too (see close()).
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._recovering = proc
         try:
-            out = subprocess.run(
-                command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-            )
+            text, _ = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
+            signal_group(proc.pid, signal.SIGKILL)
+            proc.communicate()
             self.log("runs recover: timed out after 120 s")
             return
-        text = (out.stdout + out.stderr).strip()
-        if out.returncode != 0 or "recovered" in text:
-            self.log(f"runs recover (exit {out.returncode}): {text[-600:]}")
+        finally:
+            self._recovering = None
+        text = text.strip()
+        if proc.returncode != 0 or "recovered" in text:
+            self.log(f"runs recover (exit {proc.returncode}): {text[-600:]}")
 
     def _recover_loop(self) -> None:
         while not self.stop.wait(self.args.recover_every):
@@ -324,14 +349,20 @@ class Soak:
         stalled: dict[str, int] = {}
         try:
             while not done.wait(STREAM_PASS_S):
+                began = time.monotonic()
                 try:
-                    waiting = outstanding(
+                    found = self.progress.check(
                         app, plan.events, list(sender.sends), before=time.time() - STREAM_PASS_S
                     )
                 except Exception as exc:  # noqa: BLE001 - the store may be down right now (chaos)
                     self.log(f"stand-in pass skipped: {type(exc).__name__}: {exc}")
                     continue
-                self._stand_in_for_pubsub(plan, sender, waiting, stalled)
+                self.log(
+                    f"stand-in pass: {len(self.progress.done)} events done (+{found.done}), "
+                    f"{len(found.waiting)} waiting; read {found.read} documents in "
+                    f"{time.monotonic() - began:.1f} s"
+                )
+                self._stand_in_for_pubsub(plan, sender, found.waiting, stalled)
         finally:
             app.close()
 
@@ -352,21 +383,26 @@ class Soak:
         unchanged = 0
         stalled: dict[str, int] = {}
         while time.monotonic() < deadline:
+            began = time.monotonic()
             self.recover_once()
+            recovered = time.monotonic()
             try:
-                waiting = outstanding(app, plan.events, list(sender.sends))
-                runs = app.store.list_runs(task="soak", limit=None)
+                found = self.progress.check(app, plan.events, list(sender.sends))
+                busy = unfinished_runs(app)
+                letters = len(app.store.list_dead_letters(limit=None))
             except OrchestraError as exc:  # a slow or briefly unavailable store: read again
                 self.log(f"recovery: reading the store failed ({exc}); again", echo=True)
-                time.sleep(3)
+                self.stop.wait(3)
                 continue
-            busy = sum(1 for r in runs if r.status.value in NON_TERMINAL)
-            snapshot = (len(runs), busy, len(app.store.list_dead_letters(limit=None)), len(waiting))
+            waiting = found.waiting
+            snapshot = (len(self.progress.done), busy, letters, len(waiting))
             unchanged = unchanged + 1 if snapshot == previous else 0
             previous = snapshot
             self.log(
-                f"recovery: runs {snapshot[0]}, unfinished {busy}, dead letters {snapshot[2]}, "
-                f"events without their outcome yet {len(waiting)} {waiting[:5]}",
+                f"recovery: events done {snapshot[0]} (+{found.done}), unfinished runs {busy}, "
+                f"dead letters {letters}, events without their outcome yet {len(waiting)} {waiting[:5]} "
+                f"(recover {recovered - began:.1f} s, read {found.read} documents in "
+                f"{time.monotonic() - recovered:.1f} s)",
                 echo=True,
             )
             if not waiting and busy == 0:
@@ -375,7 +411,8 @@ class Soak:
             if unchanged >= 20:
                 self.log("recovery: nothing changed for 20 passes; checking what there is", echo=True)
                 break
-            time.sleep(3)
+            if self.stop.wait(3):
+                break
         settle: list[SoakEvent] = []
         for round_ in range(6):
             open_breakers = [b for b in app.store.query("breakers") if b.get("state") != "closed"]
@@ -408,9 +445,10 @@ class Soak:
         failed (connection lost, 5xx) is delivered again (same message id), and one that ran out
         of deliveries goes to the dead-letter topic. Only for messages left without an outcome
         for several recovery passes; each is logged and counted in the report."""
+        keys = plan.keys
         for entry in waiting:
             key = entry.split()[0]
-            event = plan.keys.get(key)
+            event = keys.get(key)
             if event is None or event.kind not in (
                 "scheduled",
                 "doom",
@@ -514,13 +552,32 @@ class Soak:
         )
 
     def close(self) -> None:
+        """Stop every process the soak started (each in its own process group): the chaos first,
+        so that it restarts nothing behind the stop, then the functions and the emulators."""
+        self.closing = True
         self.stop.set()
-        self.topology.supervisor.stop_all()
+        self.topology.stop_event.set()
+        recovering = self._recovering
+        if recovering is not None and recovering.poll() is None:
+            signal_group(recovering.pid, signal.SIGKILL)
+        if self.chaos is not None:
+            self.chaos.stop.set()
+        for attempt in range(3):
+            if self.chaos_thread is not None and self.chaos_thread.is_alive():
+                self.chaos_thread.join(STOP_JOIN_S)
+            if self.chaos is not None:
+                with contextlib.suppress(Exception):
+                    self.chaos.resume_all()  # a paused group is continued, then stopped
+            self.topology.supervisor.stop_all()
+            alive = [c.name for c in self.topology.supervisor.children if c.proc.poll() is None]
+            if not alive and not (self.chaos_thread is not None and self.chaos_thread.is_alive()):
+                break
+            self.log(f"stop {attempt + 1}: still running or restarting: {alive or ['the chaos']}")
         self.topology.close_proxies()
         if self.topology._publisher is not None:
             with contextlib.suppress(Exception):
                 self.topology._publisher.stop()
-        self.log("every process the soak started is stopped")
+        self.log(f"{self.stop_signal or 'stop'}: every process the soak started is stopped")
         self.log.close()
 
 
@@ -528,8 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     soak = Soak(parse_args(argv))
 
     def interrupted(signum: int, frame: object) -> None:
-        soak.stop.set()
-        soak.topology.stop_event.set()
+        # Records the stop and interrupts the main thread, once; takes no lock (see Soak.stop_signal).
+        # A second signal (make forwards the one it got too), or one while stopping, changes nothing.
+        if soak.stop_signal is not None or soak.closing:
+            return
+        soak.stop_signal = soak.topology.stop_signal = signal.Signals(signum).name
         raise KeyboardInterrupt
 
     previous: dict[int, Callable[..., Any] | int | None] = {}
@@ -538,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return soak.run()
     except KeyboardInterrupt:
-        print("soak: interrupted", flush=True)
+        print(f"soak: interrupted ({soak.stop_signal or 'SIGINT'}); stopping every process", flush=True)
         return 2
     finally:
         soak.close()

@@ -15,9 +15,10 @@ from orchestra.registry import Registry
 from orchestra.runner import RunRequest
 from orchestra.store.sqlite import SqliteStateStore
 
-from soak.checker import check, ledger_violation, outstanding
+from soak.checker import check, ledger_violation
 from soak.events import Send, SoakEvent, make_plan
 from soak.plugin import append_line, register, target_path
+from soak.progress import Progress
 
 CONFIG = """
 default_environment: development
@@ -149,7 +150,8 @@ def test_a_dead_letter_replays_once_after_the_dependency_heals(soaked: Soaked):
     soaked.run("e1", doom=True)
     run = soaked.app.store.get_run(run_id_for("soak", "e1"))
     assert run.status == RunStatus.failed and run.error.transient
-    assert outstanding(soaked.app, soaked.events, soaked.sends) == ["e1 (dead letter)"]
+    progress = Progress(max_deliveries=2)
+    assert progress.check(soaked.app, soaked.events, soaked.sends).waiting == ["e1 (dead letter)"]
     data = json.dumps(
         {"task": "soak", "mode": "apply", "trigger_id": "e1", "params": {"key": "e1", "doom": True}}
     )
@@ -163,7 +165,7 @@ def test_a_dead_letter_replays_once_after_the_dependency_heals(soaked: Soaked):
             received_at=soaked.clock.now(),
         )
     )
-    assert outstanding(soaked.app, soaked.events, soaked.sends) == []
+    assert progress.check(soaked.app, soaked.events, soaked.sends).waiting == []
     report = soaked.check()
     assert report.ok, report.violations
     assert (report.dead_letters, report.replayed) == (1, 1)
@@ -208,3 +210,54 @@ def test_the_plan_is_seeded_and_pairs_every_opening_with_its_closing():
         "alert_open",
         "doom",
     }
+
+
+def test_progress_reads_only_the_events_still_open(soaked: Soaked):
+    """Each pass reads the documents of the events without their outcome, never the done ones:
+    its cost follows what is still open, not the size of the store."""
+    for n in range(20):
+        soaked.event(f"d{n}")
+        soaked.run(f"d{n}")
+    soaked.event("late")
+    soaked.event("never")
+    progress = Progress(max_deliveries=2)
+    first = progress.check(soaked.app, soaked.events, soaked.sends)
+    assert (first.waiting, first.done) == (["late", "never"], 20)
+    soaked.run("late")
+    reads = soaked.app.store.ops["read"]
+    second = progress.check(soaked.app, soaked.events, soaked.sends)
+    assert soaked.app.store.ops["read"] - reads == 2  # the two open runs, not the 20 done
+    assert (second.waiting, second.done) == (["never"], 1)
+    assert progress.done == {f"d{n}" for n in range(20)} | {"late"}
+
+
+def test_progress_waits_for_events_sent_before_the_cutoff_only(soaked: Soaked):
+    soaked.event("old")
+    soaked.event("new")
+    soaked.sends[-1] = soaked.sends[-1].model_copy(update={"at": 2000.0})
+    progress = Progress(max_deliveries=2)
+    assert progress.check(soaked.app, soaked.events, soaked.sends, before=1500.0).waiting == ["old"]
+    assert progress.check(soaked.app, soaked.events, soaked.sends).waiting == ["old", "new"]
+
+
+def test_progress_knows_a_poison_rejection_and_an_ignored_opening(soaked: Soaked):
+    from orchestra.events.records import record_id
+    from orchestra.models import EventRecord
+
+    soaked.event("p1", kind="poison", poison="not-json")
+    soaked.event("a1", kind="alert_open", incident="i1")
+    progress = Progress(max_deliveries=2)
+    assert progress.check(soaked.app, soaked.events, soaked.sends).waiting == ["p1", "a1"]
+    now = soaked.clock.now()
+    for source, key, status in (("scheduled", "m-p1", "rejected"), ("alerts", "i1:open", "ignored")):
+        soaked.app.store.record_event(
+            EventRecord(
+                id=record_id(source, key),
+                source=source,
+                event_id=key,
+                kind="test",
+                status=status,
+                received_at=now,
+            )
+        )
+    assert progress.check(soaked.app, soaked.events, soaked.sends).waiting == []
