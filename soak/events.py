@@ -255,6 +255,8 @@ class Sender:
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "soak-send"))
     _pending: list[Future[Any]] = field(default_factory=list)
     _message_ids: dict[str, tuple[str, bytes, dict[str, str], str]] = field(default_factory=dict)
+    # Set by close(): deliveries still retrying give up (the process is stopping).
+    _closed: threading.Event = field(default_factory=threading.Event)
 
     def _record(self, send: Send) -> None:
         with self._lock:
@@ -408,7 +410,11 @@ class Sender:
                 self._record(Send(key=event.key, at=at, channel=channel, duplicate=duplicate, error=last))
                 self.log(f"send {event.key} via {channel}: gave up after {HTTP_RETRY_S:.0f} s ({last})")
                 return
-            time.sleep(wait)
+            if self._closed.wait(wait):
+                self._record(
+                    Send(key=event.key, at=at, channel=channel, duplicate=duplicate, error="stopped")
+                )
+                return
             wait = min(wait * 2, 5.0)
 
     def _track(self, future: Future[Any]) -> None:
@@ -435,4 +441,7 @@ class Sender:
         return first
 
     def close(self) -> None:
+        """Deliveries not started are cancelled and those retrying give up: nothing holds the
+        process once it stops."""
+        self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -141,6 +141,7 @@ class Soak:
         self.stop_signal: str | None = None
         self.chaos: Chaos | None = None
         self.chaos_thread: threading.Thread | None = None
+        self.sender: Sender | None = None
         self.progress = Progress(max_deliveries=5)
         self.closing = False
         self._recovering: subprocess.Popen[str] | None = None
@@ -206,7 +207,7 @@ class Soak:
         rate = args.rate
         if args.minutes:
             rate = min(rate, args.events / (args.minutes * 60))
-        sender = Sender(
+        sender = self.sender = Sender(
             Endpoints(
                 project=PROJECT,
                 publisher=self.topology._publisher,
@@ -557,6 +558,8 @@ class Soak:
         self.closing = True
         self.stop.set()
         self.topology.stop_event.set()
+        if self.sender is not None:
+            self.sender.close()
         recovering = self._recovering
         if recovering is not None and recovering.poll() is None:
             signal_group(recovering.pid, signal.SIGKILL)
