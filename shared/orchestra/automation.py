@@ -265,6 +265,13 @@ class Automation(ABC):
     handles: ClassVar[frozenset[EventKind]] = frozenset()
     """Event kinds :meth:`request_for_event` turns into runs."""
     collections: ClassVar[tuple[Collection, ...]] = ()
+    read_only_analysis: ClassVar[bool] = False
+    """True when :meth:`analyze` only reads (no store writes, files, processes or calls with
+    effects). The runner then stores a run that changes nothing in one commit when it ends,
+    claiming it earlier (stored ``running`` under a lease) only before its first change or once
+    it has lasted ``runner.lease.claim_after_seconds``; a duplicate delivery arriving meanwhile
+    may analyse too, and is recorded as the duplicate it is. Leave it False when analysing has an
+    effect that must happen once (running test suites, requesting a deployment)."""
     approvable: ClassVar[tuple[str, ...]] = ()
     """Kinds of subject besides runs (e.g. ``("deployment",)``) that wait for a person's decision
     and that :meth:`decide` looks up by id."""

@@ -283,6 +283,13 @@ class LeaseConfig(Section):
     )
     heartbeat_seconds: float = Field(30, gt=0, le=DAY, description="lease renewal interval, below seconds")
     on_expiry: Literal["retry", "fail"] = "retry"
+    claim_after_seconds: float = Field(
+        2,
+        gt=0,
+        le=DAY,
+        description="a run of an automation whose analysis only reads is claimed (stored running, "
+        "under a lease) before its first change, or once it has lasted this long",
+    )
 
     @model_validator(mode="after")
     def _heartbeat_shorter(self) -> LeaseConfig:

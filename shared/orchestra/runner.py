@@ -16,10 +16,22 @@ It makes automations safe on an at-least-once, crash-prone platform:
   or the environment's window ends and its ``on_inconclusive`` policy rolls back or accepts it.
 
 Happy path store traffic: one query for verifications still pending (only for automations that
-can apply changes: one that cannot never leaves a change to verify), one breaker read, one create
-(the dedupe claim, already ``running``), one final write. On Firestore the final write is a
-single round trip (compare-and-set against the version the create wrote), and a trigger's event
-record (``RunRequest.record``) is committed with it in the same batch.
+can apply changes: one that cannot never leaves a change to verify), one breaker read (none while
+this runner trusts a breaker it read closed), one create (the dedupe claim, already ``running``),
+one final write. On Firestore the final write is a single round trip (compare-and-set against the
+version the create wrote), and a trigger's event record (``RunRequest.record``) is committed with
+it in the same batch.
+
+Deferred claims: for an automation whose analysis only reads (``Automation.read_only_analysis``)
+the claim is deferred. Nothing is stored while it analyses; the claim (the run ``running`` under a
+lease, with the trigger's own claim) is created before its first change (the checkpoint that
+stores an action's rollback data) or, by the heartbeat, once the run has lasted
+``runner.lease.claim_after_seconds``, so long runs stay visible and recoverable. A run that ends
+unclaimed (it changed nothing) is created in its final state, with the trigger's claim and event
+record, in one commit that requires that none of the run and the claim exists: a duplicate
+delivery loses that condition, writes nothing, and is handled as a redelivery (reported as a
+duplicate, or a retry of a transient failure). A crash before the claim leaves nothing behind:
+the redelivery analyses again, with nothing to undo.
 """
 
 from __future__ import annotations
@@ -79,7 +91,7 @@ from .models import (
 )
 from .registry import Registry, announce_run_finished
 from .registry import registry as default_registry
-from .store.base import RUNS, StateStore, Write
+from .store.base import EVENTS, RUNS, StateStore, Write
 
 log = logging.getLogger("orchestra.runner")
 T = TypeVar("T")
@@ -126,6 +138,24 @@ class ClaimRefused(Exception):
     """The trigger's claim belongs to another trigger: its run was not created or executed."""
 
 
+class _ClaimLost(BaseException):
+    """A deferred claim found its run (or its trigger's claim) taken: this delivery is a
+    duplicate. A BaseException so that no handler of the automation's errors records it as the
+    run's failure; :meth:`Runner.submit` handles it."""
+
+
+@dataclass
+class _Deferred:
+    """A run whose claim is deferred (see the module docstring): what the claim needs, and what
+    became of it."""
+
+    claim: Claim | None
+    started: dt.datetime
+    claimed: bool = False
+    refused: bool = False  # the trigger's claim is another trigger's
+    lost: bool = False  # the run exists: another delivery of the trigger has it
+
+
 @dataclass
 class RunOutcome:
     run: Run
@@ -155,6 +185,13 @@ class _Heartbeat:
         self.run = run
         self.lost = False
         self.due = 0.0
+        lease = runner.config.runner.lease
+        # A deferred claim is made by the first beat, once the run has lasted claim_after_seconds.
+        self.first_seconds = (
+            min(lease.heartbeat_seconds, lease.claim_after_seconds)
+            if id(run) in runner._deferred
+            else lease.heartbeat_seconds
+        )
         self._active = True
         self._lock = threading.Lock()  # held while renewing: leaving waits for a renewal in flight
 
@@ -192,7 +229,7 @@ class _Heartbeats:
         self._thread: threading.Thread | None = None
 
     def add(self, beat: _Heartbeat) -> None:
-        beat.due = time.monotonic() + beat.runner.config.runner.lease.heartbeat_seconds
+        beat.due = time.monotonic() + beat.first_seconds
         with self._lock:
             self._beats[id(beat)] = beat
             if self._thread is None or not self._thread.is_alive():
@@ -247,6 +284,8 @@ class Runner:
         self._announcer = announcer
         # Closed breakers this instance read, trusted for a few seconds (orchestra.breaker).
         self._closed_breakers = ClosedCache(config.runner.breaker.cache_seconds)
+        # Runs in progress whose claim is deferred, by id(run) (guarded by _save_lock).
+        self._deferred: dict[int, _Deferred] = {}
 
     @property
     def announcer(self) -> Announcer:
@@ -330,6 +369,8 @@ class Runner:
             run.finished_at = now
             run.phase = RunPhase.done
             run.reason = permit.reason
+        if permit.allowed and automation.read_only_analysis:
+            return self._submit_deferred(run, automation, permit, request)
         if not self._create(run, request.claim, permit):
             return self._handle_existing(run.id, automation, permit, request.record)
         if not permit.allowed:
@@ -338,6 +379,66 @@ class Runner:
             return RunOutcome(run)
         record = _Record(request.record)
         return RunOutcome(self._execute(run, automation, permit, record), record=record.saved)
+
+    def _submit_deferred(
+        self, run: Run, automation: Automation, permit: Permit, request: RunRequest
+    ) -> RunOutcome:
+        """Execute ``run`` with its claim deferred (see the module docstring)."""
+        deferred = _Deferred(request.claim, run.created_at)
+        record = _Record(request.record)
+        with self._save_lock:
+            self._deferred[id(run)] = deferred
+        try:
+            executed = self._execute(run, automation, permit, record)
+        except _ClaimLost:
+            if deferred.refused:
+                self._breaker(run.task, run.environment).release_probe(self.owner, permit)
+                raise ClaimRefused(
+                    f"run {run.id}: the claim {deferred.claim.doc_id if deferred.claim else ''} "
+                    "is another trigger's"
+                ) from None
+            log.info(
+                "run %s: another delivery of trigger %s has it; this one is a duplicate",
+                run.id,
+                run.trigger_id,
+                extra={"run_id": run.id, "task": run.task},
+            )
+            return self._handle_existing(run.id, automation, permit, request.record)
+        finally:
+            with self._save_lock:
+                self._deferred.pop(id(run), None)
+        return RunOutcome(executed, record=record.saved)
+
+    def _claim_deferred(self, run: Run, deferred: _Deferred, event: EventRecord | None = None) -> None:
+        """Create ``run`` as it is now (with the trigger's claim, and ``event`` put in the same
+        commit), none of them existing. Raises :class:`_ClaimLost` when one exists. Called with
+        ``_save_lock`` held."""
+        data = run.model_dump(mode="json")
+        extra = [Write(EVENTS, event.id, event.model_dump(mode="json"), put=True)] if event else []
+        own = [Write(RUNS, run.id, data), *extra]
+        claim = deferred.claim
+        if claim is not None:
+            if self.store.create_all([Write(claim.collection, claim.doc_id, claim.data), *own]):
+                deferred.claimed = True
+                return
+            if not claim.confirm():
+                deferred.refused = True
+                raise _ClaimLost(run.id)
+        if self.store.create_all(own):
+            deferred.claimed = True
+            return
+        deferred.lost = True
+        raise _ClaimLost(run.id)
+
+    def _unclaimed(self, run: Run) -> _Deferred | None:
+        """The deferred claim of ``run`` while it is not made yet (``_save_lock`` held); raises
+        :class:`_ClaimLost` when the heartbeat found the run taken."""
+        deferred = self._deferred.get(id(run))
+        if deferred is None or deferred.claimed:
+            return None
+        if deferred.lost or deferred.refused:
+            raise _ClaimLost(run.id)
+        return deferred
 
     def _create(self, run: Run, claim: Claim | None, permit: Permit) -> bool:
         """Create ``run`` (with ``claim`` in the same commit); False when the run exists."""
@@ -395,6 +496,22 @@ class Runner:
 
     def renew_lease(self, run: Run) -> bool:
         with self._save_lock:
+            deferred = self._deferred.get(id(run))
+            if deferred is not None and not deferred.claimed:
+                if deferred.lost or deferred.refused:
+                    return False
+                now = self.clock.now()
+                lasted = (now - deferred.started).total_seconds()
+                if lasted < self.config.runner.lease.claim_after_seconds:
+                    return True  # not claimed yet: no lease to renew
+                run.lease = self._new_lease(now)
+                run.updated_at = now
+                try:
+                    self._claim_deferred(run, deferred)
+                except _ClaimLost:
+                    return False
+                log.info("run %s claimed after %.1f s", run.id, lasted, extra={"run_id": run.id})
+                return True
             now = self.clock.now()
             run.lease = self._new_lease(now)
             run.updated_at = now
@@ -403,6 +520,12 @@ class Runner:
     def _checkpoint(self, run: Run) -> None:
         with self._save_lock:
             run.updated_at = self.clock.now()
+            deferred = self._unclaimed(run)
+            if deferred is not None:
+                # Before the first change: the run is claimed now, or this delivery is a duplicate.
+                run.lease = self._new_lease(run.updated_at)
+                self._claim_deferred(run, deferred)
+                return
             if not self.store.save_run(run, expect_owner=self.owner):
                 # Not the caller's input: a fault the breaker counts.
                 raise LeaseLost(f"run {run.id}: lease lost to another owner")
@@ -552,7 +675,11 @@ class Runner:
             run.lease = None
             run.updated_at = now
             event = record.build(run) if record is not None and record.build is not None else None
-            if lease_lost or not self.store.save_run(run, expect_owner=self.owner, event=event):
+            deferred = self._unclaimed(run)
+            if deferred is not None:
+                # Changed nothing and never claimed: created now, in its final state, in one commit.
+                self._claim_deferred(run, deferred, event)
+            elif lease_lost or not self.store.save_run(run, expect_owner=self.owner, event=event):
                 log.error(
                     "run %s: lease lost before the result could be recorded; the new owner decides",
                     run.id,

@@ -40,12 +40,14 @@ TTL_COLLECTIONS = (RUNS, EVENTS, DEAD_LETTERS)
 @dataclass(frozen=True)
 class Write:
     """One write of :meth:`StateStore.write_all`: a plain put, or (with ``expect``) a replace
-    only if the stored document matches, as ``update_if``."""
+    only if the stored document matches, as ``update_if``. In :meth:`StateStore.create_all` a
+    write is a create, or (``put``) a plain put committed with the creates."""
 
     collection: str
     doc_id: str
     data: dict[str, Any]
     expect: dict[str, Any] | None = None
+    put: bool = False
 
 
 class Lock(BaseModel):
@@ -189,16 +191,25 @@ class StateStore(ABC):
         return self._write_all(writes)
 
     def create_all(self, writes: Sequence[Write]) -> bool:
-        """Create every document only if none of them exists (``expect`` is not used). Returns
-        False when one exists; then what was written is up to the adapter (Firestore and SQLite
-        write nothing; callers must not count on either and create each one again if needed)."""
+        """Create every document only if none of them exists (``expect`` is not used); writes
+        marked ``put`` are written with them, whatever exists, and only if the creates are.
+        Returns False when one exists; then what was written is up to the adapter (Firestore and
+        SQLite write nothing; callers must not count on either and create each one again if
+        needed)."""
         if not writes:
             return True
+        if all(w.put for w in writes):
+            raise ValueError("create_all needs at least one write to create; all were marked put")
         self.ops["write"] += len(writes)
         return self._create_all(writes)
 
     def _create_all(self, writes: Sequence[Write]) -> bool:
-        return all([self._create(w.collection, w.doc_id, w.data) for w in writes])
+        created = all([self._create(w.collection, w.doc_id, w.data) for w in writes if not w.put])
+        if created:
+            for w in writes:
+                if w.put:
+                    self._put(w.collection, w.doc_id, w.data)
+        return created
 
     def _write_all(self, writes: Sequence[Write]) -> bool:
         for write in sorted(writes, key=lambda w: w.expect is None):

@@ -473,7 +473,7 @@ class FirestoreStateStore(StateStore):
         )
 
     def _create_all(self, writes: Sequence[Write]) -> bool:
-        """One atomic batch of creates: all are written, or (one exists) none."""
+        """One atomic batch of creates (and puts): all are written, or (one exists) none."""
         from google.cloud.firestore_v1 import _helpers
         from google.cloud.firestore_v1.types import Precondition
 
@@ -486,7 +486,8 @@ class FirestoreStateStore(StateStore):
                 (pb,) = _helpers.pbs_for_set_no_merge(
                     self._ref(write.collection, write.doc_id)._document_path, doc
                 )
-                pb.current_document = Precondition(exists=False)
+                if not write.put:
+                    pb.current_document = Precondition(exists=False)
                 pbs.append(pb)
             try:
                 results = self._commit(pbs)

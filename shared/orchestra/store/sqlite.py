@@ -272,10 +272,17 @@ class SqliteStateStore(StateStore):
             raise
 
     def _create_all(self, writes: Sequence[Write]) -> bool:
-        # One transaction: every document is created, or (one exists) none.
+        # One transaction: every document is created (and every put written), or (one exists) none.
         self._execute("BEGIN IMMEDIATE")
         try:
             for write in writes:
+                if write.put:
+                    self._conn().execute(
+                        "INSERT INTO docs (collection, id, data) VALUES (?, ?, ?) "
+                        "ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data",
+                        (write.collection, write.doc_id, json.dumps(write.data)),
+                    )
+                    continue
                 cur = self._conn().execute(
                     "INSERT OR IGNORE INTO docs (collection, id, data) VALUES (?, ?, ?)",
                     (write.collection, write.doc_id, json.dumps(write.data)),
