@@ -23,7 +23,7 @@ from ...models import Action, Finding, Risk, Severity
 from .branches import BranchReport, RemoteRefReport, merged_branches, remote_refs
 from .cachedirs import find_cache_dirs
 from .checkout import Checkout, analyze_checkout
-from .gitio import Git, GitError, ObjectsUnreadable, display_path
+from .gitio import Git, GitError, ObjectsUnreadable, decode_path, display_path
 from .history import History, load_history
 from .integrity import Integrity, PackCheck, describe_failure, diagnose, verify_packs
 from .listing import HISTOGRAM_LABELS, HeadListing, Once, read_listing
@@ -318,9 +318,22 @@ def _history_with_details(
     # A blob reachable only from a tag has no path ("").
     paths = sorted({path for _, path, _ in top if path})
     if info.head_tree and paths:
-        out = git.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", info.head_tree, "--", *paths)
-        in_head = {p.decode("utf-8", errors="surrogateescape") for p in out.split(b"\0") if p}
+        in_head = {decode_path(p) for p in _in_head(git, info.head_tree, paths, listing)}
     return history, notes, disk, in_head
+
+
+def _in_head(git: Git, tree: str, paths: list[str], listing: Once[HeadListing] | None) -> set[bytes]:
+    """Which of ``paths`` name a file of HEAD: from HEAD's listing when it is shared (no second
+    walk of HEAD's tree), else from ``git ls-tree``, which needs names only (so it still answers
+    when a blob of HEAD is unreadable and the sized listing is not)."""
+    raw = [path.encode("utf-8", errors="surrogateescape") for path in paths]
+    if listing is not None:
+        try:
+            return listing.get().has_paths(raw)
+        except READ_FAILURES:
+            pass  # the sized listing failed (the checkout report says why): names only
+    out = git.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", tree, "--", *paths)
+    return {p for p in out.split(b"\0") if p}
 
 
 def _largest_blobs(

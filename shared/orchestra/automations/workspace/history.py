@@ -133,7 +133,8 @@ def current_tips(info: RepoInfo) -> list[str]:
 
 def walk(git: Git, include: list[str], exclude: list[str], keep: int, want_missing: bool) -> History:
     """One streaming pass over the blobs reachable from ``include`` but not from ``exclude``
-    (commits, or a tree: everything in it is left out)."""
+    (commits, or a tree: everything in it is left out). ``want_missing``: a partial clone, where
+    missing objects are expected and counted; elsewhere one is listed in ``unreadable``."""
     if not include:
         return History(source="walk", keep=keep)
     with tempfile.TemporaryFile() as rl_err, tempfile.TemporaryFile() as cf_err:
@@ -243,10 +244,12 @@ def _consume(stream: Any, keep: int, want_missing: bool) -> History:
                 size_texts.append(parts[1])
                 oids.append(parts[2])
                 paths.append(parts[3])
-            elif line[:1] == b"?":  # a missing object (partial clone): "?<oid> missing"
-                missing += 1
-                if want_missing:
+            elif line[:1] == b"?":  # a missing object: "?<oid> missing"
+                if want_missing:  # a partial clone: promised by its remote, not downloaded
+                    missing += 1
                     missing_oids.append(line[1:].split(b" ", 1)[0])
+                else:  # anywhere else a reachable object that is gone is damage
+                    unreadable.append(line[1:].split(b" ", 1)[0])
             elif line.endswith(b" missing"):  # listed by rev-list, yet cat-file cannot read it
                 unreadable.append(line.split(b" ", 1)[0])
         blobs.add(paths, oids, list(map(int, size_texts)))

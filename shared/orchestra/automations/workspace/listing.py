@@ -14,7 +14,7 @@ import heapq
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter
 from typing import Generic, TypeVar
@@ -45,10 +45,26 @@ class HeadListing:
     sizes: list[int]  # -1: unknown (partial clone, blob not present)
     symlinks: int  # present symlink blobs (a missing one counts as missing)
     submodules: int
+    submodule_paths: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.missing = self.sizes.count(-1)
         self._totals = Once(self._tally)
+
+    def has_paths(self, paths: Iterable[bytes]) -> set[bytes]:
+        """Those of ``paths`` that name a file or submodule of HEAD (what ``git ls-tree -r
+        --name-only HEAD -- PATHS`` prints for literal paths that are not directories). Looks
+        only at the runs of the paths' directories in the shared totals."""
+        asked = set(paths)
+        by_directory: dict[bytes, set[bytes]] = {}
+        for path in asked:
+            by_directory.setdefault(path.rpartition(b"/")[0], set()).add(path)
+        found = asked.intersection(self.submodule_paths)
+        for directory, start, end in self.totals().runs:
+            names = by_directory.get(directory)
+            if names:
+                found.update(names.intersection(self.paths[start:end]))
+        return found
 
     def known_sizes(self) -> list[int]:
         """Sizes with the unknown ones counted as 0."""
@@ -83,8 +99,10 @@ def read_listing(git: Git, info: RepoInfo, missing: set[str]) -> HeadListing:
             paths.append(path)
     # An entry starts the output or follows a NUL (paths cannot contain one).
     submodules = raw.startswith(b"160000 commit ") + raw.count(b"\x00160000 commit ")
+    submodule_paths: list[bytes] = []
     if submodules:
         blob = [meta[7:12] == b"blob " for meta in metas]
+        submodule_paths = [path for path, is_blob in zip(paths, blob, strict=True) if not is_blob]
         metas, paths = list(compress(metas, blob)), list(compress(paths, blob))
     # Blob metadata is "<6-digit mode> blob <oid>[ <size, padded to 7>]": fixed offsets.
     width = len(info.head_tree)
@@ -108,7 +126,9 @@ def read_listing(git: Git, info: RepoInfo, missing: set[str]) -> HeadListing:
         symlinks = sum(
             1 for meta, size in zip(metas, sizes, strict=True) if meta.startswith(b"120000") and size >= 0
         )
-    return HeadListing(paths, oids, sizes, symlinks=symlinks, submodules=submodules)
+    return HeadListing(
+        paths, oids, sizes, symlinks=symlinks, submodules=submodules, submodule_paths=submodule_paths
+    )
 
 
 def sizes_of(git: Git, oids: list[bytes]) -> dict[bytes, int]:
