@@ -22,6 +22,7 @@ from orchestra.automations.workspace.repo import discover
 from orchestra.automations.workspace.settings import WorkspaceSettings
 
 from .helpers import MIB, commit, git, init, random_bytes, write
+from .test_history_walk import tangled  # noqa: F401 - the fixture, asked for by name below
 
 
 def _cold(repo: Path, settings: WorkspaceSettings) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -112,6 +113,12 @@ def eventful(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_passes_agree_on_the_history_fixture(history_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = assert_passes_agree(history_repo, monkeypatch)
     assert any(f["id"].startswith("workspace.large-blob-in-history:") for f in report["findings"])
+
+
+def test_passes_agree_on_renames_copies_odd_names_and_a_submodule(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert_passes_agree(request.getfixturevalue("tangled"), monkeypatch, largest_count=5)
 
 
 def test_passes_agree_on_a_clone_with_remote_refs(
