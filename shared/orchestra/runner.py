@@ -42,15 +42,12 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from . import announcements
 from .announcements import Announcer
-from .approvals import RUN, Decided, DecisionRequest, Pending
-from .approvals import decide as decide_pending
 from .automation import Automation, DecisionContext, RunContext, Verification
 from .breaker import (
     CircuitBreaker,
@@ -92,6 +89,10 @@ from .models import (
 from .registry import Registry, announce_run_finished
 from .registry import registry as default_registry
 from .store.base import EVENTS, RUNS, StateStore, Write
+
+if TYPE_CHECKING:
+    # Imported where used: approvals are not on the event path.
+    from .approvals import Decided, Pending
 
 log = logging.getLogger("orchestra.runner")
 T = TypeVar("T")
@@ -589,28 +590,24 @@ class Runner:
         )
 
     def _with_retries(self, run: Run, fn: Callable[[], T]) -> T:
+        """Call ``fn``; transient errors are retried up to ``runner.retry.attempts`` calls in all,
+        each retry counted in ``run.attempts``; the last error is raised."""
         cfg = self.config.runner.retry
-
-        def count_attempt(state: RetryCallState) -> None:
-            run.attempts += 1
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning("run %s: transient error, retrying: %s", run.id, exc, extra={"run_id": run.id})
-
-        def backoff(state: RetryCallState) -> float:
-            # Full jitter: uniform in [0, min(max, initial * 2^k)] after the k-th failed attempt
-            # (k from 0), drawn from the injected source so tests can pin the schedule.
-            ceiling = min(cfg.max_seconds, cfg.initial_seconds * 2 ** (state.attempt_number - 1))
-            return self.ids.random() * ceiling
-
-        retrying = Retrying(
-            retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(cfg.attempts),
-            wait=backoff,
-            sleep=self.clock.sleep,
-            before_sleep=count_attempt,
-            reraise=True,
-        )
-        return retrying(fn)
+        attempt = 1
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                if attempt >= cfg.attempts or not is_transient(exc):
+                    raise
+                # Full jitter: uniform in [0, min(max, initial * 2^k)] after the k-th failed
+                # attempt (k from 0), drawn from the injected source so tests can pin the schedule.
+                ceiling = min(cfg.max_seconds, cfg.initial_seconds * 2 ** (attempt - 1))
+                wait = self.ids.random() * ceiling
+                run.attempts += 1
+                log.warning("run %s: transient error, retrying: %s", run.id, exc, extra={"run_id": run.id})
+                self.clock.sleep(wait)
+                attempt += 1
 
     def _execute(
         self, run: Run, automation: Automation, permit: Permit, record: _Record | None = None
@@ -1077,6 +1074,7 @@ class Runner:
         """A run as the approval rule sees it: waiting actions are approved or rejected while the
         run awaits approval, until ``approval_expires_at``; whoever requested the run, or what its
         waiting actions change, may not approve them."""
+        from .approvals import RUN, Pending
         from .identities import run_requester
 
         waiting = (RunStatus.awaiting_approval.value,)
@@ -1092,6 +1090,9 @@ class Runner:
         )
 
     def _decision(self, run: Run, kind: DecisionKind, identity: str, comment: str | None) -> Decision:
+        from .approvals import DecisionRequest
+        from .approvals import decide as decide_pending
+
         request = DecisionRequest(decision=kind, identity=identity, comment=comment)
         return decide_pending(
             self.pending(run), request, self.config, self.clock.now(), on_expired=self.expire_approvals
@@ -1150,6 +1151,8 @@ class Runner:
         """Decide whatever awaits approval under ``subject_id``: a run, else the subject of a plugin
         that declares approvable kinds (a deployment). NotFound (field ``run_id``) names the id
         when nothing has it."""
+        from .approvals import RUN, Decided, DecisionRequest
+
         run = self.store.get_run(subject_id)
         if run is not None:
             if kind == DecisionKind.approve:
