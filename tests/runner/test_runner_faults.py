@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from orchestra.breaker import BreakerState, CircuitBreaker, automation_breaker_name, find_breaker
 from orchestra.clock import FakeClock, SystemClock
-from orchestra.config import Config
+from orchestra.config import Config, parse_config
 from orchestra.errors import ApprovalRefused, StoreUnavailable, TransientError
 from orchestra.health import Status, check_health
 from orchestra.models import ActionStatus, Mode, RunPhase, RunStatus, TriggerKind, run_id_for
@@ -66,7 +66,14 @@ def test_duplicate_delivery_returns_the_existing_run(store, runner_config, clock
     assert Counter(Path(counter)).get("analyze") == 1
 
 
-def test_twenty_concurrent_deliveries_execute_once(store, runner_config, tmp_path):
+def test_twenty_concurrent_deliveries_execute_once(store, tmp_path):
+    # A lease long enough that a loaded machine cannot let it expire mid-run: this test is about
+    # concurrent duplicates, not about taking over an expired lease (tested below).
+    runner_config = parse_config(
+        RUNNER_CONFIG.replace("seconds: 1, heartbeat_seconds: 0.3", "seconds: 60, heartbeat_seconds: 20"),
+        "runner-test-config",
+    )
+    assert runner_config.runner.lease.seconds == 60
     counter = str(tmp_path / "calls.log")
     outcomes = []
     barrier = threading.Barrier(20)
