@@ -191,6 +191,10 @@ class _BoundedReader:
     def readable(self) -> bool:
         return True
 
+    def fileno(self) -> int:
+        """The open file's descriptor (for a reader that maps or hands on the checked file)."""
+        return int(self._raw.fileno())
+
     def close(self) -> None:
         self._raw.close()
 

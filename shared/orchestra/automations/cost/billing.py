@@ -151,6 +151,8 @@ def _or(default: str) -> Callable[[Any], str | None]:
 def parse_day(value: str) -> int:
     """A usage timestamp -> UTC date ordinal. Accepts BigQuery's ``2025-01-31 23:00:00 UTC``,
     ISO 8601 with ``Z`` or an offset, naive timestamps (taken as UTC) and bare dates."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a timestamp as text, got {type(value).__name__}")
     text = value.strip()
     if text.endswith(" UTC"):
         text = text[:-4]
@@ -438,15 +440,34 @@ class _Builder(RowCounter):
 
 
 def read_billing_file(
-    path: str | Path, *, max_bad_share: float, max_bytes: int = DEFAULT_MAX_BYTES, blocks: bool = True
+    path: str | Path,
+    *,
+    max_bad_share: float,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    blocks: bool = True,
+    engine: str | None = None,
 ) -> BillingData:
     """Read a CSV or JSON-lines export (``.gz`` allowed); the format follows the extension,
     else the first character (``{`` means JSON lines). The file must be a regular file of at most
     ``max_bytes`` (decompressed too) in UTF-8; InputError naming the file and line otherwise.
 
     Plain blocks of lines are parsed in bulk (:mod:`.blocks`), any other block row by row;
-    ``blocks=False`` reads every row on its own (the reference the bulk parsers are held to)."""
+    ``blocks=False`` reads every row on its own (the reference the bulk parsers are held to).
+
+    ``engine`` (else ``ORCHESTRA_COST_ENGINE``): ``auto`` reads a plain local file of at least
+    ``local_engine.ENGINE_MIN_BYTES`` with DuckDB when it is installed (:mod:`.local_engine`;
+    same rows and values), ``pure`` never does, ``duckdb`` requires it (any size). Any file the
+    engine cannot read exactly is read here."""
     name = str(path)
+    choice = _engine(engine) if blocks else "pure"
+    if choice != "pure":
+        from .local_engine import ENGINE_MIN_BYTES, read_with_duckdb
+
+        read = read_with_duckdb(
+            path, source=name, max_bytes=max_bytes, min_bytes=ENGINE_MIN_BYTES if choice == "auto" else 0
+        )
+        if read is not None:
+            return read.build(max_bad_share)
     suffixes = [s.lower() for s in Path(name).suffixes if s.lower() != ".gz"]
     with open_blocks(path, max_bytes=max_bytes) as stream:
         if suffixes and suffixes[-1] in {".jsonl", ".json", ".ndjson"}:
@@ -468,6 +489,15 @@ def read_billing_file(
             if was_enabled:
                 gc.enable()
     return builder.build(max_bad_share)
+
+
+def _engine(engine: str | None) -> str:
+    """The engine to try: ``pure`` where DuckDB is not installed (as in the Cloud Functions),
+    found without importing it."""
+    from .local_engine import chosen_engine, duckdb_installed
+
+    choice = chosen_engine(engine)
+    return "pure" if choice == "auto" and not duckdb_installed() else choice
 
 
 def _csv_problem(exc: csv.Error) -> str:
