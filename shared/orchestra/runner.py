@@ -592,22 +592,42 @@ class Runner:
     def _with_retries(self, run: Run, fn: Callable[[], T]) -> T:
         """Call ``fn``; transient errors are retried up to ``runner.retry.attempts`` calls in all,
         each retry counted in ``run.attempts``; the last error is raised."""
+        try:
+            return fn()
+        except Exception as exc:
+            if self.config.runner.retry.attempts <= 1 or not is_transient(exc):
+                raise
+            first = exc
+        # Only a call that failed transiently pays for the retry machinery (import and policy):
+        # the happy path of every event is a single call.
+        return self._retry_after(run, fn, first)
+
+    def _retry_after(self, run: Run, fn: Callable[[], T], first: BaseException) -> T:
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
         cfg = self.config.runner.retry
-        attempt = 1
-        while True:
-            try:
-                return fn()
-            except Exception as exc:
-                if attempt >= cfg.attempts or not is_transient(exc):
-                    raise
-                # Full jitter: uniform in [0, min(max, initial * 2^k)] after the k-th failed
-                # attempt (k from 0), drawn from the injected source so tests can pin the schedule.
-                ceiling = min(cfg.max_seconds, cfg.initial_seconds * 2 ** (attempt - 1))
-                wait = self.ids.random() * ceiling
-                run.attempts += 1
-                log.warning("run %s: transient error, retrying: %s", run.id, exc, extra={"run_id": run.id})
-                self.clock.sleep(wait)
-                attempt += 1
+
+        def backoff(failed_calls: int) -> float:
+            # Full jitter: uniform in [0, min(max, initial * 2^k)] after the k-th failed call
+            # (k from 0), drawn from the injected source so tests can pin the schedule.
+            return self.ids.random() * min(cfg.max_seconds, cfg.initial_seconds * 2 ** (failed_calls - 1))
+
+        def count_attempt(exc: BaseException | None) -> None:
+            run.attempts += 1
+            log.warning("run %s: transient error, retrying: %s", run.id, exc, extra={"run_id": run.id})
+
+        count_attempt(first)
+        self.clock.sleep(backoff(1))
+        # The first call is behind us: the policy counts the calls still allowed.
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(cfg.attempts - 1),
+            wait=lambda state: backoff(state.attempt_number + 1),
+            sleep=self.clock.sleep,
+            before_sleep=lambda state: count_attempt(state.outcome.exception() if state.outcome else None),
+            reraise=True,
+        )
+        return retrying(fn)
 
     def _execute(
         self, run: Run, automation: Automation, permit: Permit, record: _Record | None = None
