@@ -83,7 +83,7 @@ _JSON_FIELDS = {
 }
 _CLOSE_CURLY, _COMMA, _SPACE, _TAB, _N, _A, _I, _F, _DOT, _BACKSLASH = (ord(c) for c in "}, \tnaif.\\")
 # Bytes scanned at a time for lenient JSON (small enough for the temporaries to stay in cache).
-SCAN_BYTES = 1 << 18
+SCAN_BYTES = 1 << 16
 # More ``nan``/``inf`` letter runs than this (in words, names): the pure reader reads the file.
 MAX_LITERAL_CHECKS = 1000
 _NULL_TEXT = "\\x01"
