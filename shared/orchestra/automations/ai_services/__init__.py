@@ -152,6 +152,9 @@ class AIServicesAutomation(Automation):
     description: ClassVar[str] = "AI usage report; response/context caching, cheaper routing, 429 backoff"
     Settings: ClassVar[type[BaseModel]] = Settings
     Params: ClassVar[type[BaseModel]] = Params
+    # Analysis reads the request log (a file or Cloud Logging's entries.list) and only names the
+    # policy file; apply writes it.
+    read_only_analysis: ClassVar[bool] = True
 
     def __init__(self, *, logging_session: Any = None) -> None:
         self.logging_session = logging_session

@@ -219,6 +219,10 @@ class CostAutomation(Automation):
     )
     Settings: ClassVar[type[BaseModel]] = Settings
     Params: ClassVar[type[BaseModel]] = Params
+    # Analysis reads the billing export (a file, DuckDB in memory, or a BigQuery query: a billed
+    # read that a duplicate delivery may make again, nothing changed), usage CSVs and the targets'
+    # configuration; every change is an action.
+    read_only_analysis: ClassVar[bool] = True
 
     def __init__(self, *, bigquery_client: Any = None, run_client: Any = None) -> None:
         self.bigquery_client = bigquery_client

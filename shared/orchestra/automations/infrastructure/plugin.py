@@ -27,6 +27,9 @@ class InfrastructureAutomation(CloudRunMetricsAutomation):
     Params: ClassVar[type[BaseModel]] = InfrastructureParams
     engine_module: ClassVar[str] = "orchestra.automations.infrastructure.engine"
     render_module: ClassVar[str] = "orchestra.automations.infrastructure.render"
+    # Analysis reads request counts, the stored schedule and the service's configuration; storing
+    # a schedule and scaling the service are actions.
+    read_only_analysis: ClassVar[bool] = True
 
     def run_view(self, run: Run) -> RunView | None:
         """Per service: the hour-of-week demand heatmap with the min-instances schedule over it."""

@@ -34,6 +34,9 @@ class PerformanceAutomation(CloudRunMetricsAutomation):
     engine_module: ClassVar[str] = "orchestra.automations.performance.engine"
     render_module: ClassVar[str] = "orchestra.automations.performance.render"
     handles: ClassVar[frozenset[EventKind]] = frozenset({EventKind.breach})
+    # Analysis reads metrics (files or Cloud Monitoring) and the service's configuration (YAML or
+    # an Admin API get) and previews the diff in memory; Cloud Run changes only happen in apply.
+    read_only_analysis: ClassVar[bool] = True
 
     @classmethod
     def request_for_event(cls, kind: EventKind, event: BaseModel, config: Config) -> RunRequest | None:

@@ -35,6 +35,13 @@ class WorkspaceAutomation(Automation):
     )
     Settings: ClassVar[type[BaseModel]] = WorkspaceSettings
     Params: ClassVar[type[BaseModel]] = WorkspaceParams
+    # Analysis runs read-only git commands (offline, no optional locks; `remote prune --dry-run`)
+    # and reads earlier sizes from the store. It writes only its caches in
+    # $GIT_COMMON_DIR/orchestra/, accepted as optimisations: each is replaced atomically, checked on
+    # read (version, fingerprint, tree or pack identity) and holds the same facts for the same
+    # repository, so a duplicate analysis rewrites them harmlessly. A configured source is cloned
+    # into a temporary directory removed when the analysis ends.
+    read_only_analysis: ClassVar[bool] = True
 
     @classmethod
     def schedule_blocker(cls, config: Config, target: ScheduleTarget) -> str | None:
