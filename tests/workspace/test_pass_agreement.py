@@ -199,3 +199,25 @@ def test_a_missing_blob_of_head_is_a_critical_finding(eventful: Path) -> None:
     assert oid in corrupt["summary"] or any(oid in e for e in report["integrity"]["analysis_errors"])
     assert cache is None, "a walk that could not read everything is not cached"
     assert report["actions"] == []
+
+
+def test_a_run_that_reuses_the_caches_never_reads_heads_listing(
+    eventful: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a run that reads HEAD's listing anyway (a full walk, a new HEAD tree) answers
+    ``path_in_head`` from it; a warm run asks ``git ls-tree`` about the few paths instead."""
+    reads: list[str] = []
+    original = analysis.read_listing
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append("listing")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "read_listing", counted)
+    cold, _ = _cold(eventful, WorkspaceSettings())
+    assert reads == ["listing"]
+    warm = analysis.analyze_repository(str(eventful), WorkspaceSettings()).to_json()
+    assert reads == ["listing"], "the warm run read HEAD's whole listing"
+    assert warm["history"]["source"] == "cache"
+    assert warm["largest_blobs"] == cold["largest_blobs"]
+    assert any(blob["path_in_head"] and not blob["in_head"] for blob in warm["largest_blobs"])

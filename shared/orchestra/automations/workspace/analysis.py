@@ -323,15 +323,12 @@ def _history_with_details(
 
 
 def _in_head(git: Git, tree: str, paths: list[str], listing: Once[HeadListing] | None) -> set[bytes]:
-    """Which of ``paths`` name a file of HEAD: from HEAD's listing when it is shared (no second
-    walk of HEAD's tree), else from ``git ls-tree``, which needs names only (so it still answers
-    when a blob of HEAD is unreadable and the sized listing is not)."""
-    raw = [path.encode("utf-8", errors="surrogateescape") for path in paths]
-    if listing is not None:
-        try:
-            return listing.get().has_paths(raw)
-        except READ_FAILURES:
-            pass  # the sized listing failed (the checkout report says why): names only
+    """Which of ``paths`` name a file of HEAD: from HEAD's listing when this analysis has read it
+    already (a full walk has: no second walk of HEAD's tree), else from ``git ls-tree`` of those
+    paths only (a run that reuses the caches never reads the whole listing)."""
+    head = listing.computed() if listing is not None else None
+    if head is not None:
+        return head.has_paths([path.encode("utf-8", errors="surrogateescape") for path in paths])
     out = git.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", tree, "--", *paths)
     return {p for p in out.split(b"\0") if p}
 

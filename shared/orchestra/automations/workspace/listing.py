@@ -158,6 +158,16 @@ class Once(Generic[T]):
                 self._done = True
             return self._value  # type: ignore[return-value]
 
+    def computed(self) -> T | None:
+        """The value when some caller has computed it already, else None (never computes, never
+        waits for a computation in progress)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._value if self._done else None
+        finally:
+            self._lock.release()
+
 
 def extension(base: bytes) -> bytes:
     """The extension as .gitattributes sees it: from the last dot, not for dotfiles."""
