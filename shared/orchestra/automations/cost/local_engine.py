@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import mmap
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -161,10 +160,13 @@ def read_with_duckdb(
 @contextmanager
 def _checked_file(
     path: str | os.PathLike[str], source: str, max_bytes: int, min_bytes: int
-) -> Iterator[tuple[str, Any]]:
-    """The open file (a path to it that DuckDB can open, its bytes mapped) after the checks of
+) -> Iterator[tuple[str, bytes]]:
+    """The open file (a path to it that DuckDB can open, and its bytes) after the checks of
     :func:`orchestra.inputs.open_input` and the pure reader's text checks: strict UTF-8 without a
-    byte order mark, no NUL, lines ending in ``\\n`` only. _GiveUp for anything else."""
+    byte order mark, no NUL, lines ending in ``\\n`` only. _GiveUp for anything else.
+
+    The bytes are read into memory (at most ``max_bytes``) rather than mapped: a file truncated
+    while mapped would kill the process."""
     raw = open_input(path, max_bytes=max_bytes, where=source)
     try:
         fd = raw.fileno()
@@ -176,21 +178,17 @@ def _checked_file(
             fd_path = os.fspath(path)
             if not _same_file(os.stat(fd_path), before):
                 raise _GiveUp
-        data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        try:
-            if data[:3] == _BOM or data.find(b"\x00") >= 0 or data.find(b"\r") >= 0:
-                raise _GiveUp
-            if np.frombuffer(data, dtype=np.uint8).max() >= 0x80:
-                try:
-                    str(memoryview(data), "utf-8")
-                except UnicodeDecodeError:
-                    raise _GiveUp from None
-            yield fd_path, data
-        finally:
+        data = raw.read(before.st_size + 1)  # InputError past max_bytes, as the pure reader says
+        if len(data) != before.st_size:
+            raise _GiveUp
+        if data[:3] == _BOM or data.find(b"\x00") >= 0 or data.find(b"\r") >= 0:
+            raise _GiveUp
+        if not data.isascii():
             try:
-                data.close()
-            except BufferError:
-                pass  # an array over it is still referenced (a traceback's frame): unmapped when freed
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _GiveUp from None
+        yield fd_path, data
         after = os.fstat(fd)
         if not _same_file(after, before) or after.st_size > max_bytes:
             raise _GiveUp  # changed while read: the pure reader reads it (within the limit)
@@ -209,7 +207,7 @@ def _factor(con: duckdb.DuckDBPyConnection, column: str) -> tuple[str, list[Any]
     return f"enum_code({column}::enum_{column}) AS {column}", values
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, fd_path: str, data: Any, source: str) -> _Builder:
+def _read_csv(con: duckdb.DuckDBPyConnection, fd_path: str, data: bytes, source: str) -> _Builder:
     end = data.find(b"\n")
     head = bytes(data[: end if end >= 0 else len(data)])
     if b'"' in head or end < 0:
@@ -274,7 +272,7 @@ def _add(
     cost_sql: str,
     credits: np.ndarray,
     source: str,
-    decode: Any = None,
+    decode: Callable[[str, list[Any]], list[Any]] | None = None,
 ) -> _Builder:
     factors: dict[str, Factor] = {}
     selects = []
@@ -304,7 +302,7 @@ def _add(
     return builder
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, fd_path: str, data: Any, source: str) -> _Builder:
+def _read_jsonl(con: duckdb.DuckDBPyConnection, fd_path: str, data: bytes, source: str) -> _Builder:
     import orjson
 
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -377,7 +375,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, fd_path: str, data: Any, source:
     return _add(con, rows, list(_TEXT_KEYS), "CAST(cost AS DOUBLE) AS cost", credits, source, decode)
 
 
-def _lenient_json(data: Any) -> bool:
+def _lenient_json(data: bytes) -> bool:
     """Whether the bytes may hold what DuckDB's JSON parser accepts and the pure reader's does
     not: a comma before a closing bracket, or a ``nan``/``inf``/``infinity`` literal in another
     spelling than ``NaN``/``Infinity``. Strings are not told apart, so such text inside a string
@@ -421,7 +419,7 @@ def _dotted_tails(buf: np.ndarray, dots: np.ndarray) -> list[int]:
     return dots[np.isin(after, _TAIL_LETTERS)].tolist()
 
 
-def _literal_at(data: Any, at: int) -> bool:
+def _literal_at(data: bytes, at: int) -> bool:
     """Whether the ``nan``/``inf`` letters at ``at`` may be a literal in a value's place: after
     ':', ',' or '[' (past blanks and a minus) and followed by the end of a value."""
     before = at - 1
