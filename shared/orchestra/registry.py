@@ -17,6 +17,15 @@ importing every plugin:
 The value must be the automation's own ``orchestra.automations`` value; a declaration that names
 another class is ignored. The class's ``handles`` stays the truth: a declared handler is imported
 and asked, and an automation without any declaration is imported to learn its kinds, as before.
+
+A kind's declaration may add a precondition on the automation's own configuration:
+``"<name>.<kind> if <path>"``, where ``<path>`` is dotted into ``automations.<name>`` of the
+configuration (``*`` for every key of a mapping or item of a list), e.g.
+``"deployment.run_finished if settings.environments.*.required_suites"``. While no value at the
+path is set and non-empty, the automation is neither imported nor asked about events of that kind
+(:meth:`Registry.handlers` given the configuration): the declaration promises that its handler
+would ignore them then. A malformed precondition makes the whole entry unreadable, so the
+automation is imported to learn its kinds, as without a declaration.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import dataclasses
 import datetime as dt
 import importlib
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,6 +63,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "orchestra.automations"
 HANDLES_GROUP = "orchestra.handles"
 _KINDS = {kind.value: kind for kind in EventKind}
+_CONDITION = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.([A-Za-z_][A-Za-z0-9_-]*|\*))*")
 
 
 def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, str]:
@@ -68,10 +79,15 @@ def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Declaration:
-    """What an automation's distribution declares it handles, without importing it."""
+    """What an automation's distribution declares it handles, without importing it, and the
+    precondition (a dotted path into its configuration) under which it handles a kind."""
 
     path: str
     kinds: frozenset[EventKind]
+    conditions: tuple[tuple[EventKind, str], ...] = ()
+
+    def condition(self, kind: EventKind) -> str | None:
+        return next((path for k, path in self.conditions if k == kind), None)
 
 
 def parse_declaration(entry: str) -> tuple[str, EventKind | None]:
@@ -82,20 +98,64 @@ def parse_declaration(entry: str) -> tuple[str, EventKind | None]:
     return entry, None
 
 
+def split_condition(entry: str) -> tuple[str, str | None]:
+    """``"<name>.<kind> if <path>"`` -> (``"<name>.<kind>"``, path); an entry without `` if `` ->
+    (entry, None). A malformed path leaves the entry whole (it then names no automation)."""
+    head, sep, path = entry.partition(" if ")
+    if not sep:
+        return entry, None
+    path = path.strip()
+    if not _CONDITION.fullmatch(path):
+        return entry, None
+    return head.strip(), path
+
+
+def condition_holds(root: object, path: str) -> bool:
+    """Whether some value at dotted ``path`` under ``root`` (attributes of an object, keys of a
+    mapping; ``*`` every value of a mapping or item of a list) is set and non-empty."""
+    values: list[object] = [root]
+    for part in path.split("."):
+        found: list[object] = []
+        for value in values:
+            if part == "*":
+                if isinstance(value, dict):
+                    found.extend(value.values())
+                elif isinstance(value, list | tuple):
+                    found.extend(value)
+            elif isinstance(value, dict):
+                if part in value:
+                    found.append(value[part])
+            elif not isinstance(value, list | tuple | str | int | float | bool) and value is not None:
+                found.append(getattr(value, part, None))
+        values = found
+    return any(v not in (None, False, "", [], {}) for v in values)
+
+
 def discover_declarations(group: str = HANDLES_GROUP) -> dict[str, Declaration]:
     """automation name -> the event kinds its distribution declares in ``group`` (see the module
     docstring). Reads distribution metadata only."""
     paths: dict[str, str] = {}
     kinds: dict[str, set[EventKind]] = {}
+    conditions: dict[str, dict[EventKind, str]] = {}
     for ep in entry_points(group=group):
-        name, kind = parse_declaration(ep.name)
+        entry, condition = split_condition(ep.name)
+        name, kind = parse_declaration(entry)
         # As for the automations themselves: the first distribution on sys.path wins.
         if paths.setdefault(name, ep.value) != ep.value:
             continue
         declared = kinds.setdefault(name, set())
         if kind is not None:
             declared.add(kind)
-    return {name: Declaration(paths[name], frozenset(kinds[name])) for name in sorted(paths)}
+            if condition is not None:
+                conditions.setdefault(name, {})[kind] = condition
+    return {
+        name: Declaration(
+            paths[name],
+            frozenset(kinds[name]),
+            tuple(sorted(conditions.get(name, {}).items())),
+        )
+        for name in sorted(paths)
+    }
 
 
 class Registry:
@@ -114,6 +174,7 @@ class Registry:
             dict(declarations) if declarations is not None else None if paths is None else {}
         )
         self._classes: dict[str, type[Automation]] = {}
+        self._registered: set[str] = set()
         self._handlers: dict[EventKind, list[type[Automation]]] = {}
         self._approvable: list[type[Automation]] | None = None
 
@@ -122,24 +183,45 @@ class Registry:
             self._paths = discover()
         return self._paths
 
-    def declared_kinds(self, name: str) -> frozenset[EventKind] | None:
-        """The event kinds ``name``'s distribution declares it handles, or None when it declares
-        nothing (or declares another class than the one this registry would import)."""
+    def _declaration(self, name: str) -> Declaration | None:
         if self._declarations is None:
             self._declarations = discover_declarations()
         found = self._declarations.get(name)
         if found is None or found.path != self._known_paths().get(name):
             return None
-        return found.kinds
+        return found
+
+    def declared_kinds(self, name: str) -> frozenset[EventKind] | None:
+        """The event kinds ``name``'s distribution declares it handles, or None when it declares
+        nothing (or declares another class than the one this registry would import)."""
+        found = self._declaration(name)
+        return None if found is None else found.kinds
+
+    def declared_condition(self, name: str, kind: EventKind) -> str | None:
+        """The precondition ``name``'s distribution declares for handling ``kind`` (a dotted path
+        into ``automations.<name>`` of the configuration), or None: unconditional, or a class
+        registered in place of the declared one."""
+        if name in self._registered:
+            return None
+        found = self._declaration(name)
+        return None if found is None else found.condition(kind)
+
+    def may_handle(self, name: str, kind: EventKind, config: Config) -> bool:
+        """False when ``name`` declares a precondition for ``kind`` that ``config`` does not meet
+        (nothing set at its path under ``automations.<name>``); True otherwise. Never imports."""
+        condition = self.declared_condition(name, kind)
+        return condition is None or condition_holds(config.automation(name), condition)
 
     def register(self, cls: type[Automation]) -> type[Automation]:
         self._classes[cls.name] = cls
+        self._registered.add(cls.name)
         self._handlers.clear()
         self._approvable = None
         return cls
 
     def unregister(self, name: str) -> None:
         self._classes.pop(name, None)
+        self._registered.discard(name)
         self._handlers.clear()
         self._approvable = None
         self._known_paths().pop(name, None)
@@ -171,34 +253,43 @@ class Registry:
             if cls is not None:
                 yield cls
 
-    def handlers(self, kind: EventKind) -> list[type[Automation]]:
+    def handlers(self, kind: EventKind, config: Config | None = None) -> list[type[Automation]]:
         """Every automation that handles events of ``kind``, by name.
 
         Imports only the plugins that are already loaded, that declare ``kind`` or that declare
         nothing; each imported one answers with its class's ``handles``. The answer is kept for the
-        registry's life (until a plugin is registered or unregistered)."""
-        if kind not in self._handlers:
-            found: list[type[Automation]] = []
-            for name in self.names():
-                declared = None if name in self._classes else self.declared_kinds(name)
-                if declared is not None and kind not in declared:
-                    continue
-                cls = self.get_class(name)
-                if cls is None:
-                    continue
-                if declared is not None and declared != cls.handles:
-                    log.warning(
-                        "automation %s declares it handles %s in its %s entry points, but its "
-                        "class handles %s: the class is followed; correct the declaration",
-                        name,
-                        sorted(k.value for k in declared),
-                        HANDLES_GROUP,
-                        sorted(k.value for k in cls.handles),
-                    )
-                if kind in cls.handles:
-                    found.append(cls)
+        registry's life (until a plugin is registered or unregistered). Given ``config``, the
+        automations whose declared precondition for ``kind`` it does not meet are left out, and
+        not imported to answer."""
+        if kind in self._handlers:
+            found = list(self._handlers[kind])
+            return found if config is None else [c for c in found if self.may_handle(c.name, kind, config)]
+        names = self.names()
+        if config is not None:
+            names = [name for name in names if self.may_handle(name, kind, config)]
+        found = [cls for name in names if (cls := self._handler_class(name, kind)) is not None]
+        if config is None:
             self._handlers[kind] = found
-        return list(self._handlers[kind])
+        return list(found)
+
+    def _handler_class(self, name: str, kind: EventKind) -> type[Automation] | None:
+        """``name``'s class if it handles ``kind`` (imported unless its declaration rules it out)."""
+        declared = None if name in self._classes else self.declared_kinds(name)
+        if declared is not None and kind not in declared:
+            return None
+        cls = self.get_class(name)
+        if cls is None:
+            return None
+        if declared is not None and declared != cls.handles:
+            log.warning(
+                "automation %s declares it handles %s in its %s entry points, but its "
+                "class handles %s: the class is followed; correct the declaration",
+                name,
+                sorted(k.value for k in declared),
+                HANDLES_GROUP,
+                sorted(k.value for k in cls.handles),
+            )
+        return cls if kind in cls.handles else None
 
     def handler(self, kind: EventKind) -> type[Automation] | None:
         """The first automation by name that handles events of ``kind``, or None: for kinds one
@@ -360,11 +451,12 @@ def dispatch(
     registry: Registry, runner: Runner, kind: EventKind, event: BaseModel, ctx: EventContext
 ) -> list[Dispatched]:
     """Hand ``event`` to every automation that handles ``kind`` (by name), then submit the runs
-    they ask for. Every handler is asked before any run starts, so work a handler records itself
+    they ask for (an automation whose declared precondition for ``kind`` the configuration does
+    not meet is not asked, nor imported). Every handler is asked before any run starts, so work a handler records itself
     (a deployment request) exists when another handler's run ends. One handler failing is kept in
     its :class:`Dispatched` and never stops the others."""
     done: list[Dispatched] = []
-    for plugin in registry.handlers(kind):
+    for plugin in registry.handlers(kind, ctx.config):
         item = Dispatched(plugin.name)
         try:
             item.outcome = plugin.handle_event(kind, event, ctx)
