@@ -11,10 +11,12 @@ error) it gives up and the pure reader reads the file, so every error and bad-ro
 pure reader's own (file:line, what was wrong, what is accepted).
 
 The bounded-input checks come first: the file is opened with :func:`orchestra.inputs.open_input`
-(a regular file within ``inputs.max_bytes``) and DuckDB reads that open file, not the path again.
+(a regular file within ``inputs.max_bytes``) and DuckDB reads that open file (``/proc/self/fd``;
+where there is none, the path, checked to be the same file before and after).
 
 ``ORCHESTRA_COST_ENGINE`` (or ``read_billing_file(engine=...)``) chooses: ``auto`` (the default:
-DuckDB when installed), ``pure`` (never DuckDB), ``duckdb`` (DuckDB required).
+DuckDB when installed, for files of ENGINE_MIN_BYTES or more), ``pure`` (never DuckDB),
+``duckdb`` (DuckDB required, any size).
 """
 
 from __future__ import annotations
