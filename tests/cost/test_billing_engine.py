@@ -329,3 +329,63 @@ def test_forcing_an_engine_that_is_not_installed(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(InputError, match="DuckDB is not installed"):
         local_engine.chosen_engine("duckdb")
     assert local_engine.chosen_engine("auto") == "auto"
+
+
+CREDIT_SHAPES = [
+    '[{"name": "SUD", "amount": -0.958906, "type": "SUSTAINED_USAGE_DISCOUNT"}]',
+    '[{"name":"SUD","amount":-1.25}]',
+    '[{"amount": -2}]',
+    '[{"amount": -0.0}]',
+    '[{"amount": -1.5e-3, "id": 7}]',
+    '[ { "amount" : -3.25 } ]',
+    '[{"name": "a \\" quote", "amount": -1.0}]',
+    '[{"name": "amount", "amount": -1.0}]',
+    '[{"amount": -1.0, "amount": -2.0}]',
+    '[{"name": "SUD", "amount": -0.1}, {"name": "CUD", "amount": -0.2}]',
+    '[{"name": "Café", "amount": -0.3333333333333333}]',
+    '[{"amount": -12345678901234567890123}]',
+    '[{"amount": -0.1000000000000000055511151231257827}]',
+    ' [{"amount": -1.0}]',
+    "-4.5",
+    "[-1, -2.5]",
+    '[{"amount": "-2.5"}]',
+]
+
+
+def test_credit_shapes_read_alike(tmp_path: Path) -> None:
+    rng = random.Random(2)
+    rows = []
+    for i in range(len(CREDIT_SHAPES) * 5):
+        row = clean_csv_row(rng)
+        row[9] = CREDIT_SHAPES[i % len(CREDIT_SHAPES)]
+        rows.append(row)
+    path = tmp_path / "billing.csv"
+    path.write_text(csv_text(rows))
+    assert engine_reads(path)
+    data = assert_alike(path)
+    assert data["bad"]["count"] == 0
+    assert data["credits"][: len(CREDIT_SHAPES)][:3] == [-0.958906, -1.25, -2.0]
+
+
+@pytest.mark.parametrize(
+    "credit",
+    [
+        '[{"amount": -1.0,}]',
+        '[{"amount": NaN}]',
+        '[{"amount": nan}]',
+        '[{"amount": 1e400}]',
+        '[{"amount": 01}]',
+        '[{"amount": -1.}]',
+        '[{"name": "tab\there", "amount": -1.0}]',
+        '[{"amount": true}]',
+        '[{"amount": -1.0}',
+    ],
+)
+def test_bad_credits_read_as_the_pure_reader(tmp_path: Path, credit: str) -> None:
+    rng = random.Random(3)
+    rows = [clean_csv_row(rng) for _ in range(20)]
+    rows[5][9] = credit
+    path = tmp_path / "billing.csv"
+    path.write_text(csv_text(rows))
+    assert not engine_reads(path)
+    assert assert_alike(path)["bad"]["count"] == 1

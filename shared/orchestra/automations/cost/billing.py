@@ -396,11 +396,14 @@ class _Builder(RowCounter):
             try:
                 # fast path for the export's own shape: [{"name": ..., "amount": -1.2, ...}]
                 if isinstance(value, str) and value[0] == "[":
-                    amount = sum(item["amount"] for item in loads(value)) + 0.0
+                    amounts = [item["amount"] for item in loads(value)]
                 elif isinstance(value, list):
-                    amount = sum(item["amount"] for item in value) + 0.0
+                    amounts = [item["amount"] for item in value]
                 else:
                     raise TypeError
+                if bool in set(map(type, amounts)):
+                    raise TypeError  # true is no amount (credits_amount says so)
+                amount = sum(amounts) + 0.0
                 if not math.isfinite(amount):
                     raise ValueError
             except (ValueError, TypeError, KeyError, IndexError):
