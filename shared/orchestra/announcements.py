@@ -109,7 +109,8 @@ class AnnouncementType(StrEnum):
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Each kind's model is built when first announced, not at import.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class RunCounts(_Data):
@@ -184,7 +185,7 @@ DATA_MODELS: dict[AnnouncementType, type[_Data]] = {
 class Announcement(BaseModel):
     """One announcement: the CloudEvent's attributes and its data (JSON-ready)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str
     type: AnnouncementType

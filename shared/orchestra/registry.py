@@ -38,8 +38,8 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from importlib.metadata import EntryPoints, entry_points
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .automation import (
     Automation,
@@ -66,13 +66,20 @@ _KINDS = {kind.value: kind for kind in EventKind}
 _CONDITION = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.([A-Za-z_][A-Za-z0-9_-]*|\*))*")
 
 
-def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, str]:
-    """name -> "module:Class" for every entry point of ``group`` in the installed distributions.
+class Installed(Protocol):
+    """Every installed entry point, read once (``importlib.metadata.entry_points()``)."""
+
+    def select(self, *, group: str) -> EntryPoints: ...
+
+
+def discover(group: str = ENTRY_POINT_GROUP, installed: Installed | None = None) -> dict[str, str]:
+    """name -> "module:Class" for every entry point of ``group`` in the installed distributions
+    (or in ``installed``, every entry point read once for several groups).
 
     Sorted by name (installers do not keep the declared order); when two distributions declare
     the same name, the first one found on ``sys.path`` wins, as for any import."""
     found: dict[str, str] = {}
-    for ep in entry_points(group=group):
+    for ep in _select(group, installed):
         found.setdefault(ep.name, ep.value)
     return dict(sorted(found.items()))
 
@@ -131,13 +138,19 @@ def condition_holds(root: object, path: str) -> bool:
     return any(v not in (None, False, "", [], {}) for v in values)
 
 
-def discover_declarations(group: str = HANDLES_GROUP) -> dict[str, Declaration]:
+def _select(group: str, installed: Installed | None) -> EntryPoints:
+    return entry_points(group=group) if installed is None else installed.select(group=group)
+
+
+def discover_declarations(
+    group: str = HANDLES_GROUP, installed: Installed | None = None
+) -> dict[str, Declaration]:
     """automation name -> the event kinds its distribution declares in ``group`` (see the module
-    docstring). Reads distribution metadata only."""
+    docstring). Reads distribution metadata only (or ``installed``, as for :func:`discover`)."""
     paths: dict[str, str] = {}
     kinds: dict[str, set[EventKind]] = {}
     conditions: dict[str, dict[EventKind, str]] = {}
-    for ep in entry_points(group=group):
+    for ep in _select(group, installed):
         entry, condition = split_condition(ep.name)
         name, kind = parse_declaration(entry)
         # As for the automations themselves: the first distribution on sys.path wins.
@@ -178,14 +191,25 @@ class Registry:
         self._handlers: dict[EventKind, list[type[Automation]]] = {}
         self._approvable: list[type[Automation]] | None = None
 
+    def _discover(self) -> None:
+        """Read the installed distributions' entry points once for both groups (each read scans
+        every distribution's metadata: a few ms of a fresh instance's first response)."""
+        installed = entry_points()
+        if self._paths is None:
+            self._paths = discover(installed=installed)
+        if self._declarations is None:
+            self._declarations = discover_declarations(installed=installed)
+
     def _known_paths(self) -> dict[str, str]:
         if self._paths is None:
-            self._paths = discover()
+            self._discover()
+            assert self._paths is not None
         return self._paths
 
     def _declaration(self, name: str) -> Declaration | None:
         if self._declarations is None:
-            self._declarations = discover_declarations()
+            self._discover()
+            assert self._declarations is not None
         found = self._declarations.get(name)
         if found is None or found.path != self._known_paths().get(name):
             return None
@@ -333,10 +357,10 @@ class Registry:
         from .config import check_cron, printable
 
         problems: list[str] = []
-        accepted = ", ".join(self.names()) or "none registered"
         for name, auto in config.automations.items():
             plugin = self.get_class(name)
             if plugin is None:
+                accepted = ", ".join(self.names()) or "none registered"
                 problems.append(f"automations.{name}: unknown automation {name!r}; accepted: {accepted}")
                 continue
             try:

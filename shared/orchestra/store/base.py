@@ -51,7 +51,7 @@ class Write:
 
 
 class Lock(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     owner: str
@@ -62,7 +62,8 @@ class Lock(BaseModel):
 class RunPage(BaseModel):
     """A page of runs and the cursor of the next one (None on the last page)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Built when first used (listing runs), not by every process importing the store.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     runs: list[Run]
     next: str | None = None
