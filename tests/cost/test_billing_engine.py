@@ -389,3 +389,19 @@ def test_bad_credits_read_as_the_pure_reader(tmp_path: Path, credit: str) -> Non
     path.write_text(csv_text(rows))
     assert not engine_reads(path)
     assert assert_alike(path)["bad"]["count"] == 1
+
+
+def test_text_checks_across_read_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local_engine, "CHECK_BYTES", 7)  # multi-byte characters split between reads
+    rng = random.Random(4)
+    rows = [clean_csv_row(rng) for _ in range(30)]
+    for row in rows:
+        row[1] = "Café ünïcode 🚀"
+    path = tmp_path / "billing.csv"
+    path.write_text(csv_text(rows), encoding="utf-8")
+    assert engine_reads(path)
+    assert assert_alike(path)["service"] == ["Café ünïcode 🚀"] * 30
+    broken = path.read_bytes().replace("🚀".encode(), "🚀".encode()[:3], 1)
+    path.write_bytes(broken)
+    assert not engine_reads(path)
+    assert "not UTF-8" in assert_alike(path)["error"]

@@ -21,6 +21,7 @@ DuckDB when installed, for files of ENGINE_MIN_BYTES or more), ``pure`` (never D
 
 from __future__ import annotations
 
+import codecs
 import csv
 import importlib.util
 import os
@@ -54,6 +55,8 @@ MAX_CSV_LINE = 131072
 # The pure reader's JSON parser gives up on nesting deeper than about a thousand levels; a line
 # shorter than this cannot nest that deep, a longer one is left to the pure reader.
 MAX_JSON_LINE = 900
+# Bytes read at a time while checking a file's text.
+CHECK_BYTES = 1 << 20
 # More lines longer than MAX_JSON_LINE than this: the pure reader reads the file.
 MAX_LONG_LINES = 10_000
 _ESCAPED_ASCII = re.compile(rb"\\u00[0-7]")
@@ -148,7 +151,7 @@ def read_with_duckdb(
     if kind is None:
         return None
     try:
-        with _checked_file(path, source, max_bytes, min_bytes) as (fd_path, data):
+        with _checked_file(path, source, max_bytes, min_bytes, keep=kind == "jsonl") as (fd_path, data):
             import duckdb
 
             con = duckdb.connect()
@@ -167,14 +170,14 @@ def read_with_duckdb(
 
 @contextmanager
 def _checked_file(
-    path: str | os.PathLike[str], source: str, max_bytes: int, min_bytes: int
+    path: str | os.PathLike[str], source: str, max_bytes: int, min_bytes: int, keep: bool
 ) -> Iterator[tuple[str, bytes]]:
     """The open file (a path to it that DuckDB can open, and its bytes) after the checks of
     :func:`orchestra.inputs.open_input` and the pure reader's text checks: strict UTF-8 without a
     byte order mark, no NUL, lines ending in ``\\n`` only. _GiveUp for anything else.
 
-    The bytes are read into memory (at most ``max_bytes``) rather than mapped: a file truncated
-    while mapped would kill the process."""
+    The bytes are read (at most ``max_bytes``), not mapped: a file truncated while mapped would
+    kill the process. ``keep``: all of them are kept and given; otherwise only the first line."""
     raw = open_input(path, max_bytes=max_bytes, where=source)
     try:
         fd = raw.fileno()
@@ -186,22 +189,47 @@ def _checked_file(
             fd_path = os.fspath(path)
             if not _same_file(os.stat(fd_path), before):
                 raise _GiveUp
-        data = raw.read(before.st_size + 1)  # InputError past max_bytes, as the pure reader says
-        if len(data) != before.st_size:
-            raise _GiveUp
-        if data[:3] == _BOM or data.find(b"\x00") >= 0 or data.find(b"\r") >= 0:
-            raise _GiveUp
-        if not data.isascii():
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _GiveUp from None
+        data = _checked_text(raw, before.st_size, keep)
         yield fd_path, data
         after = os.fstat(fd)
         if not _same_file(after, before) or after.st_size > max_bytes:
             raise _GiveUp  # changed while read: the pure reader reads it (within the limit)
     finally:
         raw.close()
+
+
+def _checked_text(raw: Any, size: int, keep: bool) -> bytes:
+    """The file's bytes (``keep``) or its first line, read a block at a time; _GiveUp for a byte
+    order mark, NUL, CR or bytes that are not UTF-8, or for a size other than ``size``."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    kept: list[bytes] = []
+    head = b""
+    read = 0
+    while True:
+        block = raw.read(CHECK_BYTES)  # InputError past max_bytes, as the pure reader says
+        read += len(block)
+        if not block:
+            break
+        if not head.endswith(b"\n") and len(head) <= MAX_CSV_LINE:  # a longer header is not read here
+            head += block
+            if b"\n" in head:
+                head = head[: head.index(b"\n") + 1]
+        if b"\x00" in block or b"\r" in block:
+            raise _GiveUp
+        if not block.isascii() or decoder.getstate()[0]:
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError:
+                raise _GiveUp from None
+        if keep:
+            kept.append(block)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise _GiveUp from None
+    if read != size or head.startswith(_BOM):
+        raise _GiveUp
+    return b"".join(kept) if keep else head
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
@@ -216,10 +244,10 @@ def _factor(con: duckdb.DuckDBPyConnection, column: str) -> tuple[str, list[Any]
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, fd_path: str, data: bytes, source: str) -> _Builder:
-    end = data.find(b"\n")
-    head = bytes(data[: end if end >= 0 else len(data)])
-    if b'"' in head or end < 0:
-        raise _GiveUp  # a quoted header (it may span lines): the pure reader reads it
+    """``data``: the header line."""
+    if not data.endswith(b"\n") or b'"' in data:
+        raise _GiveUp  # a quoted header (it may span lines), or no row: the pure reader reads it
+    head = data[:-1]
     header = next(csv.reader([head.decode("utf-8")]))
     cols = resolve_columns(header, source)
     index = {name.strip(): i for i, name in enumerate(header)}
@@ -241,34 +269,35 @@ def _read_csv(con: duckdb.DuckDBPyConnection, fd_path: str, data: bytes, source:
         f"max_line_size = {MAX_CSV_LINE})",
         [fd_path],
     )
-    checked = con.execute(
-        f"SELECT count(*), bool_and(whole), bool_and(regexp_full_match(cost, '{_NUMBER}')) FROM raw"
-    ).fetchone()
-    assert checked is not None
-    rows = int(checked[0])
-    if not rows or not all(checked[1:]):
-        raise _GiveUp  # no rows, a row of other width, a cost that is not a plain number
-    credits = np.zeros(rows)
-    if "credits" in at:
+
+    def credits_of(rows: int) -> np.ndarray:
+        credits = np.zeros(rows)
+        if "credits" not in at:
+            return credits
         # The export's own shape, one credit record (most credited rows): its amount read here
         # (a JSON subset both parsers read alike, one "amount" only); any other: the pure parsers.
-        single = f"regexp_full_match(credits, '{_ONE_CREDIT}') AND strlen(credits) - strlen(replace(credits, '\"amount\"', '')) = 8"
+        con.execute(
+            "CREATE TEMP TABLE credited AS SELECT rowid AS row, credits, "
+            f"regexp_full_match(credits, '{_ONE_CREDIT}') "
+            "AND strlen(credits) - strlen(replace(credits, '\"amount\"', '')) = 8 AS single "
+            "FROM raw WHERE credits <> '' AND credits <> '[]'"
+        )
         listed = con.execute(
-            f"SELECT rowid, CAST(regexp_extract(credits, '{_AMOUNT}', 1) AS DOUBLE) AS amount FROM raw "
-            f"WHERE credits <> '' AND credits <> '[]' AND {single}"
+            f"SELECT row, CAST(regexp_extract(credits, '{_AMOUNT}', 1) AS DOUBLE) AS amount FROM credited "
+            "WHERE single"
         ).fetchnumpy()
         amounts = np.asarray(listed["amount"], dtype=np.float64) + 0.0  # -0.0 as the sum from 0 gives it
         if not np.isfinite(amounts).all():
             raise _GiveUp
-        credits[np.asarray(listed["rowid"], dtype=np.int64)] = amounts
-        listed = con.execute(
-            f"SELECT rowid, credits FROM raw WHERE credits <> '' AND credits <> '[]' AND NOT ({single})"
-        ).fetchnumpy()
-        if len(listed["rowid"]):
-            credits[np.asarray(listed["rowid"], dtype=np.int64)] = _credit_sums(list(listed["credits"]))
-    return _add(
-        con, rows, [k for k in _TEXT_KEYS if k in at], "CAST(cost AS DOUBLE) AS cost", credits, source
-    )
+        credits[np.asarray(listed["row"], dtype=np.int64)] = amounts
+        listed = con.execute("SELECT row, credits FROM credited WHERE NOT single").fetchnumpy()
+        if len(listed["row"]):
+            credits[np.asarray(listed["row"], dtype=np.int64)] = _credit_sums(list(listed["credits"]))
+        return credits
+
+    # Every row of the header's width, every cost a plain number.
+    ok = f"whole AND regexp_full_match(cost, '{_NUMBER}')"
+    return _add(con, [k for k in _TEXT_KEYS if k in at], ok, credits_of, source)
 
 
 def _credit_sums(values: list[Any]) -> np.ndarray:
@@ -286,13 +315,14 @@ def _credit_sums(values: list[Any]) -> np.ndarray:
 
 def _add(
     con: duckdb.DuckDBPyConnection,
-    rows: int,
     keys: list[str],
-    cost_sql: str,
-    credits: np.ndarray,
+    ok: str,
+    credits_of: Callable[[int], np.ndarray],
     source: str,
     decode: Callable[[str, list[Any]], list[Any]] | None = None,
 ) -> _Builder:
+    """The rows of table ``raw`` (``keys`` as codes into their distinct values, ``cost`` as
+    float64) through the pure readers' validation, when SQL ``ok`` holds for every row."""
     factors: dict[str, Factor] = {}
     selects = []
     values_of = {}
@@ -300,7 +330,13 @@ def _add(
         select, values = _factor(con, key)
         selects.append(select)
         values_of[key] = values
-    columns = con.execute(f"SELECT {', '.join([*selects, cost_sql])} FROM raw").fetchnumpy()
+    columns = con.execute(
+        f"SELECT {', '.join(selects)}, CAST(cost AS DOUBLE) AS cost, coalesce({ok}, false) AS ok FROM raw"
+    ).fetchnumpy()
+    checked = np.asarray(columns["ok"], dtype=bool)
+    rows = len(checked)
+    if not rows or not checked.all():
+        raise _GiveUp  # no rows, or one the pure reader reads otherwise (and names)
     for key in keys:
         values = values_of[key] if decode is None else decode(key, values_of[key])
         factors[key] = Factor(values, np.asarray(columns[key], dtype=np.intp))
@@ -313,7 +349,7 @@ def _add(
         factors["start"],
         factors["project"],
         costs,
-        credits,
+        credits_of(rows),
         factors.get("currency"),
     )
     if builder.bad.count:
@@ -353,29 +389,29 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, fd_path: str, data: bytes, sourc
         f"records = true, columns = {spec}, maximum_object_size = {MAX_RECORD_CHARS})",
         [fd_path],
     )
-    required = ", ".join(
-        f"bool_and({key} IS NOT NULL)" if key == "cost" else f"bool_and(CAST({key} AS VARCHAR) <> 'null')"
-        for key in REQUIRED
+    # The required fields present, every cost a plain JSON number, no other spelling.
+    ok = " AND ".join(
+        [
+            *(f"{key} IS NOT NULL" if key == "cost" else f"{key} <> 'null'" for key in REQUIRED),
+            "json_type(cost) IN ('DOUBLE', 'BIGINT', 'UBIGINT')",
+            f"regexp_full_match(CAST(cost AS VARCHAR), '{_NUMBER}')",
+            "NOT other",
+        ]
     )
-    checked = con.execute(
-        f"SELECT count(*), {required}, bool_and(json_type(cost) IN ('DOUBLE', 'BIGINT', 'UBIGINT')), "
-        f"bool_and(regexp_full_match(CAST(cost AS VARCHAR), '{_NUMBER}')), NOT bool_or(other) FROM raw"
-    ).fetchone()
-    assert checked is not None
-    rows = int(checked[0])
-    if not rows or not all(checked[1:]):
-        raise _GiveUp  # a missing field or a cost that is not a number: the pure reader says so
-    credits = np.zeros(rows)
-    listed = con.execute(
-        "SELECT rowid, CAST(credits AS VARCHAR) AS credits FROM raw "
-        "WHERE credits IS NOT NULL AND CAST(credits AS VARCHAR) <> '[]'"
-    ).fetchnumpy()
-    if len(listed["rowid"]):
-        try:
-            parsed = orjson.loads("[" + ",".join(listed["credits"].tolist()) + "]")
-        except orjson.JSONDecodeError:
-            raise _GiveUp from None
-        credits[np.asarray(listed["rowid"], dtype=np.int64)] = _credit_sums(parsed)
+
+    def credits_of(rows: int) -> np.ndarray:
+        credits = np.zeros(rows)
+        listed = con.execute(
+            "SELECT rowid, CAST(credits AS VARCHAR) AS credits FROM raw "
+            "WHERE credits IS NOT NULL AND CAST(credits AS VARCHAR) <> '[]'"
+        ).fetchnumpy()
+        if len(listed["rowid"]):
+            try:
+                parsed = orjson.loads("[" + ",".join(listed["credits"].tolist()) + "]")
+            except orjson.JSONDecodeError:
+                raise _GiveUp from None
+            credits[np.asarray(listed["rowid"], dtype=np.int64)] = _credit_sums(parsed)
+        return credits
 
     def decode(key: str, texts: list[str]) -> list[Any]:
         """The values the pure reader's lookup finds in each distinct JSON text of ``key``."""
@@ -391,7 +427,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, fd_path: str, data: bytes, sourc
             out.append(found_value)
         return out
 
-    return _add(con, rows, list(_TEXT_KEYS), "CAST(cost AS DOUBLE) AS cost", credits, source, decode)
+    return _add(con, list(_TEXT_KEYS), ok, credits_of, source, decode)
 
 
 def _lenient_json(data: bytes) -> bool:
