@@ -93,6 +93,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--verify-delay", type=float, default=0.3, help="seconds between apply and verify")
     parser.add_argument("--recover-every", type=float, default=8.0, help="seconds between recovery passes")
     parser.add_argument("--recovery-timeout", type=float, default=240.0)
+    parser.add_argument(
+        "--stand-in-patience",
+        type=float,
+        default=30.0,
+        help="seconds between two pushes of one message by the soak's stand-in for Pub/Sub",
+    )
     parser.add_argument("--work", type=Path, default=None, help="default .orchestra/soak/seed-S")
     args = parser.parse_args(argv)
     if args.events < 20:
@@ -147,6 +153,7 @@ class Soak:
         self._recovering: subprocess.Popen[str] | None = None
         self.forwarded: list[str] = []
         self.redelivered: dict[str, int] = {}
+        self._pushed: dict[str, float] = {}  # key -> when the stand-in last pushed it (monotonic)
         heartbeat = round(args.lease / 4, 2)
         self.config.write_text(
             CONFIG.format(
@@ -461,14 +468,25 @@ class Soak:
             stalled[key] = stalled.get(key, 0) + 1
             if stalled[key] % STALLED_PASSES:
                 continue
-            tries = self.redelivered.get(key, 0)
-            if entry.endswith("(dead letter)") or tries >= MAX_REDELIVERIES:
+            if entry.endswith("(dead letter)"):
+                # Its run failed on every delivery: Pub/Sub would have dead-lettered it. Only
+                # then: a message merely without an outcome yet (a push still queued in a slow
+                # function) is never forwarded, or its late delivery and the replay both apply.
                 if key not in self.forwarded and sender.dead_letter(event, 5):
                     self.forwarded.append(key)
                     self.log(
                         f"recovery: {key}: out of deliveries and not dead-lettered by the emulator; forwarded"
                     )
-            elif sender.redeliver(event, channel=STAND_IN):
+                continue
+            tries = self.redelivered.get(key, 0)
+            failed = entry.endswith("(redelivery)")  # its run failed transiently: Pub/Sub retries
+            if not failed and tries >= MAX_REDELIVERIES:
+                continue  # the checker names it if it never comes
+            now = time.monotonic()
+            if now - self._pushed.get(key, -1e9) < self.args.stand_in_patience:
+                continue  # the last push may still be queued in the function: no pile-up
+            if sender.redeliver(event, channel=STAND_IN):
+                self._pushed[key] = now
                 self.redelivered[key] = tries + 1
                 self.log(
                     f"recovery: {key}: left undelivered by the emulator; delivered again (same message id)"
