@@ -85,9 +85,9 @@ _JSON_FIELDS = {
     "credits": "credits",
     "currency": "currency",
 }
-_CLOSE_CURLY, _COMMA, _SPACE, _TAB, _N, _A, _I, _F, _DOT, _BACKSLASH = (ord(c) for c in "}, \tnaif.\\")
+_CLOSE_CURLY, _COMMA, _SPACE, _TAB, _N, _A, _I, _F, _DOT = (ord(c) for c in "}, \tnaif.")
 # Bytes scanned at a time for lenient JSON (small enough for the temporaries to stay in cache).
-SCAN_BYTES = 1 << 16
+SCAN_BYTES = 1 << 18
 # More ``nan``/``inf`` letter runs than this (in words, names): the pure reader reads the file.
 MAX_LITERAL_CHECKS = 1000
 _NULL_TEXT = "\\x01"
@@ -199,10 +199,20 @@ def _checked_file(
 
 
 def _checked_text(raw: Any, size: int, keep: bool) -> bytes:
-    """The file's bytes (``keep``) or its first line, read a block at a time; _GiveUp for a byte
-    order mark, NUL, CR or bytes that are not UTF-8, or for a size other than ``size``."""
+    """The file's bytes (``keep``: read at once) or its first line (read a block at a time, kept
+    no longer); _GiveUp for a byte order mark, NUL, CR, bytes that are not UTF-8, or a size other
+    than ``size``."""
+    if keep:
+        data = raw.read(size + 1)  # InputError past max_bytes, as the pure reader says
+        if len(data) != size or data.startswith(_BOM) or b"\x00" in data or b"\r" in data:
+            raise _GiveUp
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _GiveUp from None
+        return data
     decoder = codecs.getincrementaldecoder("utf-8")()
-    kept: list[bytes] = []
     head = b""
     read = 0
     while True:
@@ -221,15 +231,13 @@ def _checked_text(raw: Any, size: int, keep: bool) -> bytes:
                 decoder.decode(block)
             except UnicodeDecodeError:
                 raise _GiveUp from None
-        if keep:
-            kept.append(block)
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise _GiveUp from None
     if read != size or head.startswith(_BOM):
         raise _GiveUp
-    return b"".join(kept) if keep else head
+    return head
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
@@ -435,6 +443,8 @@ def _lenient_json(data: bytes) -> bool:
     not: a comma before a closing bracket, or a ``nan``/``inf``/``infinity`` literal in another
     spelling than ``NaN``/``Infinity``. Strings are not told apart, so such text inside a string
     may count too (the pure reader then reads the file: slower, never different)."""
+    if b"\\" in data and _ESCAPED_ASCII.search(data) is not None:
+        return True  # an escaped ASCII character: it could spell a key
     buf = np.frombuffer(data, dtype=np.uint8)
     size = len(buf)
     literals = 0
@@ -450,9 +460,7 @@ def _lenient_json(data: bytes) -> bool:
         word = ((first == _N) & (middle == _A) & (last == _N)) | (
             (first == _I) & (middle == _N) & (last == _F)
         )
-        # An escaped ASCII character (it could spell a key), or a dotted key the lookup takes first.
-        if (chunk == _BACKSLASH).any() and _ESCAPED_ASCII.search(data, offset, offset + SCAN_BYTES + 8):
-            return True
+        # A dotted key the lookup takes first.
         dots = np.flatnonzero(chunk[:SCAN_BYTES] == _DOT) + offset
         if len(dots) and any(
             data[at : at + len(tail)] == tail for at in _dotted_tails(buf, dots) for tail in _TAILS
@@ -471,7 +479,7 @@ def _lenient_json(data: bytes) -> bool:
 def _dotted_tails(buf: np.ndarray, dots: np.ndarray) -> list[int]:
     """Of the '.' at ``dots``, those followed by the first letter of a dotted key's tail."""
     after = buf[np.minimum(dots + 1, len(buf) - 1)]
-    return dots[np.isin(after, _TAIL_LETTERS)].tolist()
+    return dots[(after == _TAIL_LETTERS[0]) | (after == _TAIL_LETTERS[-1])].tolist()
 
 
 def _literal_at(data: bytes, at: int) -> bool:
