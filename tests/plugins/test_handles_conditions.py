@@ -7,6 +7,7 @@ load the deployment plugin."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -259,3 +260,25 @@ def test_broken_deployment_settings_are_not_kept() -> None:
     for _ in range(2):
         with pytest.raises(ConfigError):
             deployment_settings(config)
+
+
+def test_the_packaged_functions_metadata_keeps_the_precondition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function archives carry entry points written from pyproject.toml: a declaration with a
+    precondition reads back the same from them."""
+    spec = importlib.util.spec_from_file_location(
+        "package_functions", REPO / "scripts" / "package_functions.py"
+    )
+    assert spec is not None and spec.loader is not None
+    packager = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(packager)
+    for name, data in packager.distribution_metadata():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    declared = discover_declarations()["deployment"]
+    assert declared.kinds == {EventKind.push, EventKind.run_finished}
+    assert declared.condition(EventKind.run_finished) == "settings.environments.*.required_suites"
+    assert declared.condition(EventKind.push) is None
