@@ -21,7 +21,7 @@ and asked, and an automation without any declaration is imported to learn its ki
 A kind's declaration may add a precondition on the automation's own configuration:
 ``"<name>.<kind> if <path>"``, where ``<path>`` is dotted into ``automations.<name>`` of the
 configuration (``*`` for every key of a mapping or item of a list), e.g.
-``"deployment.run_finished if settings.environments.*.required_suites"``. While no value at the
+``"gate.run_finished if settings.environments.*.required_checks"``. While no value at the
 path is set and non-empty, the automation is neither imported nor asked about events of that kind
 (:meth:`Registry.handlers` given the configuration): the declaration promises that its handler
 would ignore them then. A malformed precondition makes the whole entry unreadable, so the

@@ -74,6 +74,9 @@ def handle_run_finished(task: str, event: RunFinished, ctx: EventContext) -> Eve
     settings = deployment_settings(ctx.config)
     required = {env: set(p.required_suites) for env, p in settings.environments.items() if p.required_suites}
     if not required:
+        # The plugin's orchestra.handles entry declares this precondition
+        # ("deployment.run_finished if settings.environments.*.required_suites"), so the registry
+        # neither imports nor asks the plugin then; the check stays for callers that ask anyway.
         return EventOutcome(status="ignored", reason="no environment requires suites")
     results = results_for_run(ctx.store, event.run_id)
     if not results:
