@@ -217,7 +217,12 @@ def first_response(samples: int, firestore_host: str, tmp: Path) -> None:
         f"  scheduled_task ({TASK}): load + app + 1 run recorded  {ours * 1000:7.0f} ms  "
         f"{ratio:5.2f}x (CPU {ours_cpu * 1000:4.0f} ms {cpu_ratio:5.2f}x)"
     )
-    print(f"  first response ratio {ratio:.2f}x  ({verdict(ratio, 1.2, at_most=True)})")
+    # The wall clock is what the target is about; on a machine loaded by other work it swings
+    # either way, so the CPU time's verdict is printed beside it.
+    print(
+        f"  first response ratio {ratio:.2f}x  ({verdict(ratio, 1.2, at_most=True)}); "
+        f"in CPU time {cpu_ratio:.2f}x ({verdict(cpu_ratio, 1.2, at_most=True)})"
+    )
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         # Here the library's modules are compiled from source on every start, while the bare
         # function's libraries come with bytecode: the same again with bytecode for both (kept in
