@@ -9,13 +9,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,18 +29,21 @@ from orchestra.store.base import EVENTS, RUNS, StateStore
 from tests.runner.automations import Counter
 from tests.runner.conftest import RUNNER_CONFIG
 from tests.runner.deferred_automations import Died, Reader, deferred_registry
+from tests.runner.worker import spawn_worker, wait_for
+from tests.store.spy import record_writes
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PRIMITIVES = ("_create", "_put", "_update_if", "_delete", "_create_all", "_write_all")
 
-
-def config(claim_after: float = 2.0) -> Config:
+def config_text(claim_after: float = 2.0) -> str:
     text = RUNNER_CONFIG.replace(
         "lease: {seconds: 1, heartbeat_seconds: 0.3, on_expiry: retry}",
         f"lease: {{seconds: 1, heartbeat_seconds: 0.3, on_expiry: retry, claim_after_seconds: {claim_after}}}",
     )
     assert text != RUNNER_CONFIG
-    return parse_config(text, "deferred-claim-test")
+    return text
+
+
+def config(claim_after: float = 2.0) -> Config:
+    return parse_config(config_text(claim_after), "deferred-claim-test")
 
 
 def runner_for(store: StateStore, clock: Any, owner: str = "owner-a", **kwargs: Any) -> Runner:
@@ -83,19 +83,6 @@ def with_record(request: RunRequest, clock: Any) -> RunRequest:
     return dataclasses.replace(request, record=build)
 
 
-def count_commits(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    for name in PRIMITIVES:
-        inner = getattr(store, name)
-
-        def counted(*args: Any, _name: str = name, _inner: Any = inner, **kwargs: Any) -> Any:
-            calls.append(_name)
-            return _inner(*args, **kwargs)
-
-        monkeypatch.setattr(store, name, counted)
-    return calls
-
-
 @pytest.fixture(autouse=True)
 def _forget_seen() -> None:
     Reader.seen.clear()
@@ -105,7 +92,7 @@ def test_a_run_that_changes_nothing_is_stored_once_with_its_claim_and_record(sto
     clock = FakeClock()
     runner = runner_for(store, clock)
     claim = Claim(EVENTS, "test-messages:m1", {"id": "test-messages:m1", "fingerprint": "f"}, lambda: True)
-    commits = count_commits(store, monkeypatch)
+    commits = record_writes(store, monkeypatch)
     outcome = runner.submit(dataclasses.replace(with_record(reader("m1"), clock), claim=claim))
     assert Reader.seen == [None], "nothing is stored while the run analyses"
     assert outcome.run.status == RunStatus.succeeded and not outcome.duplicate
@@ -272,26 +259,7 @@ def test_the_first_change_is_made_under_a_claim(store, tmp_path):
 
 
 def _spawn(store_url: str, spec: dict[str, Any], claim_after: float) -> subprocess.Popen[bytes]:
-    text = RUNNER_CONFIG.replace(
-        "on_expiry: retry}", f"on_expiry: retry, claim_after_seconds: {claim_after}}}"
-    )
-    spec = {"config": text, "store": store_url, **spec}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.runner.deferred_worker", json.dumps(spec)],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    return spawn_worker(store_url, spec, config=config_text(claim_after), registry="deferred")
 
 
 @pytest.mark.parametrize("claim_after", [60.0, 0.5])
@@ -305,9 +273,9 @@ def test_a_killed_process_before_its_first_change(store, tmp_path, claim_after):
         store.url, {"task": "reader", "trigger_id": "m12", "owner": "doomed", "params": params}, claim_after
     )
     try:
-        _wait_for(lambda: Counter(counter).get("analyze") == 1)
+        wait_for(lambda: Counter(counter).get("analyze") == 1)
         if claim_after < 1:
-            _wait_for(lambda: store.get_run(run_id) is not None)
+            wait_for(lambda: store.get_run(run_id) is not None)
         time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -319,7 +287,7 @@ def test_a_killed_process_before_its_first_change(store, tmp_path, claim_after):
         assert outcome.run.status == RunStatus.succeeded and outcome.run.attempts == 1
         return
     assert store.get_run(run_id).status == RunStatus.running
-    _wait_for(lambda: store.get_run(run_id).lease.expires_at <= SystemClock().now(), timeout=5)
+    wait_for(lambda: store.get_run(run_id).lease.expires_at <= SystemClock().now(), timeout=5)
     [recovered] = runner.recover()
     assert recovered.id == run_id and recovered.status == RunStatus.succeeded and recovered.attempts == 2
 

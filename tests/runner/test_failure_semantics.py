@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from orchestra.store.base import StateStore
 
 from tests.runner.automations import Counter, build_registry
 from tests.runner.conftest import RUNNER_CONFIG
+from tests.runner.worker import spawn_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOOP_BREAKER = automation_breaker_name("noop", "development")
@@ -271,17 +269,6 @@ def test_failed_verification_rolls_back_every_applied_action_newest_first(
     assert json.loads(target.read_text()) == {"key0": 1, "key1": 2}
 
 
-def _spawn_worker(store_url: str, spec: dict[str, Any]) -> subprocess.Popen[bytes]:
-    spec = {"config": RUNNER_CONFIG, "store": store_url, **spec}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.runner.worker", json.dumps(spec)],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 @pytest.mark.parametrize("verify_ok", [True, False])
 def test_crash_after_the_first_of_three_actions_is_recovered_without_applying_again(
     store, runner_config, tmp_path, verify_ok
@@ -296,7 +283,7 @@ def test_crash_after_the_first_of_three_actions_is_recovered_without_applying_ag
         "verify_ok": verify_ok,
         "crash_after_apply_on": 0,
     }
-    proc = _spawn_worker(
+    proc = spawn_worker(
         store.url, {"task": "tuner", "trigger_id": "crash-3", "mode": "apply", "level": 1, "params": params}
     )
     assert proc.wait(timeout=60) == 9, proc.stderr.read().decode()  # os._exit right after action 1

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,8 +21,7 @@ from orchestra.store.base import StateStore
 
 from tests.runner.automations import Counter, build_registry
 from tests.runner.conftest import RUNNER_CONFIG
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.runner.worker import spawn_worker, wait_for
 
 
 def make_runner(config: Config, store: StateStore, clock: Any, owner: str = "owner-a") -> Runner:
@@ -279,30 +275,10 @@ def test_store_unavailable_then_back(store, runner_config, clock, tmp_path):
     assert resumed.run.status == RunStatus.succeeded and resumed.run.attempts == 2
 
 
-def _spawn_worker(store_url: str, spec: dict[str, Any]) -> subprocess.Popen[bytes]:
-    spec = {"config": RUNNER_CONFIG, "store": store_url, **spec}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.runner.worker", json.dumps(spec)],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_killed_process_mid_run_is_recovered(store, runner_config, tmp_path):
     counter = tmp_path / "c.log"
     run_id = run_id_for("noop", "msg-killed")
-    proc = _spawn_worker(
+    proc = spawn_worker(
         store.url,
         {
             "task": "noop",
@@ -312,13 +288,13 @@ def test_killed_process_mid_run_is_recovered(store, runner_config, tmp_path):
         },
     )
     try:
-        _wait_for(lambda: Counter(counter).get("analyze") == 1)
+        wait_for(lambda: Counter(counter).get("analyze") == 1)
         assert store.get_run(run_id).status == RunStatus.running
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     runner = Runner(runner_config, store, clock=SystemClock(), owner="rescuer", registry=build_registry())
-    _wait_for(lambda: store.get_run(run_id).lease.expires_at <= SystemClock().now(), timeout=5)
+    wait_for(lambda: store.get_run(run_id).lease.expires_at <= SystemClock().now(), timeout=5)
     health = check_health(runner_config, store, SystemClock(), build_registry())
     assert health.status == Status.degraded
     assert run_id in next(c for c in health.checks if c.name == "leases").data["stale"]
@@ -339,7 +315,7 @@ def test_crash_between_apply_and_verify_is_verified_or_rolled_back(store, runner
         "verify_ok": verify_ok,
         "crash_after_apply": True,
     }
-    proc = _spawn_worker(
+    proc = spawn_worker(
         store.url, {"task": "tuner", "trigger_id": "msg-crash", "mode": "apply", "level": 1, "params": params}
     )
     assert proc.wait(timeout=60) == 9, proc.stderr.read().decode()

@@ -1,22 +1,68 @@
-"""A separate process that runs one request through the runner (killed by tests on purpose)."""
+"""A separate process that runs one request through the runner (killed by tests on purpose), and
+how tests start it and wait for it.
+
+The request comes as one JSON argument: the runner's configuration text, the store's URL, the
+task, trigger and parameters, and the registry (``"test"``: the test automations; ``"deferred"``:
+those plus the automations whose analysis only reads).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from orchestra.config import parse_config
 from orchestra.models import Mode, TriggerKind
+from orchestra.registry import Registry
 from orchestra.runner import Runner, RunRequest
 from orchestra.store import open_store
 
 from tests.runner.automations import build_registry
+from tests.runner.conftest import RUNNER_CONFIG
+from tests.runner.deferred_automations import deferred_registry
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REGISTRIES: dict[str, Callable[[], Registry]] = {"test": build_registry, "deferred": deferred_registry}
+
+
+def spawn_worker(
+    store_url: str, spec: dict[str, Any], *, config: str = RUNNER_CONFIG, registry: str = "test"
+) -> subprocess.Popen[bytes]:
+    """Start the worker on ``spec`` (task, trigger_id, params; optionally owner, mode, level,
+    production) against the store at ``store_url``."""
+    if registry not in REGISTRIES:
+        raise ValueError(f"unknown worker registry {registry!r}: accepted are {sorted(REGISTRIES)}")
+    spec = {"config": config, "store": store_url, "registry": registry, **spec}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.runner.worker", json.dumps(spec)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll ``predicate`` (the worker is another process: no clock of ours to advance)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"condition not reached in {timeout} s")
 
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
     config = parse_config(spec["config"])
-    runner = Runner(config, open_store(spec["store"]), registry=build_registry(), owner=spec.get("owner"))
+    registry = REGISTRIES[spec.get("registry", "test")]()
+    runner = Runner(config, open_store(spec["store"]), registry=registry, owner=spec.get("owner"))
     outcome = runner.submit(
         RunRequest(
             task=spec["task"],
