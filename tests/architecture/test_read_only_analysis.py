@@ -33,14 +33,16 @@ from orchestra.registry import Registry
 from orchestra.runner import Claim, Runner, RunRequest
 from orchestra.store.base import EVENTS, RUNS, StateStore
 
+from tests.store.spy import record_writes
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = REPO_ROOT / "shared/orchestra/samples"
 METRICS = REPO_ROOT / "tests/fixtures/metrics"
+MANIFEST = REPO_ROOT / "tests/fixtures/cost/staging-admin.yaml"
 READ_ONLY = ("performance", "infrastructure", "cost", "ai-services", "workspace")
 # Analysing runs test suites and records their results / requests deployments: an effect that
 # must happen once per trigger, so their runs are claimed before they analyse.
 ACTS_WHILE_ANALYSING = ("testing", "deployment")
-WRITES = ("_create", "_put", "_update_if", "_delete", "_create_all", "_write_all")
 # Where the workspace analysis keeps its caches (relative to the repository's .git).
 WORKSPACE_CACHES = "orchestra"
 
@@ -136,30 +138,6 @@ def _repository(work: Path, *, merged_branch: bool) -> str:
     return str(repo)
 
 
-MANIFEST = """\
-apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: staging-admin
-  labels:
-    cloud.googleapis.com/location: us-central1
-spec:
-  template:
-    metadata:
-      annotations:
-        autoscaling.knative.dev/maxScale: '10'
-        autoscaling.knative.dev/minScale: '3'
-    spec:
-      containerConcurrency: 80
-      containers:
-      - image: us-docker.pkg.dev/shop/admin/admin:1.4.2
-        resources:
-          limits:
-            cpu: '2'
-            memory: 4Gi
-"""
-
-
 def _cpu_csv(work: Path) -> str:
     lines = (METRICS / "ec2_cpu_utilization_825cc2.csv").read_text().splitlines()
     target = work / "inputs" / "cpu.csv"
@@ -193,9 +171,7 @@ def _cost(work: Path, acts: bool) -> Case:
         "billing": "instance",
     }
     if acts:  # without a manifest the idle minimum instances are a finding only
-        manifest = work / "inputs" / "staging-admin.yaml"
-        manifest.write_text(MANIFEST)
-        service["manifest"] = str(manifest)
+        service["manifest"] = _copy(MANIFEST, work)
     traffic = SAMPLES / "cost/metrics/staging-admin/request_count.csv"
     params = {
         "billing": _copy(SAMPLES / "cost/billing.csv", work),
@@ -277,14 +253,7 @@ class Recorder:
 
 def record(store: StateStore, cls: type[Automation], work: Path, monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder()
-    for name in WRITES:
-        inner = getattr(store, name)
-
-        def counted(*args: Any, _name: str = name, _inner: Any = inner, **kwargs: Any) -> Any:
-            recorder.events.append(_name)
-            return _inner(*args, **kwargs)
-
-        monkeypatch.setattr(store, name, counted)
+    record_writes(store, monkeypatch, recorder.events)
     analyze, apply = cls.analyze, cls.apply
 
     def analyzing(self: Automation, ctx: Any) -> Any:
@@ -324,6 +293,16 @@ def runner_for(store: StateStore, name: str, case: Case) -> tuple[Runner, type[A
         heartbeat_in_background=False,
     )
     return runner, cls
+
+
+def prepared(
+    name: str, store: StateStore, work: Path, monkeypatch: pytest.MonkeyPatch, *, acts: bool
+) -> tuple[Case, Runner, Recorder]:
+    """``name``'s usual inputs (``acts``: ones that call for a change), a runner for them on
+    ``store``, and the recorder of what its runs write and change."""
+    case = CASES[name](work, acts)
+    runner, cls = runner_for(store, name, case)
+    return case, runner, record(store, cls, work, monkeypatch)
 
 
 def request(name: str, case: Case, trigger: str, *, mode: Mode, level: int) -> RunRequest:
@@ -376,9 +355,7 @@ def workspace_caches_only(name: str, paths: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("name", READ_ONLY)
 def test_analysis_writes_nothing(name: str, sqlite_store: StateStore, work: Path, monkeypatch) -> None:
-    case = CASES[name](work, True)
-    runner, cls = runner_for(sqlite_store, name, case)
-    recorder = record(sqlite_store, cls, work, monkeypatch)
+    case, runner, recorder = prepared(name, sqlite_store, work, monkeypatch, acts=True)
     first = runner.submit(request(name, case, f"{name}-look", mode=Mode.analyze, level=0)).run
     assert first.status == RunStatus.succeeded, first.reason
     assert first.actions, f"{name}: the usual inputs propose changes (none applied in analyze mode)"
@@ -396,9 +373,7 @@ def test_analysis_writes_nothing(name: str, sqlite_store: StateStore, work: Path
 def test_workspace_caches_are_its_only_files_and_hold_the_same_facts_again(
     sqlite_store: StateStore, work: Path, monkeypatch
 ) -> None:
-    case = CASES["workspace"](work, True)
-    runner, cls = runner_for(sqlite_store, "workspace", case)
-    recorder = record(sqlite_store, cls, work, monkeypatch)
+    case, runner, recorder = prepared("workspace", sqlite_store, work, monkeypatch, acts=True)
     caches = Path(case.params["repo"]) / ".git" / WORKSPACE_CACHES
     # Scheduled runs are full: the history is walked again and its cache written again.
     for trigger in ("first", "second"):
@@ -417,9 +392,7 @@ def test_workspace_caches_are_its_only_files_and_hold_the_same_facts_again(
 def test_a_scheduled_run_that_changes_nothing_is_one_commit(
     name: str, store: StateStore, work: Path, monkeypatch
 ) -> None:
-    case = CASES[name](work, False)
-    runner, cls = runner_for(store, name, case)
-    recorder = record(store, cls, work, monkeypatch)
+    case, runner, recorder = prepared(name, store, work, monkeypatch, acts=False)
     assert isinstance(runner.clock, FakeClock)
     # A scheduled workspace run is the weekly full optimisation: it always proposes git gc, which
     # level 0 leaves unapplied; the others are given inputs that need no change at level 3.
@@ -443,9 +416,7 @@ def test_a_scheduled_run_that_changes_nothing_is_one_commit(
 def test_a_run_that_applies_is_claimed_before_the_change(
     name: str, store: StateStore, work: Path, monkeypatch
 ) -> None:
-    case = CASES[name](work, True)
-    runner, cls = runner_for(store, name, case)
-    recorder = record(store, cls, work, monkeypatch)
+    case, runner, recorder = prepared(name, store, work, monkeypatch, acts=True)
     run = runner.submit(request(name, case, f"{name}-acts", mode=Mode.apply, level=3)).run
     applied = [a for a in run.actions if a.status == ActionStatus.applied]
     assert applied, f"{name}: expected an applied action, got {[(a.id, a.status) for a in run.actions]}"

@@ -11,28 +11,8 @@ from orchestra.automations.cost.engine import sample_dir
 from orchestra.errors import InputError
 from orchestra.models import Risk
 
-MANIFEST = """\
-apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: staging-admin
-  labels:
-    cloud.googleapis.com/location: us-central1
-spec:
-  template:
-    metadata:
-      annotations:
-        autoscaling.knative.dev/maxScale: '10'
-        autoscaling.knative.dev/minScale: '3'
-    spec:
-      containerConcurrency: 80
-      containers:
-      - image: us-docker.pkg.dev/shop/admin/admin:1.4.2
-        resources:
-          limits:
-            cpu: '2'
-            memory: 4Gi
-"""
+# The staging-admin Cloud Run service (also read by tests/architecture/test_read_only_analysis.py).
+MANIFEST = (Path(__file__).resolve().parents[1] / "fixtures/cost/staging-admin.yaml").read_text()
 
 
 @pytest.fixture
