@@ -17,37 +17,21 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from orchestra.automations.cost import local_engine
 from orchestra.automations.cost.billing import read_billing_file
 from orchestra.errors import InputError
 
 from .test_billing_blocks import HEADER, PROJECTS, SERVICES, SKUS, csv_row, json_record, spoil_csv
+from .test_billing_blocks import outcome as read_outcome
 
 pytest.importorskip("duckdb")
 
 
 def outcome(path: Path, *, engine: str, blocks: bool = True, max_bytes: int | None = None) -> dict[str, Any]:
-    """Everything a read gives, with codes decoded (code order may differ between readers)."""
+    """Everything a read by ``engine`` gives (see :func:`.test_billing_blocks.outcome`)."""
     limits = {} if max_bytes is None else {"max_bytes": max_bytes}
-    try:
-        data = read_billing_file(path, max_bad_share=0.9, blocks=blocks, engine=engine, **limits)
-    except InputError as exc:
-        return {"error": str(exc)}
-    return {
-        "rows": data.rows,
-        "bad": data.bad.as_dict(),
-        "currency": data.currency,
-        "day": data.day.tolist(),
-        "cost": data.cost.tolist(),
-        "cost_sign": np.signbit(data.cost).tolist(),
-        "credits": data.credits.tolist(),
-        "credits_sign": np.signbit(data.credits).tolist(),
-        "project": [data.project_names[i] for i in data.project],
-        "service": [data.service_names[i] for i in data.service],
-        "sku": [data.sku_names[i] for i in data.sku],
-    }
+    return read_outcome(path, engine=engine, blocks=blocks, **limits)
 
 
 def engine_reads(path: Path) -> bool:
