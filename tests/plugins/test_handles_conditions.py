@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from orchestra.automation import Analysis, Automation, EventContext, EventKind, RunFinished
+from orchestra.automation import Analysis, Automation, EventContext, EventKind
 from orchestra.automations.deployment.gate import handle_run_finished
 from orchestra.automations.deployment.requests import deployment_settings
 from orchestra.clock import FakeClock, RandomIds
@@ -33,6 +33,7 @@ from orchestra.registry import (
 )
 
 from tests.deployment.conftest import make_config
+from tests.deployment.test_suite_gate import finished
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -229,15 +230,7 @@ def test_the_suite_gate_ignores_every_finished_run_when_no_environment_requires_
     config = make_config({"staging": {"requires_approval": True}})
     assert not condition_holds(config.automation("deployment"), "settings.environments.*.required_suites")
     ctx = EventContext(config=config, store=sqlite_store, clock=FakeClock(), ids=RandomIds(3))
-    event = RunFinished(
-        run_id="t-1",
-        task="testing",
-        status="succeeded",
-        environment="development",
-        trigger_kind="manual",
-        trigger_id="t-1",
-    )
-    outcome = handle_run_finished("deployment", event, ctx)
+    outcome = handle_run_finished("deployment", finished("t-1"), ctx)
     assert outcome.status == "ignored" and outcome.requests == []
 
 
