@@ -29,7 +29,7 @@ from orchestra.store.base import EVENTS, RUNS, StateStore
 from tests.runner.automations import Counter
 from tests.runner.conftest import RUNNER_CONFIG
 from tests.runner.deferred_automations import Died, Reader, deferred_registry
-from tests.runner.worker import spawn_worker, wait_for
+from tests.runner.worker import crash_after_first_change, spawn_worker, wait_for
 from tests.store.spy import record_writes
 
 
@@ -294,21 +294,15 @@ def test_a_killed_process_before_its_first_change(store, tmp_path, claim_after):
 
 def test_a_crash_after_the_first_change_is_verified_not_applied_again(store, tmp_path):
     target = tmp_path / "service.json"
-    target.write_text(json.dumps({"key0": 1}))
-    params = {
-        "target": str(target),
-        "counter": str(tmp_path / "calls.log"),
-        "value": 9,
-        "crash_after_apply": True,
-    }
-    spec = {"task": "reader-tuner", "trigger_id": "m13", "mode": "apply", "level": 1, "params": params}
-    proc = _spawn(store.url, spec, 60.0)
-    assert proc.wait(timeout=60) == 9, proc.stderr.read().decode() if proc.stderr else ""
-    run_id = run_id_for("reader-tuner", "m13")
-    crashed = store.get_run(run_id)
-    assert crashed.status == RunStatus.running and crashed.phase == RunPhase.applying
-    assert crashed.actions[0].rollback == {"previous": 1}
-    time.sleep(1.1)  # the lease (1 s) expires
+    crash_after_first_change(
+        store,
+        "reader-tuner",
+        "m13",
+        target,
+        tmp_path / "calls.log",
+        config=config_text(60.0),
+        registry="deferred",
+    )
     [recovered] = Runner(config(), store, owner="rescuer", registry=deferred_registry()).recover()
     assert recovered.status == RunStatus.succeeded and json.loads(target.read_text()) == {"key0": 9}
     assert Counter(tmp_path / "calls.log").get("apply") == 1, "recovery never applies again"

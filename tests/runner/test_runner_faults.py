@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,13 @@ from orchestra.clock import FakeClock, SystemClock
 from orchestra.config import Config, parse_config
 from orchestra.errors import ApprovalRefused, StoreUnavailable, TransientError
 from orchestra.health import Status, check_health
-from orchestra.models import ActionStatus, Mode, RunPhase, RunStatus, TriggerKind, run_id_for
+from orchestra.models import ActionStatus, Mode, RunStatus, TriggerKind, run_id_for
 from orchestra.runner import Runner, RunRequest
 from orchestra.store.base import StateStore
 
 from tests.runner.automations import Counter, build_registry
 from tests.runner.conftest import RUNNER_CONFIG
-from tests.runner.worker import spawn_worker, wait_for
+from tests.runner.worker import crash_after_first_change, spawn_worker, wait_for
 
 
 def make_runner(config: Config, store: StateStore, clock: Any, owner: str = "owner-a") -> Runner:
@@ -307,23 +306,7 @@ def test_killed_process_mid_run_is_recovered(store, runner_config, tmp_path):
 @pytest.mark.parametrize("verify_ok", [False, True])
 def test_crash_between_apply_and_verify_is_verified_or_rolled_back(store, runner_config, tmp_path, verify_ok):
     target = tmp_path / "service.json"
-    target.write_text(json.dumps({"key0": 1}))
-    params = {
-        "target": str(target),
-        "counter": str(tmp_path / "calls.log"),
-        "value": 9,
-        "verify_ok": verify_ok,
-        "crash_after_apply": True,
-    }
-    proc = spawn_worker(
-        store.url, {"task": "tuner", "trigger_id": "msg-crash", "mode": "apply", "level": 1, "params": params}
-    )
-    assert proc.wait(timeout=60) == 9, proc.stderr.read().decode()
-    run_id = run_id_for("tuner", "msg-crash")
-    crashed = store.get_run(run_id)
-    assert crashed.status == RunStatus.running and crashed.phase == RunPhase.applying
-    assert crashed.actions[0].rollback == {"previous": 1}
-    time.sleep(1.1)  # lease (1 s) expires
+    crash_after_first_change(store, "tuner", "msg-crash", target, tmp_path / "calls.log", verify_ok=verify_ok)
     runner = Runner(runner_config, store, owner="rescuer", registry=build_registry())
     [recovered] = runner.recover()
     counts = Counter(tmp_path / "calls.log")

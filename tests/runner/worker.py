@@ -17,11 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestra.clock import SystemClock
 from orchestra.config import parse_config
-from orchestra.models import Mode, TriggerKind
+from orchestra.models import Mode, Run, RunPhase, RunStatus, TriggerKind, run_id_for
 from orchestra.registry import Registry
 from orchestra.runner import Runner, RunRequest
 from orchestra.store import open_store
+from orchestra.store.base import StateStore
 
 from tests.runner.automations import build_registry
 from tests.runner.conftest import RUNNER_CONFIG
@@ -56,6 +58,36 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"condition not reached in {timeout} s")
+
+
+def crash_after_first_change(
+    store: StateStore,
+    task: str,
+    trigger_id: str,
+    target: Path,
+    counter: Path,
+    *,
+    config: str = RUNNER_CONFIG,
+    registry: str = "test",
+    **params: Any,
+) -> Run:
+    """Run ``task`` (a tuner) in the worker at level 1 to set ``key0`` of ``target`` (written as
+    ``{"key0": 1}``) to 9, crashing right after that change; wait for the worker to exit and for
+    the run's lease to expire. Returns the stored run, checked to be left running in its applying
+    phase with the change's rollback recorded."""
+    target.write_text(json.dumps({"key0": 1}))
+    params = {"target": str(target), "counter": str(counter), "value": 9, "crash_after_apply": True, **params}
+    spec = {"task": task, "trigger_id": trigger_id, "mode": "apply", "level": 1, "params": params}
+    proc = spawn_worker(store.url, spec, config=config, registry=registry)
+    assert proc.wait(timeout=60) == 9, proc.stderr.read().decode() if proc.stderr else ""
+    run_id = run_id_for(task, trigger_id)
+    crashed = store.get_run(run_id)
+    assert crashed is not None and crashed.status == RunStatus.running and crashed.phase == RunPhase.applying
+    assert crashed.actions[0].rollback == {"previous": 1}
+    assert crashed.lease is not None
+    expires_at = crashed.lease.expires_at
+    wait_for(lambda: expires_at <= SystemClock().now(), timeout=5)
+    return crashed
 
 
 def main() -> None:
