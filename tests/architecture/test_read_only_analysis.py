@@ -28,11 +28,12 @@ from orchestra.automation import Automation
 from orchestra.clock import FakeClock, RandomIds
 from orchestra.config import AutomationConfig, Config, default_config_text, parse_config
 from orchestra.inputs import Origin
-from orchestra.models import ActionStatus, EventRecord, Mode, Run, RunStatus, TriggerKind
+from orchestra.models import ActionStatus, Mode, RunStatus, TriggerKind
 from orchestra.registry import Registry
 from orchestra.runner import Claim, Runner, RunRequest
 from orchestra.store.base import EVENTS, RUNS, StateStore
 
+from tests.runner.deferred_automations import with_record
 from tests.store.spy import record_writes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -324,22 +325,7 @@ def delivered(base: RunRequest, clock: FakeClock) -> RunRequest:
     """``base`` as a Pub/Sub delivery makes it: with the message's claim and event record."""
     claim_id = f"scheduled-messages:{base.trigger_id}"
     claim = Claim(EVENTS, claim_id, {"id": claim_id, "fingerprint": "f"}, lambda: True)
-
-    def build(run: Run) -> EventRecord:
-        now = clock.now()
-        return EventRecord(
-            id=f"scheduled:{run.trigger_id}",
-            source="scheduled",
-            event_id=run.trigger_id,
-            kind="scheduled",
-            status="accepted",
-            reason=f"run {run.id} {run.status.value}",
-            run_ids=[run.id],
-            received_at=now,
-            expires_at=now + dt.timedelta(days=1),
-        )
-
-    return dataclasses.replace(base, claim=claim, record=build)
+    return dataclasses.replace(with_record(base, clock, "scheduled"), claim=claim)
 
 
 def workspace_caches_only(name: str, paths: list[str]) -> list[str]:

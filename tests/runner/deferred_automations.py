@@ -1,13 +1,19 @@
 """Automations whose analysis only reads (``read_only_analysis``): the runner defers their claim.
-Shared by the deferred-claim tests and their worker process."""
+Shared by the deferred-claim tests and their worker process, with the event record a delivery
+stores beside its run."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from orchestra.automation import Analysis, RunContext
 from orchestra.clock import FakeClock
+from orchestra.models import EventRecord, Run
 from orchestra.registry import Registry
+from orchestra.runner import RunRequest
 from orchestra.store.base import RUNS
 
 from tests.runner.automations import Counter, Noop, NoopParams, Tuner, build_registry
@@ -55,3 +61,26 @@ def deferred_registry() -> Registry:
     registry.register(Reader)
     registry.register(ReaderTuner)
     return registry
+
+
+def with_record(request: RunRequest, clock: Any, source: str = "test") -> RunRequest:
+    """``request`` with the event record its delivery stores with the run (``<source>:<trigger>``,
+    kept a day); none after a transient failure, as the delivery is retried."""
+
+    def build(run: Run) -> EventRecord | None:
+        if run.error is not None and run.error.transient:
+            return None
+        now = clock.now()
+        return EventRecord(
+            id=f"{source}:{run.trigger_id}",
+            source=source,
+            event_id=run.trigger_id,
+            kind=source,
+            status="accepted",
+            reason=f"run {run.id} {run.status.value}",
+            run_ids=[run.id],
+            received_at=now,
+            expires_at=now + dt.timedelta(days=1),
+        )
+
+    return dataclasses.replace(request, record=build)

@@ -7,7 +7,6 @@ replay)."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import signal
 import subprocess
@@ -22,13 +21,13 @@ from orchestra.clock import FakeClock, SystemClock
 from orchestra.config import Config, parse_config
 from orchestra.errors import StoreUnavailable, TransientError
 from orchestra.events.dead_letters import replay_dead_letter
-from orchestra.models import DeadLetter, EventRecord, Mode, Run, RunPhase, RunStatus, TriggerKind, run_id_for
+from orchestra.models import DeadLetter, Mode, Run, RunPhase, RunStatus, TriggerKind, run_id_for
 from orchestra.runner import Claim, ClaimRefused, Runner, RunRequest
 from orchestra.store.base import EVENTS, RUNS, StateStore
 
 from tests.runner.automations import Counter
 from tests.runner.conftest import RUNNER_CONFIG
-from tests.runner.deferred_automations import Died, Reader, deferred_registry
+from tests.runner.deferred_automations import Died, Reader, deferred_registry, with_record
 from tests.runner.worker import crash_after_first_change, spawn_worker, wait_for
 from tests.store.spy import record_writes
 
@@ -61,26 +60,6 @@ def reader(trigger: str, **params: Any) -> RunRequest:
     return RunRequest(
         task="reader", params=params, trigger_kind=TriggerKind.event, trigger_id=trigger, requested_by="alice"
     )
-
-
-def with_record(request: RunRequest, clock: Any) -> RunRequest:
-    def build(run: Run) -> EventRecord | None:
-        if run.error is not None and run.error.transient:
-            return None
-        now = clock.now()
-        return EventRecord(
-            id=f"test:{run.trigger_id}",
-            source="test",
-            event_id=run.trigger_id,
-            kind="test",
-            status="accepted",
-            reason=f"run {run.id} {run.status.value}",
-            run_ids=[run.id],
-            received_at=now,
-            expires_at=now + dt.timedelta(days=1),
-        )
-
-    return dataclasses.replace(request, record=build)
 
 
 @pytest.fixture(autouse=True)
