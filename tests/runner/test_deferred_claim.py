@@ -11,7 +11,6 @@ import json
 import signal
 import subprocess
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -255,7 +254,6 @@ def test_a_killed_process_before_its_first_change(store, tmp_path, claim_after):
         wait_for(lambda: Counter(counter).get("analyze") == 1)
         if claim_after < 1:
             wait_for(lambda: store.get_run(run_id) is not None)
-        time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
