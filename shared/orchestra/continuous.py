@@ -525,7 +525,12 @@ class Controller:
             log.error("cannot release run %s (store: %s); its lease will expire", run_id, exc)
             return False
         owner = self.runner.owner
-        if run is None or run.status != RunStatus.running or not run.lease or run.lease.owner != owner:
+        if (
+            run is None
+            or run.status != RunStatus.running
+            or run.lease is None
+            or not self.runner.holds(run.lease)
+        ):
             return False
         if run.phase != RunPhase.analyzing:
             # Re-executing from the start could apply twice: lease expiry sends it to recovery,
@@ -544,7 +549,7 @@ class Controller:
         released.updated_at = now
         released.reason = f"released by {owner} at shutdown; the next delivery or replica runs it"
         try:
-            ok = self.runner.store.save_run(released, expect_owner=owner)
+            ok = self.runner.store.save_run(released, expect_owner=run.lease.owner)
         except OrchestraError as exc:
             log.error("cannot release run %s (store: %s); its lease will expire", run_id, exc)
             return False

@@ -488,12 +488,26 @@ class Runner:
         return RunOutcome(existing, duplicate=True)
 
     # ------------------------------------------------------------------ leases
-    def _new_lease(self, now: dt.datetime) -> Lease:
+    def _new_lease(self, now: dt.datetime, holder: str | None = None) -> Lease:
+        """A lease from ``now``: renewed under its ``holder``, else taken by a new execution.
+
+        Each execution that claims or takes over a run holds the lease under its own name (this
+        runner's owner and a token), not the process's: a process paused past its lease can
+        receive the redelivery of the same run, and the redelivery's takeover must fence off the
+        paused execution when it resumes, although both run in one process."""
         return Lease(
-            owner=self.owner,
+            owner=holder or f"{self.owner}#{self.ids.new_id()[:8]}",
             expires_at=now + dt.timedelta(seconds=self.config.runner.lease.seconds),
             heartbeat_at=now,
         )
+
+    def holds(self, lease: Lease | None) -> bool:
+        """Whether ``lease`` was taken by one of this runner's executions."""
+        return lease is not None and (lease.owner == self.owner or lease.owner.startswith(f"{self.owner}#"))
+
+    @staticmethod
+    def _holder(run: Run) -> str | None:
+        return run.lease.owner if run.lease else None
 
     def renew_lease(self, run: Run) -> bool:
         with self._save_lock:
@@ -514,9 +528,10 @@ class Runner:
                 log.info("run %s claimed after %.1f s", run.id, lasted, extra={"run_id": run.id})
                 return True
             now = self.clock.now()
-            run.lease = self._new_lease(now)
+            holder = self._holder(run)
+            run.lease = self._new_lease(now, holder)
             run.updated_at = now
-            return self.store.save_run(run, expect_owner=self.owner)
+            return self.store.save_run(run, expect_owner=holder)
 
     def _checkpoint(self, run: Run) -> None:
         with self._save_lock:
@@ -527,7 +542,7 @@ class Runner:
                 run.lease = self._new_lease(run.updated_at)
                 self._claim_deferred(run, deferred)
                 return
-            if not self.store.save_run(run, expect_owner=self.owner):
+            if not self.store.save_run(run, expect_owner=self._holder(run)):
                 # Not the caller's input: a fault the breaker counts.
                 raise LeaseLost(f"run {run.id}: lease lost to another owner")
 
@@ -689,6 +704,7 @@ class Runner:
                 run.phase = RunPhase.done
             if run.status not in WAITING_STATUSES:
                 run.finished_at = now
+            holder = self._holder(run) or self.owner
             run.lease = None
             run.updated_at = now
             event = record.build(run) if record is not None and record.build is not None else None
@@ -696,7 +712,7 @@ class Runner:
             if deferred is not None:
                 # Changed nothing and never claimed: created now, in its final state, in one commit.
                 self._claim_deferred(run, deferred, event)
-            elif lease_lost or not self.store.save_run(run, expect_owner=self.owner, event=event):
+            elif lease_lost or not self.store.save_run(run, expect_owner=holder, event=event):
                 log.error(
                     "run %s: lease lost before the result could be recorded; the new owner decides",
                     run.id,

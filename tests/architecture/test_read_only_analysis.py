@@ -412,4 +412,4 @@ def test_a_run_that_applies_is_claimed_before_the_change(
     assert created, "the run is created (claimed) before the first change"
     stored = recorder.stored_at_apply[0]
     assert stored is not None and stored["status"] == "running", stored
-    assert stored["lease"] and stored["lease"]["owner"] == runner.owner
+    assert stored["lease"] and stored["lease"]["owner"].startswith(f"{runner.owner}#")
