@@ -184,7 +184,7 @@ def first_response(samples: int, firestore_host: str, tmp: Path) -> None:
         "CONFIG_PATH": str(config),
         "ORCHESTRA_EXTRA_AUTOMATIONS": EXTRAS,
         "ORCHESTRA_LOG_LEVEL": "ERROR",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "shared"), str(ROOT)]),
     }
     scheduled = str(ROOT / "functions" / "scheduled" / "main.py")
     _python(FIRST_RESPONSE, str(bare_source), "bare", TASK, env=env)  # the emulator's own warm-up

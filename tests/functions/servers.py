@@ -44,7 +44,7 @@ class FunctionServer:
         self.port = free_port()
         self.source = source or REPO / "functions" / name / "main.py"
         self.target = ENTRY_POINTS.get(name, name)
-        self.env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+        self.env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(REPO / "shared"), str(REPO)])}
         self.log = log_dir / f"function-{name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
