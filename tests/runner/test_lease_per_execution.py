@@ -13,8 +13,11 @@ from pathlib import Path
 
 from orchestra.automation import Analysis, RunContext, Verification
 from orchestra.clock import FakeClock
+from orchestra.config import Config
 from orchestra.models import Action, ActionStatus, RunStatus, TriggerKind, run_id_for
+from orchestra.registry import Registry
 from orchestra.runner import Runner, RunRequest
+from orchestra.store.base import StateStore
 
 from tests.runner.automations import Counter, Tuner, build_registry
 from tests.runner.test_runner_faults import tuner
@@ -45,20 +48,20 @@ class PausingTuner(Tuner):
         return super().verify(ctx, action)
 
 
+def one_process(config: Config, store: StateStore, clock: FakeClock, registry: Registry) -> Runner:
+    """The runner of one function process (heartbeats driven by the test's clock)."""
+    return Runner(
+        config, store, clock=clock, owner="one-process", registry=registry, heartbeat_in_background=False
+    )
+
+
 def test_a_redelivery_in_the_same_process_fences_off_the_paused_execution(store, runner_config, tmp_path):
     for event in (PAUSED, RESUME, FIRST_DONE):
         event.clear()
     registry = build_registry()
     registry.register(PausingTuner)
     clock = FakeClock()
-    runner = Runner(
-        runner_config,
-        store,
-        clock=clock,
-        owner="one-process",
-        registry=registry,
-        heartbeat_in_background=False,
-    )
+    runner = one_process(runner_config, store, clock, registry)
     request = dataclasses.replace(tuner("msg-paused", tmp_path), task="pausing-tuner")
     counter = Counter(tmp_path / "calls.log")
     run_id = run_id_for("pausing-tuner", "msg-paused")
@@ -96,14 +99,7 @@ def test_a_redelivery_in_the_same_process_fences_off_the_paused_execution(store,
 
 def test_renewals_keep_the_execution_holder(store, runner_config, tmp_path):
     clock = FakeClock()
-    runner = Runner(
-        runner_config,
-        store,
-        clock=clock,
-        owner="one-process",
-        registry=build_registry(),
-        heartbeat_in_background=False,
-    )
+    runner = one_process(runner_config, store, clock, build_registry())
     outcome = runner.submit(
         RunRequest(
             task="noop",

@@ -10,14 +10,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.soak.launch import start_soak
+
 pytestmark = [pytest.mark.emulator, pytest.mark.e2e]
 
-REPO = Path(__file__).resolve().parents[2]
 # Under the suite's 5-minute limit with room to spare on a loaded 2-core machine.
 BUDGET_S = 270
 ARGS = ["--events", "300", "--rate", "8", "--seed", "11", "--fault-every", "3", "--recovery-timeout", "120"]
@@ -25,15 +25,7 @@ ARGS = ["--events", "300", "--rate", "8", "--seed", "11", "--fault-every", "3", 
 
 def test_small_soak_under_chaos_keeps_every_invariant(tmp_path: Path):
     work = tmp_path / "soak"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "soak", *ARGS, "--work", str(work)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_soak(ARGS, work)
     try:
         output, _ = proc.communicate(timeout=BUDGET_S)
     except subprocess.TimeoutExpired:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.soak.launch import start_soak
+
 pytestmark = [pytest.mark.emulator, pytest.mark.e2e]
 
-REPO = Path(__file__).resolve().parents[2]
 ARGS = ["--events", "400", "--rate", "5", "--seed", "5", "--fault-every", "2"]
 START_S = 180.0
 STOP_S = 90.0
@@ -62,15 +62,7 @@ def _wait_for(path: Path, text: str, proc: subprocess.Popen[str], timeout_s: flo
 
 def test_sigterm_twice_stops_every_process_group_the_soak_started(tmp_path: Path):
     work = tmp_path / "soak"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "soak", *ARGS, "--work", str(work)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_soak(ARGS, work)
     groups: set[int] = set()
     try:
         _wait_for(work / "soak.log", "chaos starts", proc, START_S)
