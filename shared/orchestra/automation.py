@@ -267,7 +267,8 @@ class Automation(ABC):
     collections: ClassVar[tuple[Collection, ...]] = ()
     read_only_analysis: ClassVar[bool] = False
     """True when :meth:`analyze` only reads (no store writes, files, processes or calls with
-    effects). The runner then stores a run that changes nothing in one commit when it ends,
+    effects; the runner's own bookkeeping, such as a dependency's breaker counting a failed call,
+    does not count). The runner then stores a run that changes nothing in one commit when it ends,
     claiming it earlier (stored ``running`` under a lease) only before its first change or once
     it has lasted ``runner.lease.claim_after_seconds``; a duplicate delivery arriving meanwhile
     may analyse too, and is recorded as the duplicate it is. Leave it False when analysing has an
