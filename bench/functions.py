@@ -11,7 +11,12 @@ Cold start (fresh interpreter per sample, rounds interleaved, median of per-roun
 End to end (Pub/Sub and Firestore emulators, real functions-framework processes): 200 messages
 published to a topic pushed to ``scheduled_task``; every message must give exactly one run and one
 accepted event record. Printed as messages/s beside a bare function that writes one Firestore
-document per message behind the same push subscription settings (target >= 0.9x).
+document per message behind the same push subscription settings (target >= 0.9x). The
+benchmark, as the observer, counts the stored documents with the emulator's count queries, so its
+polling loads the emulator little and alike for both. Beside the rates: the CPU each message costs
+every process taking part (the function, the Firestore and Pub/Sub emulators, the observer) —
+they share this machine's cores, so the ratio of those totals is what the throughput ratio tends
+to when the cores are the only limit.
 
 The task is ``probe-reader`` (tests/functions/reader_plugin.py): an automation whose analysis only
 reads (``read_only_analysis``) and finds nothing, so it proposes and applies no action: the common
@@ -48,6 +53,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -120,6 +126,52 @@ def bare(event):
     message = event.data["message"]
     client.collection("bare").document(message["messageId"]).set({"data": message.get("data")})
 """
+
+
+def group_cpu_seconds(pgid: int) -> float | None:
+    """CPU seconds (user + system) the processes of group ``pgid`` have used so far, from /proc
+    (None where there is no /proc). Children that already exited are not counted."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while listed
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU per message of each process group taking part (the function, both emulators, this
+    benchmark as the observer), over one measured phase."""
+
+    def __init__(self, groups: dict[str, int]) -> None:
+        self.groups = groups
+        self.start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float] | None:
+        out = {"observer": time.process_time()}
+        for name, pgid in self.groups.items():
+            used = group_cpu_seconds(pgid)
+            if used is None:
+                return None
+            out[name] = used
+        return out
+
+    def begin(self) -> None:
+        self.start = self._now() or {}
+
+    def per_message(self, messages: int) -> dict[str, float]:
+        end = self._now()
+        if end is None or not self.start:
+            return {}
+        return {name: (end[name] - self.start[name]) * 1000 / messages for name in end}
 
 
 def _python(code: str, *args: str, env: dict[str, str] | None = None) -> list[float]:
@@ -253,7 +305,9 @@ def first_response_only(samples: int) -> None:
 
 def end_to_end(messages: int, rounds: int, samples: int) -> None:
     from emulators import firestore_argv, pubsub_argv, start_emulator
+    from google.cloud import firestore as google_firestore
     from google.cloud import pubsub_v1
+    from google.cloud.firestore_v1.base_query import FieldFilter
     from orchestra.store.firestore import FirestoreStateStore
 
     from tests.functions.servers import FunctionServer
@@ -293,6 +347,16 @@ def end_to_end(messages: int, rounds: int, samples: int) -> None:
             first_response(samples, firestore.info.host_port, tmp)
             publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
             store = FirestoreStateStore(project=PROJECT)
+            observer = google_firestore.Client(project=PROJECT)
+
+            def counted(collection: str, status: str | None = None) -> int:
+                """Documents in ``collection`` (of ``status``), counted by the emulator: the
+                observer polls without fetching every document it counts, so its own load on
+                the emulator stays small beside the functions' (and alike for both)."""
+                query: Any = observer.collection(collection)
+                if status is not None:
+                    query = query.where(filter=FieldFilter("status", "==", status))
+                return int(query.count().get()[0][0].value)
 
             def push_topic(name: str, server: FunctionServer) -> str:
                 topic = publisher.topic_path(PROJECT, name)
@@ -334,32 +398,43 @@ def end_to_end(messages: int, rounds: int, samples: int) -> None:
                     time.sleep(0.05)
                 return time.perf_counter()
 
+            emulators = {"Firestore emulator": firestore.proc, "Pub/Sub emulator": pubsub.proc}
+            groups = {name: proc.pid for name, proc in emulators.items() if proc is not None}
+            assert orchestra_fn.proc is not None and bare_fn.proc is not None
+            # Each server and emulator runs in its own session: its process group is its pid.
+            bare_meter = CpuMeter({"function": bare_fn.proc.pid, **groups})
+            ours_meter = CpuMeter({"function": orchestra_fn.proc.pid, **groups})
+            bare_cpu: list[dict[str, float]] = []
+            ours_cpu: list[dict[str, float]] = []
             bare_rates: list[float] = []
             rates: list[float] = []
             ratios: list[float] = []
             for round_no in range(rounds):
                 # The bare function's documents are counted by id prefix: one collection per round.
                 bare_topic = push_topic(f"bare-{round_no}-{uuid.uuid4().hex[:6]}", bare_fn)
-                before = len(store.query("bare"))
+                before = counted("bare")
+                bare_meter.begin()
                 start = publish_all(bare_topic, tmp / "unused")
                 end = wait_for(
-                    lambda before=before: len(store.query("bare")) >= before + messages, "the bare function"
+                    lambda before=before: counted("bare") >= before + messages, "the bare function"
                 )
                 bare_rates.append(messages / (end - start))
+                bare_cpu.append(bare_meter.per_message(messages))
 
                 counter = tmp / f"executions-{round_no}.log"
                 topic = push_topic(f"tasks-{round_no}-{uuid.uuid4().hex[:6]}", orchestra_fn)
+                ours_meter.begin()
                 start = publish_all(topic, counter)
                 # A run is done when its execution is counted and its final state is written.
                 wanted = messages * (round_no + 1)
                 end = wait_for(
                     lambda counter=counter, wanted=wanted: (
-                        len(lines(counter)) >= messages
-                        and len(store.query("runs", where=[("status", "==", "succeeded")])) >= wanted
+                        len(lines(counter)) >= messages and counted("runs", "succeeded") >= wanted
                     ),
                     "the orchestra runs",
                 )
                 rates.append(messages / (end - start))
+                ours_cpu.append(ours_meter.per_message(messages))
                 ratios.append(rates[-1] / bare_rates[-1])
             time.sleep(1)  # let any stray redelivery land before counting
             runs = store.query("runs")
@@ -385,6 +460,21 @@ def end_to_end(messages: int, rounds: int, samples: int) -> None:
                 f"  scheduled_task (runner + event record)   {median(rates):7.1f} messages/s  ({ratio:.2f}x bare)"
             )
             print(f"  throughput ratio {ratio:.2f}x  ({verdict(ratio, 0.9, at_most=False)})")
+            if all(bare_cpu) and all(ours_cpu):
+                # Everything shares this machine's cores: the ratio follows the CPU each message
+                # costs all of them, of which the function is one part.
+                names = list(bare_cpu[0])
+                bare_ms = {name: median(c[name] for c in bare_cpu) for name in names}
+                ours_ms = {name: median(c[name] for c in ours_cpu) for name in names}
+                print("  CPU per message (ms; every process on this machine):")
+                for label, used in (("bare function", bare_ms), ("scheduled_task", ours_ms)):
+                    parts = ", ".join(f"{name} {value:.1f}" for name, value in used.items())
+                    print(f"    {label:15s} total {sum(used.values()):5.1f} = {parts}")
+                total_ratio = sum(bare_ms.values()) / sum(ours_ms.values())
+                print(
+                    f"    the bare path's total / ours: {total_ratio:.2f}x (the throughput ratio if "
+                    "the machine's cores were the only limit)"
+                )
             print(
                 f"  runs {len(runs)}, accepted event records {len(accepted)}, analyses {len(keys)} "
                 f"({len(set(keys))} distinct; {len(keys) - len(set(keys))} by duplicate deliveries): "
@@ -442,6 +532,7 @@ def end_to_end(messages: int, rounds: int, samples: int) -> None:
                 f"{claimed_ms:5.1f} ms ({bare_ms / claimed_ms:.2f}x); bare {bare_ms:5.1f} ms"
             )
             store.close()
+            observer.close()
         finally:
             # Stopped together: each waits up to a few seconds for its process group to go.
             with ThreadPoolExecutor(len(servers) + 2) as pool:
