@@ -23,6 +23,8 @@ from orchestra.runner import RunRequest
 from orchestra.scheduling import configured_schedules
 from pydantic import BaseModel, ConfigDict, Field
 
+from tests.plugins.helpers import install_fake_distribution
+
 REPO = Path(__file__).resolve().parents[2]
 BUILTINS = ["ai-services", "cost", "deployment", "infrastructure", "performance", "testing", "workspace"]
 
@@ -48,18 +50,14 @@ class FakeAutomation(Automation):
 @pytest.fixture
 def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A distribution declaring ``fake-plugin`` in the group, installed on sys.path."""
-    site = tmp_path / "site"
-    info = site / "fake_plugin-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\nfake-plugin = fake_plugin_mod:FakeAutomation\n"
+    yield from install_fake_distribution(
+        tmp_path / "site",
+        monkeypatch,
+        name="fake-plugin",
+        entry_points=f"[{ENTRY_POINT_GROUP}]\nfake-plugin = fake_plugin_mod:FakeAutomation\n",
+        module="fake_plugin_mod",
+        source=FAKE_MODULE,
     )
-    (site / "fake_plugin_mod.py").write_text(FAKE_MODULE)
-    monkeypatch.syspath_prepend(str(site))
-    importlib.invalidate_caches()
-    yield site
-    sys.modules.pop("fake_plugin_mod", None)
 
 
 def test_builtins_come_from_this_package_entry_points() -> None:

@@ -34,6 +34,7 @@ from orchestra.registry import (
 
 from tests.deployment.conftest import make_config
 from tests.deployment.test_suite_gate import finished
+from tests.plugins.helpers import install_fake_distribution
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -111,22 +112,19 @@ class Gate(Automation):
 
 @pytest.fixture
 def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    site = tmp_path / "site"
-    info = site / "cond_fake-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cond-fake\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\ngate = cond_fake_mod:Gate\n"
-        f"[{HANDLES_GROUP}]\n"
-        "gate.run_finished if settings.wanted = cond_fake_mod:Gate\n"
-        "gate.push = cond_fake_mod:Gate\n"
+    yield from install_fake_distribution(
+        tmp_path / "site",
+        monkeypatch,
+        name="cond-fake",
+        entry_points=(
+            f"[{ENTRY_POINT_GROUP}]\ngate = cond_fake_mod:Gate\n"
+            f"[{HANDLES_GROUP}]\n"
+            "gate.run_finished if settings.wanted = cond_fake_mod:Gate\n"
+            "gate.push = cond_fake_mod:Gate\n"
+        ),
+        module="cond_fake_mod",
+        source=FAKE_MODULE,
     )
-    (site / "cond_fake_mod.py").write_text(FAKE_MODULE)
-    monkeypatch.syspath_prepend(str(site))
-    importlib.invalidate_caches()
-    sys.modules.pop("cond_fake_mod", None)
-    yield site
-    sys.modules.pop("cond_fake_mod", None)
 
 
 def gate_config(settings: dict[str, Any]) -> Any:

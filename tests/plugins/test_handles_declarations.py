@@ -4,7 +4,6 @@ registry answers "who handles run_finished?" without importing every plugin; the
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from orchestra.registry import (
     parse_declaration,
 )
 
+from tests.plugins.helpers import install_fake_distribution
 from tests.plugins.test_hello_plugin import _pip_install
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,18 +161,16 @@ HANDLES = {
 
 @pytest.fixture
 def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    site = tmp_path / "site"
-    info = site / "decl_fake-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: decl-fake\nVersion: 1.0\n")
     lines = [f"[{ENTRY_POINT_GROUP}]", *(f"{k} = {v}" for k, v in AUTOMATIONS.items())]
     lines += [f"[{HANDLES_GROUP}]", *(f"{k} = {v}" for k, v in HANDLES.items())]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    (site / "decl_fake_mod.py").write_text(FAKE_MODULE)
-    monkeypatch.syspath_prepend(str(site))
-    importlib.invalidate_caches()
-    yield site
-    sys.modules.pop("decl_fake_mod", None)
+    yield from install_fake_distribution(
+        tmp_path / "site",
+        monkeypatch,
+        name="decl-fake",
+        entry_points="\n".join(lines) + "\n",
+        module="decl_fake_mod",
+        source=FAKE_MODULE,
+    )
 
 
 def test_declarations_are_read_from_distribution_metadata(fake_site: Path) -> None:
