@@ -464,7 +464,8 @@ class Config(Section):
 
     # Each automation's settings as its typed Settings model, validated once: when the registry
     # checks the loaded configuration (orchestra.registry.Registry.check_config), else on first use.
-    _settings: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+    # Kept with the raw block it was validated from: a block replaced since is validated again.
+    _settings: dict[str, tuple[dict[str, Any], BaseModel]] = PrivateAttr(default_factory=dict)
 
     def automation(self, name: str) -> AutomationConfig:
         return self.automations.get(name) or AutomationConfig()
@@ -476,16 +477,18 @@ class Config(Section):
 
         Raises :class:`ConfigError` naming each field at fault under
         ``automations.<name>.settings``."""
+        raw = self.automation(name).settings
         held = self._settings.get(name)
-        if type(held) is model:
-            return held  # type: ignore[return-value]
+        # An unlisted automation's block is a new empty mapping on each call: empty is empty.
+        if held is not None and type(held[1]) is model and (held[0] is raw or not (held[0] or raw)):
+            return held[1]  # type: ignore[return-value]
         try:
-            value = model.model_validate(self.automation(name).settings)
+            value = model.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(
                 "automations", format_errors(exc, prefix=f"automations.{name}.settings")
             ) from None
-        self._settings[name] = value
+        self._settings[name] = (raw, value)
         return value
 
 

@@ -174,6 +174,13 @@ def test_settings_are_validated_once_into_the_plugin_model(extra: type[Automatio
     assert config.settings_for("extra", ExtraSettings) is held  # the model kept at load
     # An automation the configuration does not list gets its model's defaults.
     assert config.settings_for("unlisted", ExtraSettings) == ExtraSettings()
+    # A settings block replaced after loading is validated again (errors included), not the old
+    # model handed out.
+    config.automation("extra").settings = {"level": 5}
+    assert config.settings_for("extra", ExtraSettings).level == 5
+    config.automation("extra").settings = {"level": 9}
+    with pytest.raises(ConfigError, match=r"automations\.extra\.settings\.level:"):
+        config.settings_for("extra", ExtraSettings)
 
 
 def test_the_runner_hands_the_held_settings_to_every_run(extra: type[Automation], tmp_path: Path) -> None:

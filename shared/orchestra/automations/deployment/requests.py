@@ -22,14 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from ...config import format_errors
 from ...errors import ConfigError, InputError
 from .settings import DeploymentSettings
 from .state import (
@@ -103,38 +98,12 @@ def check_revision(revision: str) -> str:
     return revision
 
 
-# Checked settings per configuration object: (the configuration, its raw settings block and
-# environment names they were checked against, the settings). A configuration is not changed once
-# loaded; the raw block and the environment names are compared anyway, so an edited one is
-# checked again.
-_checked: dict[int, tuple[weakref.ref[Config], int, tuple[str, ...], DeploymentSettings]] = {}
-_checked_lock = threading.Lock()
-
-
 def deployment_settings(config: Config) -> DeploymentSettings:
-    """``automations.deployment.settings`` validated and checked against the configuration's
-    environments; validated once per configuration object (a finished run asks each time).
-    Raises :class:`ConfigError` naming each problem."""
-    raw = config.automation("deployment").settings
-    # An unlisted automation's settings are a new empty mapping on each call.
-    raw_key = id(raw) if raw else 0
-    environments = tuple(config.environments)
-    held = _checked.get(id(config))
-    if held is not None and held[0]() is config and held[1] == raw_key and held[2] == environments:
-        return held[3]
-    try:
-        settings = DeploymentSettings.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError("automations.deployment.settings", format_errors(exc)) from None
+    """``automations.deployment.settings`` (validated once per configuration, by
+    :meth:`Config.settings_for`), checked against the configuration's environments. Raises
+    :class:`ConfigError` naming each problem."""
+    settings = config.settings_for("deployment", DeploymentSettings)
     check_settings(config, settings)
-    key = id(config)
-    with _checked_lock:
-        _checked[key] = (
-            weakref.ref(config, lambda _: _checked.pop(key, None)),
-            raw_key,
-            environments,
-            settings,
-        )
     return settings
 
 
